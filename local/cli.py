@@ -1,0 +1,170 @@
+"""The ``qs`` command: run the service locally or self-hosted, invoke functions, list routes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from local import manifest as manifest_mod
+from shared import logs
+from shared.settings import settings
+
+
+def cmd_routes(args: argparse.Namespace) -> int:
+    """Print every HTTP route and schedule of serverless.yml."""
+    from local.cron import cron_jobs
+    from local.schedules import describe
+
+    manifest = manifest_mod.load()
+    rows = [("METHOD", "PATH", "FUNCTION", "HANDLER")]
+    rows += [(r.method.replace("*", "ANY"), r.path, f.name, f.handler) for r, f in manifest.routes]
+    _table(rows)
+    print()
+    jobs = [("SCHEDULE", "AS CRON (UTC)", "FUNCTION", "HANDLER")]
+    jobs += [
+        (j.expression, describe(j.spec), j.function.name, j.function.handler)
+        for j in cron_jobs(manifest)
+    ]
+    _table(jobs)
+    return 0
+
+
+def _table(rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
+def cmd_invoke(args: argparse.Namespace) -> int:
+    """Call one function's handler in this process, like ``serverless invoke local``."""
+    from local.invoke import default_event, invoke
+
+    manifest = manifest_mod.load()
+    try:
+        fn = manifest.find(args.function)
+    except KeyError:
+        names = ", ".join(manifest.functions)
+        print(
+            f"qs invoke: no function {args.function!r} in serverless.yml ({names})", file=sys.stderr
+        )
+        return 2
+    event: Any
+    if args.event:
+        event = json.loads(Path(args.event).read_text())
+    elif args.data is not None:
+        try:
+            event = json.loads(args.data)
+        except ValueError:
+            event = args.data  # serverless passes a non-JSON --data through as a string
+    else:
+        event = default_event(manifest, fn)
+    print(json.dumps(invoke(fn, event), indent=2, default=str))
+    return 0
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    """Serve the HTTP API on HOST:PORT."""
+    import uvicorn
+
+    from local.gateway import build_app
+
+    uvicorn.run(
+        build_app(),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+        timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    """Run Dramatiq worker processes for every queue (and the cron functions)."""
+    from dramatiq import cli as dramatiq_cli
+
+    argv = ["local.worker_app", "--processes", str(args.processes), "--threads", str(args.threads)]
+    if args.queues:
+        argv += ["--queues", *args.queues]
+    return int(dramatiq_cli.main(dramatiq_cli.make_argument_parser().parse_args(argv)) or 0)
+
+
+def cmd_scheduler(args: argparse.Namespace) -> int:
+    """Send cron functions at their ticks (any number of schedulers may run at once)."""
+    from local import worker_app
+    from local.scheduler import CronScheduler
+
+    scheduler = CronScheduler(worker_app.cron_actors)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: scheduler.stop())
+    for actor in scheduler.actors:
+        print(f"scheduled {actor.actor_name}: {actor.options['periodic']}", flush=True)
+    scheduler.run()
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    """Everything at once, with embedded Redis and hot reload."""
+    from local.dev import DevServer
+
+    server = DevServer(
+        host=args.host,
+        port=args.port,
+        threads=args.threads,
+        reload=not args.no_reload,
+        data_dir=Path(args.data_dir).resolve(),
+        out=sys.stdout,
+    )
+    return server.run()
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="qs", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn: Any) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=fn.__doc__, description=fn.__doc__)
+        p.set_defaults(run=fn)
+        return p
+
+    for name, fn in (("dev", cmd_dev), ("gateway", cmd_gateway)):
+        p = add(name, fn)
+        p.add_argument("--host", default=settings.host, help="bind address (HOST)")
+        p.add_argument("--port", type=int, default=settings.port, help="port (PORT)")
+        if name == "dev":
+            p.add_argument("--threads", type=int, default=settings.worker_threads)
+            p.add_argument(
+                "--no-reload", action="store_true", help="do not restart on code changes"
+            )
+            p.add_argument(
+                "--data-dir", default=".local", help="embedded Redis data and dev secrets"
+            )
+        else:
+            p.add_argument("--access-log", action="store_true", help="log every request")
+    p = add("worker", cmd_worker)
+    p.add_argument("--processes", "-p", type=int, default=settings.worker_processes)
+    p.add_argument("--threads", "-t", type=int, default=settings.worker_threads)
+    p.add_argument("--queues", "-Q", nargs="*", help="only these queues (default: all)")
+    add("scheduler", cmd_scheduler)
+    p = add("invoke", cmd_invoke)
+    p.add_argument("function", help="function name from serverless.yml")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", "-d", help="the event, as JSON (or a plain string)")
+    src.add_argument("--event", "-e", help="a file holding the event as JSON")
+    add("routes", cmd_routes)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logs.configure(settings.log_level)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The Lambda context object a handler receives as its second argument, built locally."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from time import monotonic
+from typing import Any
+
+
+class LambdaContext:
+    """What Lambda's Python runtime passes as ``context``, for one invocation.
+
+    ``timeout_s`` is the function's timeout in seconds; the countdown starts at construction.
+    """
+
+    function_version = "$LATEST"
+    #: Mobile-app fields; always ``None`` for API Gateway and EventBridge invocations.
+    identity: Any = None
+    client_context: Any = None
+
+    def __init__(
+        self,
+        function_name: str,
+        *,
+        timeout_s: float,
+        region: str,
+        account_id: str,
+        memory_mb: int = 512,
+    ) -> None:
+        if timeout_s <= 0:
+            raise ValueError(f"A Lambda timeout is positive, not {timeout_s!r} seconds.")
+        self.function_name = function_name
+        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = (
+            f"{datetime.now(UTC):%Y/%m/%d}/[{self.function_version}]{uuid.uuid4().hex}"
+        )
+        self._deadline = monotonic() + timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Milliseconds left before the function times out; never below 0."""
+        return max(0, int((self._deadline - monotonic()) * 1000))
+
+    def __repr__(self) -> str:
+        return f"LambdaContext({self.function_name!r}, aws_request_id={self.aws_request_id!r})"

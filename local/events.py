@@ -1,0 +1,311 @@
+"""The events AWS hands a function, built locally, and API Gateway's mapping of the result.
+
+``http_event`` is an API Gateway HTTP API payload v2.0 event, ``to_starlette_response`` maps a
+handler's result back the way API Gateway does for payload 2.0, and ``scheduled_event`` is what
+EventBridge delivers to a ``schedule`` function.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+import time as _time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from shared.http.problems import PROBLEM_CONTENT_TYPE, Problem
+
+#: Media types (besides ``text/*``, ``*+json`` and ``*+xml``) whose bodies API Gateway passes as
+#: text; any other body reaches the function base64-encoded.
+TEXT_MEDIA_TYPES = frozenset(
+    {
+        "application/json",
+        "application/xml",
+        "application/x-www-form-urlencoded",
+        "application/javascript",
+        "application/x-javascript",
+        "application/ecmascript",
+        "application/graphql",
+        "application/yaml",
+        "application/x-yaml",
+        "application/x-ndjson",
+    }
+)
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_ACCOUNT_ID = re.compile(r"\d{12}")
+_NO_BODY_STATUSES = frozenset({204, 304})
+
+
+class MalformedResponse(ValueError):
+    """A function result API Gateway would reject with 502."""
+
+
+# --- request -> event ------------------------------------------------------------------------
+
+
+async def http_event(
+    request: Request,
+    *,
+    route_key: str,
+    path_params: dict[str, str],
+    body: bytes,
+    stage: str = "$default",
+    account_id: str,
+    api_id: str = "local",
+) -> dict[str, Any]:
+    """The HTTP API payload v2.0 event for ``request``; ``body`` is passed in, already read."""
+    _check_account(account_id)
+    scope = request.scope
+    headers, cookies = _headers_and_cookies(request)
+    source_ip = request.client.host if request.client else "127.0.0.1"
+    _add_forwarding_headers(headers, request, source_ip)
+    raw_path = scope.get("raw_path") or scope["path"].encode()
+    raw_query = scope.get("query_string", b"").decode("utf-8", "replace")
+    now = _time.time()
+    host = headers.get("host", "")
+
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route_key,
+        "rawPath": raw_path.decode("utf-8", "replace"),
+        "rawQueryString": raw_query,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    event["headers"] = headers
+    query = _joined(parse_qsl(raw_query, keep_blank_values=True))
+    if query:
+        event["queryStringParameters"] = query
+    event["requestContext"] = {
+        "accountId": account_id,
+        "apiId": api_id,
+        "domainName": host,
+        "domainPrefix": host.split(":", 1)[0].split(".", 1)[0],
+        "http": {
+            "method": request.method.upper(),
+            "path": scope["path"],
+            "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
+            "sourceIp": source_ip,
+            "userAgent": headers.get("user-agent", ""),
+        },
+        "requestId": _request_id(),
+        "routeKey": route_key,
+        "stage": stage,
+        "time": _clf_time(now),
+        "timeEpoch": int(now * 1000),
+    }
+    if path_params:
+        event["pathParameters"] = dict(path_params)
+    if body:
+        if _is_text(headers.get("content-type", ""), body):
+            event["body"] = body.decode("utf-8")
+            event["isBase64Encoded"] = False
+        else:
+            event["body"] = base64.b64encode(body).decode("ascii")
+            event["isBase64Encoded"] = True
+    else:
+        event["isBase64Encoded"] = False
+    return event
+
+
+def _headers_and_cookies(request: Request) -> tuple[dict[str, str], list[str]]:
+    """Headers with lower-case names and repeats comma-joined; ``cookie`` goes to the list."""
+    pairs: list[tuple[str, str]] = []
+    cookies: list[str] = []
+    for raw_name, raw_value in request.headers.raw:
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        if name == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+        else:
+            pairs.append((name, value))
+    return _joined(pairs), cookies
+
+
+def _add_forwarding_headers(headers: dict[str, str], request: Request, source_ip: str) -> None:
+    """The ``x-forwarded-*`` headers API Gateway adds (a client's ``x-forwarded-for`` is kept)."""
+    forwarded = headers.get("x-forwarded-for")
+    headers["x-forwarded-for"] = f"{forwarded}, {source_ip}" if forwarded else source_ip
+    scheme = request.scope.get("scheme", "http")
+    server = request.scope.get("server")
+    headers["x-forwarded-proto"] = scheme
+    headers["x-forwarded-port"] = str(server[1] if server else 443 if scheme == "https" else 80)
+
+
+def _joined(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """A dict in first-seen order with the values of repeated keys joined by commas."""
+    out: dict[str, str] = {}
+    for key, value in pairs:
+        out[key] = f"{out[key]},{value}" if key in out else value
+    return out
+
+
+def _is_text(content_type: str, body: bytes) -> bool:
+    """Whether API Gateway would pass ``body`` as text rather than base64."""
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    textual = (
+        media_type.startswith("text/")
+        or media_type in TEXT_MEDIA_TYPES
+        or media_type.endswith(("+json", "+xml"))
+        or "javascript" in media_type
+    )
+    if not textual:
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _request_id() -> str:
+    """An id shaped like API Gateway's (16 base64 characters, e.g. ``JKJaXmPLvHcESHA=``)."""
+    return base64.b64encode(secrets.token_bytes(11)).decode("ascii")
+
+
+def _clf_time(epoch_s: float) -> str:
+    """``27/Nov/2026:08:30:00 +0000`` (month names fixed, whatever the locale)."""
+    t = datetime.fromtimestamp(epoch_s, UTC)
+    return f"{t.day:02d}/{_MONTHS[t.month - 1]}/{t.year}:{t:%H:%M:%S} +0000"
+
+
+def _check_account(account_id: str) -> None:
+    if not _ACCOUNT_ID.fullmatch(account_id):
+        raise ValueError(f"An AWS account id is 12 digits, not {account_id!r}.")
+
+
+# --- result -> response ----------------------------------------------------------------------
+
+
+def to_starlette_response(result: Any) -> Response:
+    """The HTTP response API Gateway makes of a function's result (payload format 2.0).
+
+    A dict with ``statusCode`` is a proxy response; anything else is a 200 JSON body. A malformed
+    proxy response is a 502 problem+json, as API Gateway answers 502 there too.
+    """
+    try:
+        if isinstance(result, dict) and "statusCode" in result:
+            status, headers, body = _proxy_response(result)
+        else:
+            status, headers, body = 200, [("content-type", "application/json")], _json(result)
+        raw_headers = [_encode_header(name, value) for name, value in headers]
+    except MalformedResponse as exc:
+        doc = Problem(502, f"Malformed Lambda proxy response: {exc}").body()
+        return Response(json.dumps(doc), status_code=502, media_type=PROBLEM_CONTENT_TYPE)
+
+    if status < 200 or status in _NO_BODY_STATUSES:
+        body = b""
+    response = Response(body, status_code=status)
+    # Keep Starlette's computed content-length; the function's own is not trusted.
+    response.raw_headers = [
+        *(h for h in response.raw_headers if h[0] == b"content-length"),
+        *(h for h in raw_headers if h[0] != b"content-length"),
+    ]
+    return response
+
+
+def _proxy_response(result: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    status = result["statusCode"]
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise MalformedResponse(f"statusCode must be an integer from 100 to 599, not {status!r}.")
+
+    single = result.get("headers") or {}
+    multi = result.get("multiValueHeaders") or {}
+    if not isinstance(single, dict):
+        raise MalformedResponse("headers must be an object.")
+    if not isinstance(multi, dict) or not all(isinstance(v, list) for v in multi.values()):
+        raise MalformedResponse("multiValueHeaders must be an object of lists.")
+    # As API Gateway: a name in multiValueHeaders takes its values from there only.
+    multi_names = {str(name).lower() for name in multi}
+    headers = [
+        (str(name), _header_value(value))
+        for name, value in single.items()
+        if str(name).lower() not in multi_names and value is not None
+    ]
+    headers += [(str(name), _header_value(v)) for name, values in multi.items() for v in values]
+
+    cookies = result.get("cookies") or []
+    if not isinstance(cookies, list) or not all(isinstance(c, str) for c in cookies):
+        raise MalformedResponse("cookies must be a list of strings.")
+    headers += [("set-cookie", cookie) for cookie in cookies]
+
+    body = result.get("body")
+    if body is None:
+        body = ""
+    if not isinstance(body, str):
+        raise MalformedResponse(f"body must be a string, not {type(body).__name__}.")
+    is_base64 = result.get("isBase64Encoded", False)
+    if not isinstance(is_base64, bool):
+        raise MalformedResponse(f"isBase64Encoded must be a boolean, not {is_base64!r}.")
+    if not is_base64:
+        return status, headers, body.encode("utf-8")
+    try:
+        return status, headers, base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedResponse("body is flagged isBase64Encoded but is not base64.") from None
+
+
+def _header_value(value: Any) -> str:
+    """A header value as API Gateway renders JSON scalars (``true``, ``3``); no objects."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool | int | float):
+        return json.dumps(value)
+    raise MalformedResponse(f"a header value must be a string or scalar, not {value!r}.")
+
+
+def _encode_header(name: str, value: str) -> tuple[bytes, bytes]:
+    if not name or any(c in name for c in " \t\r\n:") or "\r" in value or "\n" in value:
+        raise MalformedResponse(f"invalid header {name!r}: {value!r}.")
+    try:
+        return name.lower().encode("latin-1"), value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise MalformedResponse(f"header {name!r} is not Latin-1 text.") from None
+
+
+def _json(result: Any) -> bytes:
+    try:
+        return json.dumps(result, separators=(",", ":")).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise MalformedResponse(f"the result is not JSON-serializable ({exc}).") from None
+
+
+# --- EventBridge -----------------------------------------------------------------------------
+
+
+def scheduled_event(
+    *, rule_name: str, time: datetime, region: str, account_id: str, input: Any = None
+) -> Any:
+    """The EventBridge Scheduled Event for one firing of ``rule_name`` at ``time``.
+
+    With a constant ``input`` (a value, or JSON text as in ``serverless.yml``), EventBridge delivers
+    that input instead of the event, so it is returned (as a fresh copy) in its place.
+    """
+    _check_account(account_id)
+    if input is not None:
+        try:
+            return json.loads(input) if isinstance(input, str) else json.loads(json.dumps(input))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"The input of schedule {rule_name!r} is not JSON: {exc}.") from None
+    if time.tzinfo is None:
+        time = time.replace(tzinfo=UTC)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": account_id,
+        "time": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:{account_id}:rule/{rule_name}"],
+        "detail": {},
+    }

@@ -1,0 +1,12 @@
+"""The module Dramatiq workers load (``dramatiq local.worker_app``): the broker, then every actor.
+
+Job actors come from the queue table in ``shared/``; cron actors from ``serverless.yml``.
+"""
+
+from __future__ import annotations
+
+from local import cron, manifest
+from shared.broker import get_broker
+
+broker = get_broker()
+cron_actors = cron.declare_actors(manifest.load())

@@ -1,0 +1,1 @@
+"""Common library imported by every function: settings, Redis, broker, HTTP adapter."""

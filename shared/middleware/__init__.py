@@ -1,0 +1,1 @@
+"""Dramatiq middleware of this service, one class per module."""

@@ -1,0 +1,98 @@
+"""The one settings object, read from the environment and a ``.env`` file.
+
+Every other module reads configuration from ``settings``; nothing else reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import quote
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: Organisation assigned to a plain API key (one without an ``org:`` prefix).
+DEFAULT_ORG = "default"
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """One accepted credential and the organisation it belongs to."""
+
+    org: str
+    secret: str
+
+
+class Settings(BaseSettings):
+    """Service configuration; each field maps to the upper-case env variable of its name."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # Redis: REDIS_URL wins; otherwise the seed's REDIS_HOST/PORT/USER/PASSWORD.
+    redis_url: str | None = None
+    redis_host: str = "localhost"
+    redis_port: int = 6379
+    redis_user: str = ""
+    redis_password: str = ""
+    redis_prefix: str = "qs"  #: prefix of every key this service writes (and Dramatiq namespace)
+
+    # HTTP gateway.
+    host: str = "127.0.0.1"
+    port: int = 3000
+    app_env: Literal["dev", "production"] = "dev"
+    max_body_bytes: int = 1_048_576  #: request bodies above this many bytes get 413
+
+    # Credentials.
+    api_keys: str = ""  #: comma-separated; an entry may be ``org:key``
+    service_token: str = ""
+    dashboard_username: str = Field(
+        "admin", validation_alias=AliasChoices("DASHBOARD_USERNAME", "BULL_BOARD_USERNAME")
+    )
+    dashboard_password: str = Field(
+        "", validation_alias=AliasChoices("DASHBOARD_PASSWORD", "BULL_BOARD_PASSWORD")
+    )
+
+    # Workers and scheduler.
+    worker_processes: int = 2
+    worker_threads: int = 8
+    heartbeat_interval_s: float = 5.0  #: how often workers and scheduler report liveness
+    heartbeat_ttl_s: float = 20.0  #: a worker silent for longer is considered dead
+
+    # Emulated AWS identity used in events built by the emulator.
+    aws_region: str = "us-east-1"
+    aws_account_id: str = "123456789012"
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _production_needs_credentials(self) -> Settings:
+        if self.app_env == "production" and not (self.parsed_api_keys() or self.service_token):
+            raise ValueError(
+                "APP_ENV=production but neither API_KEYS nor SERVICE_TOKEN is set: "
+                "refusing to start with every endpoint open"
+            )
+        return self
+
+    def parsed_api_keys(self) -> list[ApiKey]:
+        """``API_KEYS`` as a list; ``org:key`` entries carry their organisation."""
+        keys = []
+        for entry in (part.strip() for part in self.api_keys.split(",")):
+            if not entry:
+                continue
+            org, sep, secret = entry.partition(":")
+            keys.append(
+                ApiKey(org, secret) if sep and org and secret else ApiKey(DEFAULT_ORG, entry)
+            )
+        return keys
+
+    def resolved_redis_url(self) -> str:
+        """``REDIS_URL``, or a URL assembled from the ``REDIS_HOST`` family."""
+        if self.redis_url:
+            return self.redis_url
+        auth = ""
+        if self.redis_user or self.redis_password:
+            auth = f"{quote(self.redis_user)}:{quote(self.redis_password)}@"
+        return f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
+
+
+settings = Settings()

@@ -1,0 +1,42 @@
+"""The ``qs`` command's one-shot subcommands: ``routes`` and ``invoke``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from local.cli import main
+from tests.conftest import EVENTS
+
+
+def test_routes_lists_every_route_and_schedule_with_its_cron_form(
+    capsys: pytest.CaptureFixture[str],
+):
+    assert main(["routes"]) == 0
+    out = capsys.readouterr().out
+    assert "GET     /api/health  health" in out
+    assert "rate(1 minute)  * * * * *" in out
+
+
+def test_invoke_health_synthesises_an_http_event(redis_prefix: str, capsys):
+    assert main(["invoke", "health"]) == 0
+    response = json.loads(capsys.readouterr().out)
+    assert response["statusCode"] == 503  # nothing beats in this test
+    assert json.loads(response["body"])["redis"]["ok"] is True
+
+
+def test_invoke_takes_an_event_file_or_inline_data(redis_prefix: str, capsys):
+    assert (
+        main(["invoke", "health-check", "--event", str(EVENTS / "scheduled_health_check.json")])
+        == 0
+    )
+    assert json.loads(capsys.readouterr().out)["scheduledAt"] == "2026-11-27T08:30:00Z"
+    assert main(["invoke", "health-check", "--data", '{"time": "2026-01-01T00:00:00Z"}']) == 0
+    assert json.loads(capsys.readouterr().out)["scheduledAt"] == "2026-01-01T00:00:00Z"
+
+
+def test_invoke_of_an_unknown_function_names_the_known_ones(capsys, tmp_path: Path):
+    assert main(["invoke", "nope"]) == 2
+    assert "health" in capsys.readouterr().err
