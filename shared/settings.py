@@ -59,6 +59,20 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 5.0  #: how often workers and scheduler report liveness
     heartbeat_ttl_s: float = 20.0  #: a worker silent for longer is considered dead
 
+    # Deliveries: where callbacks go, how they are signed and timed out (seed names).
+    sms_api_url: str = "http://127.0.0.1:4000"
+    email_api_url: str = "http://127.0.0.1:4000"
+    app_api_url: str = ""
+    sms_callback_endpoint: str = "/send-sms"
+    email_callback_endpoint: str = "/api/email/send"
+    #: signs callbacks (Standard Webhooks) when set: ``whsec_<base64 key>`` or a raw string
+    webhook_secret: str = ""
+    #: receives ``{jobId, status: "failed", error, queue, attempts, data}`` after the last attempt
+    failure_webhook_url: str = ""
+    callback_connect_timeout_s: float = 5.0
+    callback_timeout_s: float = 30.0
+    max_delay_days: int = 400  #: furthest a job may be scheduled ahead, in days
+
     # Emulated AWS identity used in events built by the emulator.
     aws_region: str = "us-east-1"
     aws_account_id: str = "123456789012"
