@@ -160,9 +160,21 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+#: Subcommands that serve traffic or run jobs, and so check Redis first.
+SERVING = {"gateway", "worker", "scheduler"}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logs.configure(settings.log_level)
+    if args.command in SERVING:
+        from shared.redis_check import UnsafeRedis, check_redis_at_startup
+
+        try:
+            check_redis_at_startup()
+        except UnsafeRedis as exc:
+            print(f"qs {args.command}: refusing to start: {exc}", file=sys.stderr)
+            return 1
     return int(args.run(args))
 
 

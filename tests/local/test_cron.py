@@ -72,11 +72,28 @@ def test_first_tick_skips_a_minute_already_too_old_to_run_on_time():
     assert first_tick(pendulum.datetime(2026, 1, 1, 0, 0, 50, tz="UTC")).minute == 1
 
 
+def test_a_stale_tick_is_skipped_rather_than_run_late(broker: RedisBroker, actors: list[Any], r):
+    handlers.CALLS.clear()
+    daily = next(a for a in actors if a.actor_name.endswith("rule-1"))
+    stale = pendulum.now("UTC").subtract(minutes=5)
+    fresh = pendulum.now("UTC")
+    daily.send_with_options(scheduled_at=str(stale))
+    daily.send_with_options(scheduled_at=str(fresh))
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        wait_for(lambda: handlers.CALLS)
+        worker.join()  # both messages handled: the queue is drained
+    finally:
+        worker.stop()
+    assert [e["time"] for e in handlers.CALLS] == [fresh.format("YYYY-MM-DDTHH:mm:ss") + "Z"]
+
+
 def test_a_worker_runs_the_handler_with_the_scheduled_event_of_its_tick(
     broker: RedisBroker, actors: list[Any]
 ):
     handlers.CALLS.clear()
-    tick = pendulum.now("UTC").replace(second=0, microsecond=0)
+    tick = pendulum.now("UTC").replace(microsecond=0)  # recent: older than 30 s is skipped
     daily = next(a for a in actors if a.actor_name.endswith("rule-1"))
     daily.send_with_options(scheduled_at=str(tick))
     worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)

@@ -1,0 +1,56 @@
+"""Start-up check that Redis is configured to keep jobs: no eviction, and persistence on.
+
+A queue on an evicting Redis loses jobs silently under memory pressure, so production refuses
+to start on one; anything else that is risky is logged.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import redis
+
+from shared.redis_client import get_redis
+from shared.settings import settings
+
+log = logging.getLogger("qs.redis")
+
+
+class UnsafeRedis(RuntimeError):
+    """Redis would evict job data; see infra/redis.conf for the required settings."""
+
+
+def redis_problems(client: redis.Redis) -> tuple[list[str], list[str]]:
+    """(fatal, warnings) about ``client``'s server configuration."""
+    try:
+        policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
+        aof = client.config_get("appendonly").get("appendonly", "")
+        save = client.config_get("save").get("save", "")
+    except redis.ResponseError:  # managed services (ElastiCache) may hide CONFIG
+        return [], ["cannot read the Redis configuration; make sure maxmemory-policy is noeviction"]
+    fatal, warnings = [], []
+    if policy != "noeviction":
+        fatal.append(f"maxmemory-policy is {policy!r}: jobs may be evicted; set it to 'noeviction'")
+    if aof != "yes":
+        warnings.append(
+            "appendonly is off"
+            + (" and RDB snapshots are off" if not save else "")
+            + ": jobs accepted since the last save are lost if Redis restarts; "
+            "set appendonly yes, appendfsync everysec"
+        )
+    return fatal, warnings
+
+
+def check_redis_at_startup() -> None:
+    """Log what is risky; in production raise ``UnsafeRedis`` on an evicting server."""
+    try:
+        fatal, warnings = redis_problems(get_redis())
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        log.error("redis unreachable at start-up (%s); health reports it until it is back", exc)
+        return
+    for message in warnings:
+        log.warning("redis: %s", message)
+    for message in fatal:
+        log.error("redis: %s", message)
+    if fatal and settings.app_env == "production":
+        raise UnsafeRedis("; ".join(fatal))

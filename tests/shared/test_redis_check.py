@@ -1,0 +1,37 @@
+"""The start-up Redis configuration check, against a real server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from local.embedded_redis import EmbeddedRedis
+from shared import redis_check
+from shared.settings import settings
+
+
+@pytest.fixture
+def scratch_redis(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A throwaway server this test may reconfigure."""
+    server = EmbeddedRedis(tmp_path, persist=True).start()
+    monkeypatch.setattr(settings, "redis_url", server.url)
+    yield server
+    server.stop()
+
+
+def test_a_queue_ready_server_passes_silently(scratch_redis, caplog):
+    fatal, warnings = redis_check.redis_problems(redis_check.get_redis())
+    assert (fatal, warnings) == ([], [])
+
+
+def test_an_evicting_server_is_refused_in_production(scratch_redis, monkeypatch):
+    client = redis_check.get_redis()
+    client.config_set("maxmemory-policy", "allkeys-lru")
+    client.config_set("appendonly", "no")
+    fatal, warnings = redis_check.redis_problems(client)
+    assert "allkeys-lru" in fatal[0] and "appendonly is off" in warnings[0]
+    redis_check.check_redis_at_startup()  # dev: logged only
+    monkeypatch.setattr(settings, "app_env", "production")
+    with pytest.raises(redis_check.UnsafeRedis, match="noeviction"):
+        redis_check.check_redis_at_startup()
