@@ -1,0 +1,392 @@
+"""Callbacks to users' backends: Standard Webhooks signing, pooled delivery, retry back-off.
+
+Every delivery (SMS, email, AI callbacks, failure notices, outbound webhooks) posts through
+``callback_client().post(url, payload, message_id=job_id)``, which never raises for network or
+HTTP failures: it returns an :class:`Outcome` saying whether the attempt worked and whether a
+retry could. :func:`next_retry_delay_ms` turns a failed outcome into the wait before the next try.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import math
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import httpx
+
+from shared.settings import settings
+
+#: Longest back-off or honoured ``Retry-After``, in milliseconds (one hour).
+MAX_DELAY_MS = 3_600_000
+#: Response bytes read at most; a longer body is dropped with its connection, in bytes.
+MAX_RESPONSE_BYTES = 65_536
+#: Characters of a failed response's body quoted in ``Outcome.error``.
+ERROR_BODY_CHARS = 200
+#: Default accepted clock skew between ``webhook-timestamp`` and now, in seconds.
+DEFAULT_TOLERANCE_S = 300
+#: Pool sized for many worker threads (or coroutines) posting at once.
+LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=30.0)
+
+_SECRET_PREFIX = "whsec_"
+_RETRYABLE_STATUSES = frozenset({408, 429})
+_RETRY_AFTER_STATUSES = frozenset({429, 503})
+
+try:
+    _VERSION = version("queue-services")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    _VERSION = "0.1"
+USER_AGENT = f"queue-services/{_VERSION}"
+
+BackoffKind = Literal["fixed", "exponential"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one delivery attempt came to; ``retryable`` only matters when ``ok`` is false."""
+
+    ok: bool
+    status: int | None = None  #: HTTP status, or None when no response arrived
+    retryable: bool = False
+    retry_after_s: float | None = None  #: the receiver's ``Retry-After``, in seconds
+    error: str | None = None  #: short human description of the failure
+    elapsed_ms: float = 0.0  #: wall time of the attempt, in milliseconds
+
+
+# --- Signing (Standard Webhooks) ------------------------------------------------------------
+
+
+def _key(secret: str) -> bytes:
+    if secret.startswith(_SECRET_PREFIX):
+        return base64.b64decode(secret[len(_SECRET_PREFIX) :], validate=True)
+    return secret.encode()
+
+
+def sign(secret: str, message_id: str, timestamp: int, body: bytes) -> str:
+    """The ``webhook-signature`` value ``v1,<base64 HMAC-SHA256>`` of ``{id}.{timestamp}.{body}``.
+
+    ``secret`` is ``whsec_<base64 key>`` or, without that prefix, used as raw UTF-8 bytes;
+    ``timestamp`` is in unix seconds.
+    """
+    signed = f"{message_id}.{timestamp}.".encode() + body
+    digest = hmac.new(_key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def verify(
+    secret: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+) -> bool:
+    """Whether ``headers`` carry a valid signature of ``body`` made within ``tolerance_s`` seconds.
+
+    Header names match case-insensitively; any one of several space-separated ``v1,``
+    signatures may match. ``now`` is unix seconds (defaults to the clock).
+    """
+    lowered = {name.lower(): value for name, value in headers.items()}
+    message_id = lowered.get("webhook-id")
+    timestamp = lowered.get("webhook-timestamp", "")
+    signatures = lowered.get("webhook-signature")
+    if not message_id or not signatures or not timestamp.isdigit():
+        return False
+    current = time.time() if now is None else now
+    if abs(current - int(timestamp)) > tolerance_s:
+        return False
+    expected = sign(secret, message_id, int(timestamp), body).encode()
+    return any(
+        candidate.startswith("v1,") and hmac.compare_digest(candidate.encode(), expected)
+        for candidate in signatures.split()
+    )
+
+
+def webhook_headers(
+    message_id: str, body: bytes, *, timestamp: int | None = None
+) -> dict[str, str]:
+    """Headers for one attempt: JSON type, user agent, ``webhook-id``/``-timestamp``/``-signature``.
+
+    The signature is added only when ``settings.webhook_secret`` is set.
+    """
+    ts = int(time.time()) if timestamp is None else timestamp
+    headers = {
+        "content-type": "application/json",
+        "user-agent": USER_AGENT,
+        "webhook-id": message_id,
+        "webhook-timestamp": str(ts),
+    }
+    if settings.webhook_secret:
+        headers["webhook-signature"] = sign(settings.webhook_secret, message_id, ts, body)
+    return headers
+
+
+def encode_payload(payload: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; raises ``TypeError``/``ValueError`` for what JSON cannot carry."""
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+# --- Classification -------------------------------------------------------------------------
+
+
+def current_timeout() -> httpx.Timeout:
+    """Per-request timeouts from settings: connect, then read/write/pool, in seconds."""
+    return httpx.Timeout(settings.callback_timeout_s, connect=settings.callback_connect_timeout_s)
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """A ``Retry-After`` header (delta-seconds or HTTP-date) as seconds in ``[0, 1 h]``."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:  # "-0000" zone: UTC by RFC 5322
+            when = when.replace(tzinfo=UTC)
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if math.isnan(seconds):
+        return None
+    return min(max(seconds, 0.0), MAX_DELAY_MS / 1000)
+
+
+def _display_url(url: str) -> str:
+    """``url`` without credentials or query string, for error messages and logs."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return url[:200]
+    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else url[:200]
+
+
+def _describe(exc: Exception) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def classify(
+    url: str,
+    result: httpx.Response | Exception,
+    *,
+    body: bytes = b"",
+    elapsed_ms: float = 0.0,
+    timeout: httpx.Timeout | None = None,
+    now: float | None = None,
+) -> Outcome:
+    """Turn a response (with up to ``body`` bytes of it) or a transport error into an Outcome.
+
+    ``timeout`` names the limit in timeout errors; ``now`` (unix seconds) dates ``Retry-After``.
+    """
+    if isinstance(result, Exception):
+        return _classify_error(result, elapsed_ms, timeout or current_timeout())
+    status = result.status_code
+    if 200 <= status < 300:
+        return Outcome(ok=True, status=status, elapsed_ms=elapsed_ms)
+    where = _display_url(url)
+    if 300 <= status < 400:
+        location = result.headers.get("location", "(none)")
+        error = f"HTTP {status} from {where}: redirects are not followed (Location: {location})"
+        return Outcome(ok=False, status=status, error=error, elapsed_ms=elapsed_ms)
+    error = f"HTTP {status} from {where}"
+    text = body.decode("utf-8", "replace")[:ERROR_BODY_CHARS].strip()
+    retry_after = None
+    if status in _RETRY_AFTER_STATUSES:
+        retry_after = parse_retry_after(result.headers.get("retry-after"), now=now)
+    return Outcome(
+        ok=False,
+        status=status,
+        retryable=status >= 500 or status in _RETRYABLE_STATUSES,
+        retry_after_s=retry_after,
+        error=f"{error}: {text}" if text else error,
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def _classify_error(exc: Exception, elapsed_ms: float, timeout: httpx.Timeout) -> Outcome:
+    retryable = True
+    if isinstance(exc, httpx.TimeoutException):
+        phase, limit = {
+            httpx.ConnectTimeout: ("connect", timeout.connect),
+            httpx.WriteTimeout: ("write", timeout.write),
+            httpx.PoolTimeout: ("connection pool", timeout.pool),
+        }.get(type(exc), ("read", timeout.read))
+        error = f"{phase} timed out after {limit} s"
+    elif isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+        retryable, error = False, f"invalid callback URL: {_describe(exc)}"
+    elif isinstance(exc, httpx.ConnectError):
+        error = f"connect error: {_describe(exc)}"
+    else:
+        error = f"{type(exc).__name__}: {_describe(exc)}"
+    return Outcome(ok=False, retryable=retryable, error=error, elapsed_ms=elapsed_ms)
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+#: What a post turns into an Outcome instead of raising.
+_DELIVERY_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
+
+
+# --- Clients --------------------------------------------------------------------------------
+
+
+def _client_options() -> dict[str, Any]:
+    return {"limits": LIMITS, "follow_redirects": False, "timeout": current_timeout()}
+
+
+class CallbackClient:
+    """Posts callbacks over one pooled, keep-alive ``httpx.Client``, safe to share by threads."""
+
+    def __init__(self) -> None:
+        self._client: httpx.Client | None = None
+        self._lock = threading.Lock()
+
+    def _http(self) -> httpx.Client:
+        client = self._client
+        if client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = httpx.Client(**_client_options())
+                client = self._client
+        return client
+
+    def post(self, url: str, payload: Mapping[str, Any], *, message_id: str) -> Outcome:
+        """POST ``payload`` as signed JSON to ``url``; ``message_id`` is constant across retries."""
+        body = encode_payload(payload)
+        headers = webhook_headers(message_id, body)
+        timeout = current_timeout()
+        started = time.perf_counter()
+        try:
+            with self._http().stream(
+                "POST", url, content=body, headers=headers, timeout=timeout
+            ) as response:
+                received = b""
+                try:
+                    for chunk in response.iter_bytes():
+                        received += chunk
+                        if len(received) > MAX_RESPONSE_BYTES:
+                            break
+                except httpx.HTTPError:
+                    pass  # the status decides; a broken body only loses the error text
+        except _DELIVERY_ERRORS as exc:
+            return classify(url, exc, elapsed_ms=_elapsed_ms(started), timeout=timeout)
+        return classify(url, response, body=received, elapsed_ms=_elapsed_ms(started))
+
+    def close(self) -> None:
+        """Close pooled connections; a later ``post`` opens a fresh pool."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+
+class AsyncCallbackClient:
+    """The async twin of :class:`CallbackClient`; use one instance per event loop."""
+
+    def __init__(self) -> None:
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:  # no await in between: safe without a lock on one loop
+            self._client = httpx.AsyncClient(**_client_options())
+        return self._client
+
+    async def post(self, url: str, payload: Mapping[str, Any], *, message_id: str) -> Outcome:
+        """POST ``payload`` as signed JSON to ``url``; ``message_id`` is constant across retries."""
+        body = encode_payload(payload)
+        headers = webhook_headers(message_id, body)
+        timeout = current_timeout()
+        started = time.perf_counter()
+        try:
+            async with self._http().stream(
+                "POST", url, content=body, headers=headers, timeout=timeout
+            ) as response:
+                received = b""
+                try:
+                    async for chunk in response.aiter_bytes():
+                        received += chunk
+                        if len(received) > MAX_RESPONSE_BYTES:
+                            break
+                except httpx.HTTPError:
+                    pass  # the status decides; a broken body only loses the error text
+        except _DELIVERY_ERRORS as exc:
+            return classify(url, exc, elapsed_ms=_elapsed_ms(started), timeout=timeout)
+        return classify(url, response, body=received, elapsed_ms=_elapsed_ms(started))
+
+    async def aclose(self) -> None:
+        """Close pooled connections; a later ``post`` opens a fresh pool."""
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+_shared: CallbackClient | None = None
+_shared_pid = 0
+_shared_lock = threading.Lock()
+
+
+def callback_client() -> CallbackClient:
+    """The process-wide sync client; a forked child gets its own rather than its parent's."""
+    global _shared, _shared_pid
+    pid = os.getpid()
+    if _shared is None or _shared_pid != pid:
+        with _shared_lock:
+            if _shared is None or _shared_pid != pid:
+                _shared, _shared_pid = CallbackClient(), pid
+    return _shared
+
+
+# --- Back-off -------------------------------------------------------------------------------
+
+
+def backoff_ms(
+    attempt: int,
+    *,
+    kind: BackoffKind,
+    delay_ms: int,
+    jitter: float = 0.2,
+    rng: Callable[[], float] = random.random,
+) -> int:
+    """Wait before the next try, in milliseconds, after ``attempt`` tries (1 after the first).
+
+    ``exponential`` doubles ``delay_ms`` per try; the result is scaled by a random factor in
+    ``[1 - jitter, 1 + jitter]`` and capped at :data:`MAX_DELAY_MS`.
+    """
+    if attempt < 1:
+        raise ValueError(f"attempt counts tries already made and starts at 1, got {attempt}")
+    if not 0 <= jitter <= 1:
+        raise ValueError(f"jitter is a fraction in [0, 1], got {jitter}")
+    if kind == "fixed":
+        base = delay_ms
+    elif kind == "exponential":
+        base = delay_ms * 2 ** min(attempt - 1, 63)
+    else:
+        raise ValueError(f"backoff kind must be 'fixed' or 'exponential', got {kind!r}")
+    scaled = min(base, MAX_DELAY_MS) * (1 + jitter * (2 * rng() - 1))
+    return max(0, min(round(scaled), MAX_DELAY_MS))
+
+
+def next_retry_delay_ms(outcome: Outcome, attempt: int, kind: BackoffKind, delay_ms: int) -> int:
+    """Back-off for ``attempt``, or the receiver's ``Retry-After`` when that is longer, in ms."""
+    wait = backoff_ms(attempt, kind=kind, delay_ms=delay_ms)
+    if outcome.retry_after_s is not None:
+        wait = max(wait, math.ceil(outcome.retry_after_s * 1000))
+    return wait
