@@ -1,0 +1,454 @@
+"""Bodies of the delivery endpoints (``/api/schedule-sms``, ``/api/schedule-email``, bulk).
+
+Fields are the seed's camelCase names in JSON (snake_case in Python). Unknown keys are ignored
+and never stored. When a delivery is due comes from one of:
+
+- ``delay``: milliseconds from now (the seed's field);
+- ``sendAt`` with a UTC offset (``2026-12-01T09:00:00+01:00`` or ``...Z``);
+- ``sendAt`` without an offset plus ``timezone`` (IANA name): wall-clock time there. A time the
+  clocks skip (spring forward) is rejected; a time that occurs twice (fall back) means the FIRST
+  occurrence, the earlier instant.
+
+A due time more than ``settings.max_delay_days`` ahead is invalid. ``sendAt`` is checked against
+``now_ms`` from the validation context when given
+(``SmsCreate.model_validate(body, context={NOW_MS: now_ms})``), else against the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal, NoReturn, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from shared.settings import settings
+
+#: Validation-context key holding "now" as UTC epoch milliseconds (the clock when absent).
+NOW_MS = "now_ms"
+#: Milliseconds in a day.
+MS_PER_DAY = 86_400_000
+#: Largest ``metadata``, in bytes of compact UTF-8 JSON.
+MAX_METADATA_BYTES = 16 * 1024
+#: Largest email ``html``, in bytes of UTF-8.
+MAX_HTML_BYTES = 512 * 1024
+#: Most messages in one bulk request.
+MAX_BULK_MESSAGES = 1000
+#: ``message`` of a successful single SMS schedule (seed text).
+SMS_SCHEDULED = "SMS scheduled successfully"
+#: ``message`` of a successful single email schedule (seed text).
+EMAIL_SCHEDULED = "Email scheduled successfully"
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PHONE_SEPARATORS = re.compile(r"[ \-()]")
+_E164 = re.compile(r"\+[1-9][0-9]{7,14}")
+_EMAIL_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_EMAIL_DOMAIN = re.compile(
+    r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,63}|xn--[A-Za-z0-9-]{1,59})"
+)
+_JOB_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_CALLBACK_PATH = re.compile(r"/(?!/)[!-~]{0,2047}")  # printable ASCII, no spaces
+_DATE_TIME_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
+
+
+def _fail(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> NoReturn:
+    """Raise a ``ValidationError`` at ``loc`` (pydantic prefixes the enclosing location)."""
+    error = InitErrorDetails(type=PydanticCustomError(kind, message), loc=loc, input=value)
+    raise ValidationError.from_exception_data("schemas", [error])
+
+
+def _number_to_str(value: Any) -> Any:
+    """JSON integers become strings (some clients send ``"workspaceId": 66338``)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise PydanticCustomError("blank", "must contain non-whitespace text")
+    return value
+
+
+def _phone_number(value: str) -> str:
+    number = _PHONE_SEPARATORS.sub("", value)
+    if not _E164.fullmatch(number):
+        raise PydanticCustomError(
+            "phone_number", "must be E.164: '+' then 8-15 digits, the first 1-9 (+14155550123)"
+        )
+    return number
+
+
+def _email(value: str) -> str:
+    local, at, domain = value.rpartition("@")
+    if not (
+        at
+        and len(value) <= 254
+        and len(local) <= 64
+        and _EMAIL_LOCAL.fullmatch(local)
+        and _EMAIL_DOMAIN.fullmatch(domain)
+    ):
+        raise PydanticCustomError("email", "must be one email address like name@example.com")
+    return value
+
+
+def _one_line(value: str) -> str:
+    if "\r" in value or "\n" in value:
+        raise PydanticCustomError("subject_newline", "must not contain line breaks")
+    return value
+
+
+def _html_size(value: str) -> str:
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_HTML_BYTES:
+        raise PydanticCustomError(
+            "too_large", "must be at most {limit} bytes of UTF-8", {"limit": MAX_HTML_BYTES}
+        )
+    return value
+
+
+def _job_id(value: str) -> str:
+    if not _JOB_ID.fullmatch(value):
+        raise PydanticCustomError("job_id", "must be 1-128 characters of A-Z a-z 0-9 . _ : -")
+    return value
+
+
+def _metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    try:
+        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        size = len(encoded.encode())
+    except (TypeError, ValueError):
+        raise PydanticCustomError(
+            "metadata_json", "must be plain JSON (no NaN or Infinity)"
+        ) from None
+    if size > MAX_METADATA_BYTES:
+        raise PydanticCustomError(
+            "too_large", "must be at most {limit} bytes as JSON", {"limit": MAX_METADATA_BYTES}
+        )
+    if "callbackEndpoint" in value:
+        _callback_endpoint(value["callbackEndpoint"])
+    return value
+
+
+def _callback_endpoint(path: Any) -> None:
+    """A path appended to the configured backend URL: ``/x``, never a URL or ``//host``."""
+    path_only = path.split("?", 1)[0] if isinstance(path, str) else ""
+    if not (
+        isinstance(path, str)
+        and _CALLBACK_PATH.fullmatch(path)
+        and "\\" not in path
+        and ".." not in path_only.split("/")
+    ):
+        _fail(
+            ("callbackEndpoint",),
+            "callback_endpoint",
+            "must be a path starting with a single '/' (e.g. /send-sms), not a URL",
+            path,
+        )
+
+
+def _delay_number(value: Any) -> Any:
+    """Reject ``true`` and NaN/Infinity (Python's json module parses those) with a clear word."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("delay_type", "must be a number of milliseconds")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise PydanticCustomError("finite_number", "must be a finite number of milliseconds")
+    return value
+
+
+def _parse_send_at(text: str) -> datetime:
+    """ISO 8601 date and time, with or without a UTC offset; ``ValueError`` otherwise."""
+    if not _DATE_TIME_SHAPE.match(text):
+        raise ValueError(text)
+    return datetime.fromisoformat(text)
+
+
+def _epoch_ms(instant: datetime) -> int:
+    """UTC epoch milliseconds of an aware datetime."""
+    return (instant - _EPOCH) // timedelta(milliseconds=1)
+
+
+Identifier = Annotated[
+    str,
+    BeforeValidator(_number_to_str),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+]
+JobId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_job_id)]
+Metadata = Annotated[dict[str, Any] | None, AfterValidator(_metadata)]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="ignore", alias_generator=to_camel, serialize_by_alias=True)
+
+
+class _Response(_Body):
+    model_config = ConfigDict(validate_by_name=True)
+
+
+class Backoff(_Body):
+    """Wait between attempts: ``delay`` ms, doubled per attempt when ``exponential``."""
+
+    type: Literal["fixed", "exponential"]
+    delay: int = Field(1000, ge=0, le=MS_PER_DAY)
+
+
+class JobOptions(_Body):
+    """Delivery options (the ``options`` object); all optional."""
+
+    attempts: int | None = Field(None, ge=1, le=25)
+    backoff: Backoff | None = None
+    priority: int = Field(5, ge=1, le=10)  #: 1 is highest
+    job_id: JobId | None = None
+
+    @field_validator("backoff", mode="before")
+    @classmethod
+    def _backoff_number_is_fixed(cls, value: Any) -> Any:
+        """BullMQ's shorthand ``backoff: 5000`` means a fixed 5,000 ms."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return {"type": "fixed", "delay": value}
+        return value
+
+
+class _DeliveryCreate(_Body):
+    """What SMS and email requests share: ids, metadata, timing, options."""
+
+    contact_id: Identifier
+    workspace_id: Identifier
+    metadata: Metadata = None
+    #: milliseconds from now
+    delay: (
+        Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_delay_number)] | None
+    ) = None
+    send_at: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    timezone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
+    options: JobOptions | None = None
+    job_id: JobId | None = None
+
+    _send_at_ms: int | None = PrivateAttr(None)
+
+    @field_validator("delay")
+    @classmethod
+    def _delay_within_limit(cls, value: float | None) -> float | None:
+        if value is None:
+            return None
+        limit_days = settings.max_delay_days
+        if value > limit_days * MS_PER_DAY:
+            raise PydanticCustomError(
+                "too_far_ahead",
+                "is more than {limit_days} days (MAX_DELAY_DAYS)",
+                {"limit_days": limit_days},
+            )
+        return value
+
+    @field_serializer("delay")
+    def _delay_as_sent(self, value: float | None) -> int | float | None:
+        """A whole number of ms stays an integer (``60000``, not ``60000.0``)."""
+        return int(value) if value is not None and value.is_integer() else value
+
+    @field_validator("send_at")
+    @classmethod
+    def _send_at_is_iso(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                _parse_send_at(value)
+            except ValueError:
+                raise PydanticCustomError(
+                    "send_at_format",
+                    "must be an ISO 8601 date and time, e.g. 2026-12-01T09:00:00+01:00",
+                ) from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone_exists(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError, OSError):
+                raise PydanticCustomError(
+                    "timezone", "is not a known IANA time zone (e.g. America/New_York)"
+                ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_send_at(self, info: ValidationInfo) -> Self:
+        if self.timezone is not None and self.send_at is None:
+            _fail(("timezone",), "timezone_without_send_at", "needs a sendAt", self.timezone)
+        if self.send_at is None:
+            return self
+        if self.delay is not None:
+            _fail(("sendAt",), "delay_and_send_at", "give delay or sendAt, not both", self.send_at)
+        local = _parse_send_at(self.send_at)
+        if local.tzinfo is None:
+            instant = self._zone_time(local)
+        elif self.timezone is not None:
+            _fail(
+                ("timezone",),
+                "timezone_with_offset",
+                "only applies to a sendAt without a UTC offset; drop one of them",
+                self.timezone,
+            )
+        else:
+            instant = local
+        due_ms = _epoch_ms(instant)
+        context = info.context or {}
+        now_ms = context.get(NOW_MS)
+        if now_ms is None:
+            now_ms = int(time.time() * 1000)
+        limit_days = settings.max_delay_days
+        if due_ms - now_ms > limit_days * MS_PER_DAY:
+            _fail(
+                ("sendAt",),
+                "too_far_ahead",
+                f"is more than {limit_days} days ahead (MAX_DELAY_DAYS)",
+                self.send_at,
+            )
+        self._send_at_ms = due_ms
+        return self
+
+    def _zone_time(self, local: datetime) -> datetime:
+        """``local`` wall-clock time in ``timezone``; the earlier instant when it occurs twice."""
+        if self.timezone is None:
+            _fail(
+                ("sendAt",),
+                "send_at_without_offset",
+                "has no UTC offset: add one (+01:00 or Z) or give a timezone",
+                self.send_at,
+            )
+        zone = ZoneInfo(self.timezone)
+        first, second = local.replace(tzinfo=zone, fold=0), local.replace(tzinfo=zone, fold=1)
+        before, after = first.utcoffset(), second.utcoffset()
+        if before is not None and after is not None and before < after:  # clocks jumped forward
+            _fail(
+                ("sendAt",),
+                "nonexistent_local_time",
+                f"{local.isoformat()} does not exist in {self.timezone}: clocks skip "
+                f"{after - before} at a daylight-saving change; choose another time",
+                self.send_at,
+            )
+        return first
+
+    @model_validator(mode="after")
+    def _one_job_id(self) -> Self:
+        if self.job_id and self.options and self.options.job_id not in (None, self.job_id):
+            _fail(("jobId",), "job_id_conflict", "differs from options.jobId", self.job_id)
+        return self
+
+    @property
+    def client_job_id(self) -> str | None:
+        """The client-chosen job id: ``jobId`` or ``options.jobId``."""
+        return self.job_id or (self.options.job_id if self.options else None)
+
+    def due_at_ms(self, now_ms: int) -> int:
+        """UTC epoch ms when the delivery is due: ``now_ms`` when unscheduled or in the past."""
+        if self.delay is not None:
+            return now_ms + round(self.delay)
+        if self._send_at_ms is not None:
+            return max(now_ms, self._send_at_ms)
+        return now_ms
+
+
+class SmsCreate(_DeliveryCreate):
+    """Body of ``POST /api/schedule-sms``; ``phoneNumber`` is normalised to ``+`` and digits."""
+
+    phone_number: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_phone_number)
+    ]
+    message: Annotated[
+        str, StringConstraints(min_length=1, max_length=1600), AfterValidator(_not_blank)
+    ]
+
+
+class EmailCreate(_DeliveryCreate):
+    """Body of ``POST /api/schedule-email``."""
+
+    to: Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_email)]
+    subject: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=998),
+        AfterValidator(_not_blank),
+        AfterValidator(_one_line),
+    ]
+    html: Annotated[
+        str, StringConstraints(min_length=1), AfterValidator(_not_blank), AfterValidator(_html_size)
+    ]
+
+
+def _unique_job_ids(messages: list[SmsCreate] | list[EmailCreate]) -> None:
+    seen: set[str] = set()
+    for index, message in enumerate(messages):
+        job_id = message.client_job_id
+        if job_id is None:
+            continue
+        if job_id in seen:
+            _fail((index, "jobId"), "duplicate_job_id", "repeats an earlier message's", job_id)
+        seen.add(job_id)
+
+
+class SmsBulkCreate(_Body):
+    """Body of the bulk SMS endpoint: 1-1000 messages; errors are at ``messages.<i>.<field>``."""
+
+    messages: list[SmsCreate] = Field(min_length=1, max_length=MAX_BULK_MESSAGES)
+
+    @field_validator("messages")
+    @classmethod
+    def _unique(cls, value: list[SmsCreate]) -> list[SmsCreate]:
+        _unique_job_ids(value)
+        return value
+
+
+class EmailBulkCreate(_Body):
+    """Body of the bulk email endpoint: 1-1000 messages; errors are at ``messages.<i>.<field>``."""
+
+    messages: list[EmailCreate] = Field(min_length=1, max_length=MAX_BULK_MESSAGES)
+
+    @field_validator("messages")
+    @classmethod
+    def _unique(cls, value: list[EmailCreate]) -> list[EmailCreate]:
+        _unique_job_ids(value)
+        return value
+
+
+class ScheduledResponse(_Response):
+    """Answer to a single schedule: ``{success: true, jobId, message}``."""
+
+    success: Literal[True] = True
+    job_id: str
+    message: str
+
+
+class BulkScheduledResponse(_Response):
+    """Answer to a bulk schedule: ``{success: true, jobIds, count}``."""
+
+    success: Literal[True] = True
+    job_ids: list[str]
+    count: int
+
+
+def job_data(model: SmsCreate | EmailCreate) -> dict[str, Any]:
+    """The seed-shaped payload forwarded to the user's backend.
+
+    The fields as sent (camelCase; ``phoneNumber`` normalised; ``delay``, ``sendAt``,
+    ``timezone``, ``metadata`` only when given); never ``options``, ``jobId`` or unknown keys.
+    """
+    return model.model_dump(
+        mode="json", by_alias=True, exclude_none=True, exclude={"options", "job_id"}
+    )
