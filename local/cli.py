@@ -86,6 +86,11 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run Dramatiq worker processes for every queue (and the cron functions)."""
+    import os
+
+    # Longest idle poll of an empty queue, in ms (Dramatiq's default, 1000, adds up to 1 s of
+    # lateness); read by Dramatiq at import, so set before importing it.
+    os.environ.setdefault("dramatiq_worker_timeout", str(settings.worker_idle_poll_ms))
     from dramatiq import cli as dramatiq_cli
 
     argv = ["local.worker_app", "--processes", str(args.processes), "--threads", str(args.threads)]
@@ -96,15 +101,26 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
 def cmd_scheduler(args: argparse.Namespace) -> int:
     """Send cron functions at their ticks (any number of schedulers may run at once)."""
+    import threading
+
     from local import worker_app
     from local.scheduler import CronScheduler
+    from shared.due_jobs import DueJobs
 
-    scheduler = CronScheduler(worker_app.cron_actors)
+    scheduler, due_jobs = CronScheduler(worker_app.cron_actors), DueJobs()
+
+    def stop(*_: Any) -> None:
+        scheduler.stop()
+        due_jobs.stop()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: scheduler.stop())
+        signal.signal(sig, stop)
     for actor in scheduler.actors:
         print(f"scheduled {actor.actor_name}: {actor.options['periodic']}", flush=True)
+    due_thread = threading.Thread(target=due_jobs.run, name="due-jobs", daemon=True)
+    due_thread.start()
     scheduler.run()
+    due_thread.join(timeout=5)
     return 0
 
 

@@ -6,7 +6,9 @@ Job actors come from the queue table in ``shared/``; cron actors from ``serverle
 from __future__ import annotations
 
 from local import cron, manifest
+from shared.actors import declare_job_actors
 from shared.broker import get_broker
 
 broker = get_broker()
+job_actors = declare_job_actors()
 cron_actors = cron.declare_actors(manifest.load())

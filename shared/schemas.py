@@ -227,20 +227,15 @@ class JobOptions(_Body):
         return value
 
 
-class _DeliveryCreate(_Body):
-    """What SMS and email requests share: ids, metadata, timing, options."""
+class Timing(_Body):
+    """When a job is due: ``delay`` (ms), ``sendAt`` with offset, or ``sendAt`` + ``timezone``."""
 
-    contact_id: Identifier
-    workspace_id: Identifier
-    metadata: Metadata = None
     #: milliseconds from now
     delay: (
         Annotated[float, Field(ge=0, allow_inf_nan=False), BeforeValidator(_delay_number)] | None
     ) = None
     send_at: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     timezone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
-    options: JobOptions | None = None
-    job_id: JobId | None = None
 
     _send_at_ms: int | None = PrivateAttr(None)
 
@@ -346,6 +341,34 @@ class _DeliveryCreate(_Body):
             )
         return first
 
+    def due_at_ms(self, now_ms: int) -> int:
+        """UTC epoch ms when the job is due: ``now_ms`` when unscheduled or in the past."""
+        if self.delay is not None:
+            return now_ms + round(self.delay)
+        if self._send_at_ms is not None:
+            return max(now_ms, self._send_at_ms)
+        return now_ms
+
+
+class Reschedule(Timing):
+    """Body of ``POST /api/jobs/{jobId}/reschedule``: a new ``delay`` or ``sendAt``."""
+
+    @model_validator(mode="after")
+    def _needs_a_time(self) -> Self:
+        if self.delay is None and self.send_at is None:
+            _fail(("delay",), "missing", "give delay or sendAt", None)
+        return self
+
+
+class _DeliveryCreate(Timing):
+    """What SMS and email requests share: ids, metadata, timing, options."""
+
+    contact_id: Identifier
+    workspace_id: Identifier
+    metadata: Metadata = None
+    options: JobOptions | None = None
+    job_id: JobId | None = None
+
     @model_validator(mode="after")
     def _one_job_id(self) -> Self:
         if self.job_id and self.options and self.options.job_id not in (None, self.job_id):
@@ -356,14 +379,6 @@ class _DeliveryCreate(_Body):
     def client_job_id(self) -> str | None:
         """The client-chosen job id: ``jobId`` or ``options.jobId``."""
         return self.job_id or (self.options.job_id if self.options else None)
-
-    def due_at_ms(self, now_ms: int) -> int:
-        """UTC epoch ms when the delivery is due: ``now_ms`` when unscheduled or in the past."""
-        if self.delay is not None:
-            return now_ms + round(self.delay)
-        if self._send_at_ms is not None:
-            return max(now_ms, self._send_at_ms)
-        return now_ms
 
 
 class SmsCreate(_DeliveryCreate):
@@ -452,3 +467,55 @@ def job_data(model: SmsCreate | EmailCreate) -> dict[str, Any]:
     return model.model_dump(
         mode="json", by_alias=True, exclude_none=True, exclude={"options", "job_id"}
     )
+
+
+def iso_ms(epoch_ms: int | None) -> str | None:
+    """Epoch ms as ISO 8601 UTC with milliseconds (``2026-11-27T08:30:00.000Z``)."""
+    if epoch_ms is None:
+        return None
+    return (
+        datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+    )
+
+
+class JobStatus(_Response):
+    """Answer of ``GET /api/job-status/{jobId}``; times are ISO 8601 UTC."""
+
+    success: Literal[True] = True
+    job_id: str
+    queue: str
+    state: Literal["delayed", "waiting", "active", "completed", "failed"]
+    attempts: int
+    max_attempts: int
+    created_at: str | None
+    scheduled_for: str | None
+    started_at: str | None
+    finished_at: str | None
+    result: Any = None
+    error: str | None = None
+
+    @classmethod
+    def of(cls, job: Any) -> JobStatus:
+        """From a ``shared.jobstore.Job``."""
+        return cls(
+            job_id=job.id,
+            queue=job.queue,
+            state=job.state,
+            attempts=job.attempts,
+            max_attempts=job.max_attempts,
+            created_at=iso_ms(job.created_at),
+            scheduled_for=iso_ms(job.scheduled_for),
+            started_at=iso_ms(job.started_at),
+            finished_at=iso_ms(job.finished_at),
+            result=job.result,
+            error=job.error,
+        )
+
+
+class JobAction(_Response):
+    """Answer of cancel / reschedule / promote: the job's state afterwards."""
+
+    success: Literal[True] = True
+    job_id: str
+    state: Literal["cancelled", "delayed", "waiting"]
+    scheduled_for: str | None = None

@@ -9,7 +9,7 @@ from shared.health import HealthReport, check
 from shared.http import Request, Response, http_handler
 
 
-@http_handler(auth=False, response=HealthReport)
+@http_handler(auth="none", response=HealthReport)
 def handler(request: Request) -> Response:
     report = check()
     return Response(

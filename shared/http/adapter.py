@@ -17,12 +17,12 @@ import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 import redis
 from pydantic import BaseModel, ValidationError
 
-from shared.http.auth import authenticate
+from shared.http.auth import authenticate, authenticate_admin
 from shared.http.problems import Problem, validation_problem
 from shared.settings import ApiKey, settings
 
@@ -123,13 +123,17 @@ def parse_event(event: Mapping[str, Any], context: Any = None) -> Request[Any]:
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 
+#: Who may call a route: an API key holder, the dashboard admin, or anyone.
+AuthMode = Literal["key", "admin", "none"]
+
 
 def http_handler(
-    *, body: type[B] | None = None, auth: bool = True, response: type[BaseModel] | None = None
+    *, body: type[B] | None = None, auth: AuthMode = "key", response: type[BaseModel] | None = None
 ) -> Callable[[Callable[[Request[B]], Any]], Handler]:
     """Wrap ``fn(request)`` as a Lambda ``handler(event, context)``.
 
-    ``auth``: require a Bearer API key (401 otherwise). ``body``: validate the JSON body into
+    ``auth``: ``key`` needs a Bearer API key, ``admin`` the dashboard's basic credentials,
+    ``none`` nothing (401 otherwise). ``body``: validate the JSON body into
     this model (400 malformed, 422 invalid). ``response`` documents the success body. Errors are
     problem+json; an unreachable Redis is 503 with ``Retry-After``.
     """
@@ -140,8 +144,10 @@ def http_handler(
             request: Request[Any] | None = None
             try:
                 request = parse_event(event, context)
-                if auth:
+                if auth == "key":
                     request.principal = authenticate(request.headers)
+                elif auth == "admin":
+                    request.principal = authenticate_admin(request.headers)
                 if len(request.raw_body) > settings.max_body_bytes:
                     raise Problem(
                         413,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 
 from shared.http.problems import Problem
@@ -9,6 +11,8 @@ from shared.settings import ApiKey, settings
 
 #: Organisation of a caller that authenticated with ``SERVICE_TOKEN``.
 SERVICE_ORG = "service"
+#: Organisation of a caller that authenticated as dashboard admin.
+ADMIN_ORG = "admin"
 
 
 def accepted_keys() -> list[ApiKey]:
@@ -39,3 +43,24 @@ def authenticate(headers: dict[str, str]) -> ApiKey:
     if key is None:
         raise Problem(401, "The API key is not valid.", headers=challenge)
     return key
+
+
+def authenticate_admin(headers: dict[str, str]) -> ApiKey:
+    """HTTP basic auth with ``DASHBOARD_USERNAME``/``DASHBOARD_PASSWORD``; 401 otherwise.
+
+    With no password configured, nobody is admin (there is no default password).
+    """
+    challenge = {"www-authenticate": 'Basic realm="queue-services admin", charset="UTF-8"'}
+    scheme, _, encoded = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        raise Problem(401, "Admin credentials required (HTTP basic auth).", headers=challenge)
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Problem(401, "Malformed basic credentials.", headers=challenge) from None
+    expected = settings.dashboard_password.encode()
+    user_ok = hmac.compare_digest(user.encode(), settings.dashboard_username.encode())
+    password_ok = hmac.compare_digest(password.encode(), expected)
+    if not (expected and user_ok and password_ok):
+        raise Problem(401, "The admin credentials are not valid.", headers=challenge)
+    return ApiKey(ADMIN_ORG, "")

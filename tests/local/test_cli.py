@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,9 @@ def test_routes_lists_every_route_and_schedule_with_its_cron_form(
 ):
     assert main(["routes"]) == 0
     out = capsys.readouterr().out
-    assert "GET     /api/health  health" in out
-    assert "rate(1 minute)  * * * * *" in out
+    assert re.search(r"GET\s+/api/health\s+health\s+functions/api/health.handler", out)
+    assert re.search(r"POST\s+/api/jobs/\{jobId\}/promote\s+promote-job", out)
+    assert re.search(r"rate\(1 minute\)\s+\* \* \* \* \*\s+health-check", out)
 
 
 def test_invoke_health_synthesises_an_http_event(redis_prefix: str, capsys):

@@ -98,7 +98,7 @@ def test_base64_body_is_decoded(api_key: str):
 
 
 def test_problem_raised_by_the_function_keeps_its_status_and_headers():
-    @http_handler(auth=False)
+    @http_handler(auth="none")
     def gone(request: Request[Any]) -> None:
         raise Problem(404, "No job abc.", headers={"x-hint": "check the id"})
 
@@ -109,7 +109,7 @@ def test_problem_raised_by_the_function_keeps_its_status_and_headers():
 
 
 def test_unreachable_redis_is_503_with_retry_after():
-    @http_handler(auth=False)
+    @http_handler(auth="none")
     def needs_redis(request: Request[Any]) -> None:
         raise redis.ConnectionError("Connection refused")
 
@@ -120,7 +120,7 @@ def test_unreachable_redis_is_503_with_retry_after():
 
 
 def test_unexpected_error_is_500_without_details_leaking():
-    @http_handler(auth=False)
+    @http_handler(auth="none")
     def broken(request: Request[Any]) -> None:
         raise RuntimeError("secret internals")
 
@@ -130,7 +130,7 @@ def test_unexpected_error_is_500_without_details_leaking():
 
 
 def test_plain_return_values_become_200_json():
-    @http_handler(auth=False)
+    @http_handler(auth="none")
     def plain(request: Request[Any]) -> dict[str, int]:
         return {"n": 1}
 

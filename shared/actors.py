@@ -1,0 +1,38 @@
+"""Declares one Dramatiq actor per job queue of the queue table (import after ``shared.broker``)."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import dramatiq
+
+from shared.queues import JOB_QUEUES, QueueSpec
+from shared.runner import Processor, run_job
+
+
+def load_processor(path: str) -> Processor:
+    """``module:function`` -> the function."""
+    module, _, name = path.partition(":")
+    fn: Processor = getattr(importlib.import_module(module), name)
+    return fn
+
+
+def declare_job_actors() -> dict[str, dramatiq.Actor[Any, Any]]:
+    """An actor per job queue, on the global broker; retries are the job store's, not Dramatiq's."""
+    actors = {}
+    for spec in JOB_QUEUES:
+        assert spec.processor is not None
+        processor = load_processor(spec.processor)
+
+        def run(job_id: str, spec: QueueSpec = spec, processor: Processor = processor) -> None:
+            run_job(spec, processor, job_id)
+
+        run.__name__ = spec.actor
+        actors[spec.name] = dramatiq.actor(
+            actor_name=spec.actor,
+            queue_name=spec.name,
+            max_retries=0,
+            time_limit=spec.time_limit_ms,
+        )(run)
+    return actors

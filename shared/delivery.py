@@ -1,0 +1,27 @@
+"""Delivering a job as an HTTP callback: POST, then success or a classified ``JobFailed``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from shared.callbacks import callback_client
+from shared.jobstore import Job
+from shared.runner import JobFailed
+
+
+def join_url(base: str, path: str) -> str:
+    """``base`` + ``path`` with exactly one slash between them."""
+    return base.rstrip("/") + "/" + path.lstrip("/")
+
+
+def deliver(job: Job, url: str, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """POST ``payload`` to ``url`` (signed, ``webhook-id`` = job id); ``JobFailed`` unless 2xx."""
+    outcome = callback_client().post(url, payload, message_id=job.id)
+    if outcome.ok:
+        return {"status": outcome.status, "elapsedMs": round(outcome.elapsed_ms, 1)}
+    raise JobFailed(
+        outcome.error or f"HTTP {outcome.status}",
+        retryable=outcome.retryable,
+        retry_after_s=outcome.retry_after_s,
+    )

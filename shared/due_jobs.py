@@ -1,0 +1,74 @@
+"""The scheduler's job-store loop: move due jobs into queues, recover jobs of dead workers,
+and delete jobs past their retention.
+
+Every step is one atomic Lua call, so any number of schedulers may run this loop at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from shared.jobstore import JobStore
+from shared.queues import JOB_QUEUES, QueueSpec
+from shared.settings import settings
+
+log = logging.getLogger("qs.due_jobs")
+
+#: Most jobs one promotion call moves (a larger backlog takes several calls, back to back).
+PROMOTE_BATCH = 1000
+#: Seconds between recovery and retention passes.
+HOUSEKEEPING_INTERVAL_S = 5.0
+
+
+class DueJobs:
+    """Polls every ``DUE_POLL_INTERVAL_MS`` for due jobs; housekeeping every few seconds."""
+
+    def __init__(
+        self, queues: list[QueueSpec] | None = None, store: JobStore | None = None
+    ) -> None:
+        self.queues = queues if queues is not None else JOB_QUEUES
+        self.store = store or JobStore()
+        self._stop = threading.Event()
+        self._last_housekeeping = 0.0
+
+    def promote(self) -> int:
+        """Move every job due now into its queue; how many moved."""
+        moved = 0
+        for spec in self.queues:
+            while True:
+                n = self.store.promote_due(spec.name, limit=PROMOTE_BATCH)
+                moved += n
+                if n < PROMOTE_BATCH:
+                    break
+        return moved
+
+    def housekeeping(self) -> None:
+        """Re-enqueue jobs whose worker died; delete finished jobs past retention."""
+        alive_since = time.time() - settings.heartbeat_ttl_s
+        for spec in self.queues:
+            recovered = self.store.recover(spec.name, alive_since_s=alive_since)
+            for job_id in recovered:
+                log.warning(
+                    "recovered from a dead worker", extra={"job_id": job_id, "queue": spec.name}
+                )
+            self.store.clean(spec.name, "completed", older_than_ms=spec.keep_completed_ms)
+            self.store.clean(spec.name, "failed", older_than_ms=spec.keep_failed_ms)
+
+    def run(self) -> None:
+        """Loop until ``stop()``; Redis errors are logged and retried, never fatal."""
+        interval_s = settings.due_poll_interval_ms / 1000
+        while not self._stop.is_set():
+            try:
+                self.promote()
+                if time.monotonic() - self._last_housekeeping >= HOUSEKEEPING_INTERVAL_S:
+                    self._last_housekeeping = time.monotonic()
+                    self.housekeeping()
+            except Exception:
+                log.exception("due-jobs pass failed; retrying")
+                self._stop.wait(1.0)
+            self._stop.wait(interval_s)
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,272 @@
+"""The job store: one Redis hash per job, per-state indexes, and atomic Lua transitions.
+
+Delayed jobs and retry back-offs wait in a sorted set scored by due time (``jobs:<queue>:delayed``),
+never in Dramatiq's in-memory delay queue (see DESIGN.md); ``promote_due`` moves due ones into
+Dramatiq's queue atomically. Every transition checks the job's current message id, so a stale
+or duplicated Dramatiq message can neither start nor finish a job twice.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import redis
+
+from shared.redis_client import dramatiq_namespace, get_redis
+from shared.settings import settings
+
+LUA_DIR = Path(__file__).with_name("lua")
+
+#: The states a job reports (``GET /api/job-status``).
+JobState = Literal["delayed", "waiting", "active", "completed", "failed"]
+STATES: tuple[JobState, ...] = ("delayed", "waiting", "active", "completed", "failed")
+
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+def new_job_id(at_ms: int | None = None) -> str:
+    """A 26-character ULID: sortable by creation time, unguessable (80 random bits)."""
+    value = ((at_ms if at_ms is not None else now_ms()) << 80) | int.from_bytes(os.urandom(10))
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def fingerprint(payload: Any) -> str:
+    """A stable hash of a request, to tell a retried request from a different one."""
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Job:
+    """A job record as stored."""
+
+    id: str
+    queue: str
+    actor: str
+    state: JobState
+    data: dict[str, Any]
+    options: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    created_at: int
+    scheduled_for: int
+    started_at: int | None = None
+    finished_at: int | None = None
+    result: Any = None
+    error: str | None = None
+    workspace_id: str = ""
+    contact_id: str = ""
+    message_id: str = ""  #: the Dramatiq message currently allowed to run this job
+    org: str = ""  #: the organisation of the API key that created it
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> Job:
+        def opt_int(name: str) -> int | None:
+            return int(raw[name]) if raw.get(name) else None
+
+        return cls(
+            id=raw["id"],
+            queue=raw["queue"],
+            actor=raw["actor"],
+            state=raw["state"],  # type: ignore[arg-type]
+            data=json.loads(raw["data"]),
+            options=json.loads(raw.get("opts") or "{}"),
+            attempts=int(raw.get("attempts", 0)),
+            max_attempts=int(raw.get("maxAttempts", 1)),
+            created_at=int(raw["createdAt"]),
+            scheduled_for=int(raw["scheduledFor"]),
+            started_at=opt_int("startedAt"),
+            finished_at=opt_int("finishedAt"),
+            result=json.loads(raw["result"]) if raw.get("result") else None,
+            error=raw.get("error") or None,
+            workspace_id=raw.get("ws", ""),
+            contact_id=raw.get("ct", ""),
+            message_id=raw.get("msg", ""),
+            org=raw.get("org", ""),
+        )
+
+
+@dataclass(frozen=True)
+class NewJob:
+    """What it takes to create a job."""
+
+    queue: str
+    actor: str
+    data: dict[str, Any]
+    due_ms: int
+    max_attempts: int
+    options: dict[str, Any] = field(default_factory=dict)
+    workspace_id: str = ""
+    contact_id: str = ""
+    org: str = ""  #: the organisation of the API key that created it
+    #: (scope, key, fingerprint): a second create with the same scope and key returns the
+    #: first job; with another fingerprint it is a conflict.
+    idempotency: tuple[str, str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Created:
+    """The outcome for one job of a create call."""
+
+    job_id: str  #: the new job, or the earlier one its idempotency key names
+    status: Literal["created", "existing", "conflict"]
+    index: int = 0  #: position in the create call
+
+
+#: How long an idempotency key outlives its job's due time, in seconds.
+IDEMPOTENCY_GRACE_S = 86_400
+
+
+@functools.cache
+def _script_source(name: str) -> str:
+    return (LUA_DIR / "_lib.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+
+
+class JobStore:
+    """Job records and their transitions, on the configured Redis under ``REDIS_PREFIX``."""
+
+    def __init__(self, client: redis.Redis | None = None) -> None:
+        self.client = client or get_redis()
+        self.prefix = settings.redis_prefix
+        self.ns = dramatiq_namespace()
+        self._scripts: dict[str, Any] = {}
+
+    def _run(self, name: str, *args: Any, client: Any = None) -> Any:
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(_script_source(name))
+        return script(keys=[], args=[self.prefix, *args], client=client or self.client)
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.prefix, *parts))
+
+    # -- creating -------------------------------------------------------------------------
+
+    def _job_args(self, job: NewJob, at_ms: int) -> list[Any]:
+        idem_key, fp, ttl = "", "", 0
+        if job.idempotency:
+            scope, key, fp = job.idempotency
+            idem_key = self.key("idem", scope, key)
+            ttl = max(job.due_ms - at_ms, 0) // 1000 + IDEMPOTENCY_GRACE_S
+        return [
+            new_job_id(at_ms), job.queue, job.actor, job.due_ms,
+            json.dumps(job.data, separators=(",", ":")), json.dumps(job.options),
+            job.max_attempts, job.workspace_id, job.contact_id, idem_key, fp, ttl, job.org,
+        ]  # fmt: skip
+
+    def create_many(self, jobs: list[NewJob], *, at_ms: int | None = None) -> list[Created]:
+        """Store every job or none, in one atomic script call.
+
+        A job whose idempotency key was used before comes back ``existing`` (nothing new is
+        written for it); if any such earlier request differed, nothing is written and the
+        result is a single ``conflict`` naming the earlier job at that job's position.
+        """
+        at_ms = now_ms() if at_ms is None else at_ms
+        args: list[Any] = [self.ns, at_ms, len(jobs)]
+        for job in jobs:
+            args += self._job_args(job, at_ms)
+        reply = self._run("create", *args)
+        if reply[0] == "conflict":
+            index = int(reply[1]) - 1
+            return [Created(reply[2], "conflict", index)]
+        return [
+            Created(job_id, status, i)
+            for i, (status, job_id) in enumerate(zip(reply[::2], reply[1::2], strict=True))
+        ]
+
+    def create(self, job: NewJob, *, at_ms: int | None = None) -> Created:
+        """Store one job: delayed, or waiting in Dramatiq's queue when due."""
+        return self.create_many([job], at_ms=at_ms)[0]
+
+    # -- reading --------------------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job | None:
+        raw = self.client.hgetall(self.key("job", job_id))
+        return Job.from_hash(raw) if raw else None  # type: ignore[arg-type]
+
+    def count(self, queue: str, state: JobState) -> int:
+        return int(self.client.zcard(self.key("jobs", queue, state)))
+
+    def ids(self, queue: str, state: JobState, *, offset: int = 0, limit: int = 50) -> list[str]:
+        """Ids in one state, oldest first (delayed: soonest due first)."""
+        key = self.key("jobs", queue, state)
+        return [str(i) for i in self.client.zrange(key, offset, offset + limit - 1)]
+
+    def next_due_ms(self, queue: str) -> int | None:
+        """When the earliest delayed job of ``queue`` is due, if any."""
+        first = self.client.zrange(self.key("jobs", queue, "delayed"), 0, 0, withscores=True)
+        return int(first[0][1]) if first else None
+
+    # -- client actions -------------------------------------------------------------------
+
+    def cancel(self, job_id: str) -> str:
+        """``cancelled``, ``missing``, or the state that forbids cancelling."""
+        return str(self._run("cancel", job_id))
+
+    def reschedule(self, job_id: str, due_ms: int, *, at_ms: int | None = None) -> str:
+        """Move a delayed job; ``delayed``/``waiting`` (now due), ``missing`` or the state."""
+        at_ms = now_ms() if at_ms is None else at_ms
+        return str(self._run("reschedule", self.ns, job_id, due_ms, at_ms))
+
+    # -- scheduler ------------------------------------------------------------------------
+
+    def promote_due(self, queue: str, *, limit: int = 1000, at_ms: int | None = None) -> int:
+        """Move up to ``limit`` due delayed jobs into Dramatiq's queue; how many moved."""
+        at_ms = now_ms() if at_ms is None else at_ms
+        return int(self._run("promote_due", self.ns, queue, at_ms, limit))
+
+    def recover(self, queue: str, *, alive_since_s: float, at_ms: int | None = None) -> list[str]:
+        """Re-enqueue (or fail, on the last attempt) active jobs of workers that stopped beating."""
+        at_ms = now_ms() if at_ms is None else at_ms
+        return list(self._run("recover", self.ns, queue, alive_since_s, at_ms))
+
+    def clean(self, queue: str, state: JobState, *, older_than_ms: int, limit: int = 1000) -> int:
+        """Delete up to ``limit`` jobs that entered ``state`` more than ``older_than_ms`` ago."""
+        return int(self._run("clean", queue, state, now_ms() - older_than_ms, limit))
+
+    # -- worker ---------------------------------------------------------------------------
+
+    def start(
+        self, job_id: str, message_id: str, worker: str, *, at_ms: int | None = None
+    ) -> Job | str:
+        """Mark the job active for this attempt; the reason to skip it otherwise."""
+        at_ms = now_ms() if at_ms is None else at_ms
+        reply = self._run("start", job_id, message_id, worker, at_ms)
+        if reply[0] == "skip":
+            return str(reply[1])
+        return Job.from_hash(dict(zip(reply[::2], reply[1::2], strict=True)))
+
+    def finish(
+        self,
+        job: Job,
+        outcome: Literal["completed", "failed", "delayed"],
+        *,
+        result: Any = None,
+        error: str | None = None,
+        due_ms: int = 0,
+        at_ms: int | None = None,
+    ) -> bool:
+        """Record how this attempt ended; False when the job moved on without it."""
+        at_ms = now_ms() if at_ms is None else at_ms
+        result_json = "" if result is None else json.dumps(result, separators=(",", ":"))
+        done = self._run(
+            "finish", job.id, job.message_id, outcome, at_ms, due_ms, result_json, error or ""
+        )
+        return bool(done)
+
+
+def new_idempotency_scope(secret: str) -> str:
+    """The scope idempotency keys live in for one API key (a hash, never the key itself)."""
+    return hashlib.sha256(secret.encode()).hexdigest()[:16]

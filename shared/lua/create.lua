@@ -1,0 +1,57 @@
+-- Create jobs, all or none: record, indexes, and either the delayed set or Dramatiq's queue.
+-- A job whose idempotency key already names a job returns that job instead; when the earlier
+-- request differed (another fingerprint) nothing at all is written and the conflict is named.
+-- ARGV: prefix, ns, now_ms, n, then per job FIELDS values:
+--       id, queue, actor, due_ms, data_json, opts_json, max_attempts, workspace, contact,
+--       idem_key ("" for none), idem_fingerprint, idem_ttl_s, org
+-- Returns {"conflict", index (1-based), existing_id} or {status1, id1, status2, id2, ...}
+--         with status "created" or "existing".
+local prefix, ns, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local FIELDS = 13
+local existing = {}
+
+for i = 1, n do
+  local base = 4 + (i - 1) * FIELDS
+  local idem_key = ARGV[base + 10]
+  if idem_key ~= "" then
+    local seen = redis.call("HMGET", idem_key, "job", "fp")
+    if seen[1] then
+      if seen[2] ~= ARGV[base + 11] then return {"conflict", i, seen[1]} end
+      existing[i] = seen[1]
+    end
+  end
+end
+
+local reply = {}
+for i = 1, n do
+  local base = 4 + (i - 1) * FIELDS
+  if existing[i] then
+    reply[#reply + 1] = "existing"
+    reply[#reply + 1] = existing[i]
+  else
+    local id, queue, actor = ARGV[base + 1], ARGV[base + 2], ARGV[base + 3]
+    local due = tonumber(ARGV[base + 4])
+    local ws, ct, idem_key = ARGV[base + 8], ARGV[base + 9], ARGV[base + 10]
+    local job_key = prefix .. ":job:" .. id
+    redis.call("HSET", job_key, "id", id, "queue", queue, "actor", actor,
+      "data", ARGV[base + 5], "opts", ARGV[base + 6], "attempts", 0,
+      "maxAttempts", ARGV[base + 7], "createdAt", now, "scheduledFor", math.max(due, now),
+      "ws", ws, "ct", ct, "org", ARGV[base + 13], "enq", 0)
+    if ws ~= "" then
+      redis.call("ZADD", prefix .. ":idx:ws:" .. ws, now, id)
+      if ct ~= "" then redis.call("ZADD", prefix .. ":idx:ct:" .. ws .. ":" .. ct, now, id) end
+    end
+    if idem_key ~= "" then
+      redis.call("HSET", idem_key, "job", id, "fp", ARGV[base + 11])
+      redis.call("EXPIRE", idem_key, tonumber(ARGV[base + 12]))
+    end
+    if due > now then
+      set_state(prefix, job_key, id, queue, nil, "delayed", due)
+    else
+      enqueue(prefix, ns, job_key, id, queue, actor, nil, now)
+    end
+    reply[#reply + 1] = "created"
+    reply[#reply + 1] = id
+  end
+end
+return reply

@@ -1,0 +1,108 @@
+"""Runs one job attempt inside a Dramatiq actor: start, process, then complete/retry/fail.
+
+Retries are the job store's (a back-off in the delayed set), not Dramatiq's: actors have
+``max_retries=0`` and every outcome is recorded on the job.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
+
+from shared.callbacks import backoff_ms
+from shared.jobstore import Job, JobStore, NewJob, now_ms
+from shared.liveness import process_id
+from shared.queues import FAILURE_NOTICES_QUEUE, QUEUES, QueueSpec
+from shared.settings import settings
+
+log = logging.getLogger("qs.runner")
+
+Processor = Callable[[Job], Any]
+
+
+class JobFailed(Exception):
+    """Raised by a processor: ``retryable`` failures are tried again after a back-off."""
+
+    def __init__(self, error: str, *, retryable: bool, retry_after_s: float | None = None) -> None:
+        super().__init__(error)
+        self.error = error
+        self.retryable = retryable
+        self.retry_after_s = retry_after_s
+
+
+def retry_delay_ms(spec: QueueSpec, job: Job, failure: JobFailed) -> int:
+    """Back-off before the next try: ``options.backoff`` or the queue's exponential default,
+    at least the server's ``Retry-After``."""
+    backoff = job.options.get("backoff") or {}
+    kind = backoff.get("type", "exponential")
+    delay = int(backoff.get("delay", spec.backoff_ms))
+    wait = backoff_ms(job.attempts, kind=kind, delay_ms=delay)
+    if failure.retry_after_s is not None:
+        wait = max(wait, round(failure.retry_after_s * 1000))
+    return wait
+
+
+def run_job(
+    spec: QueueSpec, processor: Processor, job_id: str, store: JobStore | None = None
+) -> None:
+    """One attempt of ``job_id``; never raises (the outcome is recorded on the job)."""
+    store = store or JobStore()
+    message = CurrentMessage.get_current_message()
+    message_id = message.message_id if message else ""
+    started = store.start(job_id, message_id, process_id())
+    extra = {"job_id": job_id, "queue": spec.name}
+    if isinstance(started, str):
+        log.info("skipped: %s", started, extra=extra)
+        return
+    job = started
+    try:
+        result = processor(job)
+    except JobFailed as exc:
+        failure = exc
+    except (Exception, TimeLimitExceeded) as exc:  # a bug or a time-out: retried like a 5xx
+        log.exception("processor raised", extra=extra)
+        failure = JobFailed(f"{type(exc).__name__}: {exc}", retryable=True)
+    else:
+        store.finish(job, "completed", result=result)
+        log.info("completed on attempt %d", job.attempts, extra=extra)
+        return
+
+    if failure.retryable and job.attempts < job.max_attempts:
+        wait = retry_delay_ms(spec, job, failure)
+        store.finish(job, "delayed", error=failure.error, due_ms=now_ms() + wait)
+        log.warning(
+            "attempt %d/%d failed, retry in %d ms: %s",
+            job.attempts, job.max_attempts, wait, failure.error, extra=extra,
+        )  # fmt: skip
+        return
+    store.finish(job, "failed", error=failure.error)
+    log.error("failed after %d attempt(s): %s", job.attempts, failure.error, extra=extra)
+    if spec.notify_failure and settings.failure_webhook_url:
+        queue_failure_notice(store, job, failure.error)
+
+
+def queue_failure_notice(store: JobStore, job: Job, error: str) -> None:
+    """A ``failure-notices`` job carrying the seed's ``{jobId, status, error, …}`` notice."""
+    spec = QUEUES[FAILURE_NOTICES_QUEUE]
+    notice = {
+        "jobId": job.id,
+        "status": "failed",
+        "error": error,
+        "queue": job.queue,
+        "attempts": job.attempts,
+        "data": job.data,
+    }
+    store.create(
+        NewJob(
+            queue=spec.name,
+            actor=spec.actor,
+            data=notice,
+            due_ms=now_ms(),
+            max_attempts=spec.max_attempts,
+            workspace_id=job.workspace_id,
+            contact_id=job.contact_id,
+        )
+    )

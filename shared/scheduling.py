@@ -1,0 +1,150 @@
+"""Scheduling deliveries from validated requests, and acting on jobs by id (shared by handlers)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from shared.http import Problem, Request, Response
+from shared.http.auth import SERVICE_ORG
+from shared.jobstore import Job, JobStore, NewJob, fingerprint, new_idempotency_scope, now_ms
+from shared.queues import QUEUES
+from shared.schemas import (
+    BulkScheduledResponse,
+    EmailCreate,
+    JobAction,
+    JobStatus,
+    ScheduledResponse,
+    SmsCreate,
+    iso_ms,
+    job_data,
+)
+
+#: What an ``Idempotency-Key`` header may hold.
+IDEMPOTENCY_KEY = re.compile(r"[!-~]{1,255}")
+
+
+def _idempotency_header(request: Request[Any]) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not IDEMPOTENCY_KEY.fullmatch(key):
+        raise Problem(400, "Idempotency-Key must be 1-255 printable ASCII characters.")
+    return key
+
+
+def _new_jobs(
+    request: Request[Any], queue: str, messages: Sequence[SmsCreate | EmailCreate]
+) -> list[NewJob]:
+    spec = QUEUES[queue]
+    assert request.principal is not None
+    scope = new_idempotency_scope(request.principal.secret)
+    header = _idempotency_header(request)
+    at = now_ms()
+    jobs = []
+    for index, message in enumerate(messages):
+        key = message.client_job_id
+        if key is None and header is not None:
+            key = header if len(messages) == 1 else f"{header}#{index}"
+        options = message.options.model_dump(exclude_none=True) if message.options else {}
+        body = message.model_dump(mode="json", exclude_none=True)
+        jobs.append(
+            NewJob(
+                queue=queue,
+                actor=spec.actor,
+                data=job_data(message),
+                due_ms=message.due_at_ms(at),
+                max_attempts=options.get("attempts", spec.max_attempts),
+                options=options,
+                workspace_id=message.workspace_id,
+                contact_id=message.contact_id,
+                org=request.principal.org,
+                idempotency=(scope, key, fingerprint(body)) if key else None,
+            )
+        )
+    return jobs
+
+
+def schedule(
+    request: Request[Any], queue: str, messages: Sequence[SmsCreate | EmailCreate]
+) -> tuple[list[str], bool]:
+    """Create a job per message, all or none; (job ids in order, whether all were replays)."""
+    created = JobStore().create_many(_new_jobs(request, queue, messages))
+    if created[0].status == "conflict":
+        where = f"messages.{created[0].index}" if len(messages) > 1 else "request"
+        raise Problem(
+            422,
+            f"The idempotency key of {where} was already used for a different request "
+            f"(job {created[0].job_id}); nothing was scheduled.",
+            title="Idempotency key reused",
+            errors=[{"field": "Idempotency-Key", "message": "reused with a different body",
+                     "type": "idempotency_conflict"}],
+        )  # fmt: skip
+    return [c.job_id for c in created], all(c.status == "existing" for c in created)
+
+
+def scheduled_one(
+    request: Request[Any], queue: str, message: SmsCreate | EmailCreate, text: str
+) -> Response:
+    """``202 {success, jobId, message}`` (a replayed idempotent request answers the same)."""
+    ids, replayed = schedule(request, queue, [message])
+    headers = {"idempotent-replayed": "true"} if replayed else {}
+    return Response(ScheduledResponse(job_id=ids[0], message=text), status=202, headers=headers)
+
+
+def scheduled_bulk(
+    request: Request[Any], queue: str, messages: Sequence[SmsCreate | EmailCreate]
+) -> Response:
+    """``202 {success, jobIds, count}``."""
+    ids, replayed = schedule(request, queue, messages)
+    headers = {"idempotent-replayed": "true"} if replayed else {}
+    return Response(BulkScheduledResponse(job_ids=ids, count=len(ids)), status=202, headers=headers)
+
+
+def visible_job(request: Request[Any]) -> Job:
+    """The job named by the ``jobId`` path parameter, if the caller's organisation owns it."""
+    job_id = request.path_params.get("jobId", "")
+    job = JobStore().get(job_id) if job_id else None
+    principal = request.principal
+    if job is None or principal is None or (principal.org not in (job.org, SERVICE_ORG)):
+        raise Problem(404, f"No job {job_id!r}.")
+    return job
+
+
+#: Per action: the states it applies to, and its past tense.
+_ACTIONS = {
+    "cancel": ("delayed or waiting", "cancelled"),
+    "reschedule": ("delayed", "rescheduled"),
+    "promote": ("delayed", "promoted"),
+}
+
+
+def _refused(job_id: str, action: str, state: str) -> Problem:
+    allowed, done = _ACTIONS[action]
+    return Problem(409, f"Job {job_id} is {state}; only a {allowed} job can be {done}.")
+
+
+def cancel(request: Request[Any]) -> JobAction:
+    job = visible_job(request)
+    outcome = JobStore().cancel(job.id)
+    if outcome == "missing":
+        raise Problem(404, f"No job {job.id!r}.")
+    if outcome != "cancelled":
+        raise _refused(job.id, "cancel", outcome)
+    return JobAction(job_id=job.id, state="cancelled")
+
+
+def reschedule(request: Request[Any], due_ms: int | None = None) -> JobAction:
+    """Move a delayed job to ``due_ms`` (``None``: now, i.e. promote)."""
+    job = visible_job(request)
+    at = now_ms()
+    outcome = JobStore().reschedule(job.id, at if due_ms is None else due_ms, at_ms=at)
+    if outcome == "missing":
+        raise Problem(404, f"No job {job.id!r}.")
+    if outcome not in ("delayed", "waiting"):
+        raise _refused(job.id, "promote" if due_ms is None else "reschedule", outcome)
+    due = at if outcome == "waiting" else due_ms
+    return JobAction(job_id=job.id, state=outcome, scheduled_for=iso_ms(due))
+
+
+def status(request: Request[Any]) -> JobStatus:
+    return JobStatus.of(visible_job(request))
