@@ -86,17 +86,9 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run Dramatiq worker processes for every queue (and the cron functions)."""
-    import os
+    from local.workers import run_workers
 
-    # Longest idle poll of an empty queue, in ms (Dramatiq's default, 1000, adds up to 1 s of
-    # lateness); read by Dramatiq at import, so set before importing it.
-    os.environ.setdefault("dramatiq_worker_timeout", str(settings.worker_idle_poll_ms))
-    from dramatiq import cli as dramatiq_cli
-
-    argv = ["local.worker_app", "--processes", str(args.processes), "--threads", str(args.threads)]
-    if args.queues:
-        argv += ["--queues", *args.queues]
-    return int(dramatiq_cli.main(dramatiq_cli.make_argument_parser().parse_args(argv)) or 0)
+    return run_workers(args.processes, args.threads, args.queues)
 
 
 def cmd_scheduler(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ log = logging.getLogger("qs.due_jobs")
 #: Most jobs one promotion call moves (a larger backlog takes several calls, back to back).
 PROMOTE_BATCH = 1000
 #: Seconds between recovery and retention passes.
-HOUSEKEEPING_INTERVAL_S = 5.0
+HOUSEKEEPING_INTERVAL_S = 1.0
 
 
 class DueJobs:

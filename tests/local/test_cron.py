@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +16,7 @@ from local.scheduler import CronScheduler, first_tick
 from shared.broker import build_broker
 from shared.queues import CRON_QUEUE, ready_key
 from shared.settings import settings
+from tests.conftest import wait_for
 from tests.fixtures import handlers
 
 
@@ -33,13 +33,6 @@ def broker(redis_prefix: str) -> Iterator[RedisBroker]:
 @pytest.fixture
 def actors(broker: RedisBroker, fixture_manifest: Manifest) -> list[Any]:
     return cron.declare_actors(fixture_manifest)
-
-
-def wait_for(condition: Any, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_each_schedule_expression_becomes_a_periodic_actor_on_the_cron_queue(actors: list[Any]):

@@ -1,0 +1,146 @@
+"""The delivery service under test: gateway over HTTP, in-process workers and scheduler loop,
+and a real callback receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import dramatiq
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from local.gateway import build_app
+from shared.actors import declare_job_actors
+from shared.broker import build_broker
+from shared.due_jobs import DueJobs
+from shared.jobstore import JobStore
+from shared.settings import settings
+from tests.conftest import wait_for
+from tests.local.conftest import serve
+
+#: Signing secret the service uses in these tests.
+SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA=="
+
+
+@dataclass
+class Call:
+    """One request the receiver got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """Your backend: records every POST; answers from a per-path script, then 200."""
+
+    url: str = ""
+    calls: list[Call] = field(default_factory=list)
+    script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    hang: dict[str, int] = field(default_factory=dict)  #: path -> requests to leave unanswered
+    delay_s: float = 0.0  #: how long every answer takes
+
+    def to(self, path: str) -> list[Call]:
+        return [c for c in self.calls if c.path == path]
+
+    def app(self) -> Starlette:
+        async def record(request: Request) -> Response:
+            call = Call(request.url.path, dict(request.headers), await request.body())
+            self.calls.append(call)
+            if self.hang.get(call.path, 0) > 0:
+                self.hang[call.path] -= 1
+                await asyncio.sleep(60)  # the caller dies or times out first
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            planned = self.script.get(call.path)
+            if planned:
+                status, headers = planned.pop(0)
+                return JSONResponse({"scripted": status}, status_code=status, headers=headers)
+            return JSONResponse({"received": True})
+
+        return Starlette(routes=[Route("/{path:path}", record, methods=["POST"])])
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    backend = Receiver()
+    with serve(backend.app()) as url:
+        backend.url = url
+        yield backend
+
+
+class Service:
+    """The API over HTTP, plus the store for inspection."""
+
+    def __init__(self, url: str, api_key: str) -> None:
+        self.http = httpx.Client(base_url=url, headers={"authorization": f"Bearer {api_key}"})
+        self.store = JobStore()
+
+    def schedule_sms(self, **body: Any) -> httpx.Response:
+        return self.http.post("/api/schedule-sms", json=sms(**body))
+
+    def status(self, job_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/api/job-status/{job_id}")
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def wait_state(self, job_id: str, state: str, timeout_s: float = 10) -> dict[str, Any]:
+        return wait_for(  # type: ignore[no-any-return]
+            lambda: (s := self.status(job_id))["state"] == state and s,
+            timeout_s,
+            f"job {job_id} {state}",
+        )
+
+
+def sms(**overrides: Any) -> dict[str, Any]:
+    """A seed-shaped SMS body."""
+    body = {
+        "phoneNumber": "+1234567890",
+        "message": "This is a test SMS",
+        "contactId": "123456",
+        "workspaceId": "66338",
+    }
+    return body | overrides
+
+
+@pytest.fixture
+def service(
+    redis_prefix: str, receiver: Receiver, api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Service]:
+    """Gateway + 4 worker threads + the due-jobs loop, calling back ``receiver``."""
+    monkeypatch.setattr(settings, "sms_api_url", receiver.url)
+    monkeypatch.setattr(settings, "email_api_url", receiver.url)
+    monkeypatch.setattr(settings, "webhook_secret", SECRET)
+    monkeypatch.setattr(settings, "failure_webhook_url", f"{receiver.url}/queue-webhook")
+    monkeypatch.setattr(settings, "due_poll_interval_ms", 5)
+    previous = dramatiq.get_broker()
+    broker = build_broker(settings.resolved_redis_url())
+    dramatiq.set_broker(broker)
+    declare_job_actors()
+    worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=20)
+    worker.start()
+    due = DueJobs()
+    loop = threading.Thread(target=due.run, daemon=True)
+    loop.start()
+    try:
+        with serve(build_app()) as url:
+            yield Service(url, api_key)
+    finally:
+        due.stop()
+        loop.join(timeout=5)
+        worker.stop()
+        broker.close()
+        dramatiq.set_broker(previous)
