@@ -73,14 +73,14 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     from local.gateway import build_app
 
-    uvicorn.run(
-        build_app(),
-        host=args.host,
-        port=args.port,
-        log_level=settings.log_level.lower(),
-        access_log=args.access_log,
-        timeout_graceful_shutdown=10,
-    )
+    options: dict[str, Any] = dict(
+        host=args.host, port=args.port, log_level=settings.log_level.lower(),
+        access_log=args.access_log, timeout_graceful_shutdown=10,
+    )  # fmt: skip
+    if args.workers > 1:  # each process builds its own app from the import string
+        uvicorn.run("local.gateway:build_app", factory=True, workers=args.workers, **options)
+    else:
+        uvicorn.run(build_app(), **options)
     return 0
 
 
@@ -154,6 +154,10 @@ def parser() -> argparse.ArgumentParser:
             )
         else:
             p.add_argument("--access-log", action="store_true", help="log every request")
+            p.add_argument(
+                "--workers", type=int, default=settings.gateway_workers,
+                help="processes (GATEWAY_WORKERS)",
+            )  # fmt: skip
     p = add("worker", cmd_worker)
     p.add_argument("--processes", "-p", type=int, default=settings.worker_processes)
     p.add_argument("--threads", "-t", type=int, default=settings.worker_threads)

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from time import monotonic
 from typing import Any
+
+
+@functools.cache
+def _log_stream(function_name: str) -> str:
+    """One stream per function per process, as Lambda has one per warm execution environment."""
+    return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
 
 
 class LambdaContext:
@@ -35,9 +42,7 @@ class LambdaContext:
         self.memory_limit_in_mb = memory_mb
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = (
-            f"{datetime.now(UTC):%Y/%m/%d}/[{self.function_version}]{uuid.uuid4().hex}"
-        )
+        self.log_stream_name = _log_stream(function_name)
         self._deadline = monotonic() + timeout_s
 
     def get_remaining_time_in_millis(self) -> int:

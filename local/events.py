@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import json
 import re
 import secrets
@@ -19,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from shared.http.problems import PROBLEM_CONTENT_TYPE, Problem
 
@@ -53,8 +54,8 @@ class MalformedResponse(ValueError):
 # --- request -> event ------------------------------------------------------------------------
 
 
-async def http_event(
-    request: Request,
+def http_event(
+    scope: Scope,
     *,
     route_key: str,
     path_params: dict[str, str],
@@ -63,12 +64,12 @@ async def http_event(
     account_id: str,
     api_id: str = "local",
 ) -> dict[str, Any]:
-    """The HTTP API payload v2.0 event for ``request``; ``body`` is passed in, already read."""
+    """The HTTP API payload v2.0 event for the ASGI ``scope``; ``body`` comes already read."""
     _check_account(account_id)
-    scope = request.scope
-    headers, cookies = _headers_and_cookies(request)
-    source_ip = request.client.host if request.client else "127.0.0.1"
-    _add_forwarding_headers(headers, request, source_ip)
+    headers, cookies = _headers_and_cookies(scope)
+    client = scope.get("client")
+    source_ip = client[0] if client else "127.0.0.1"
+    _add_forwarding_headers(headers, scope, source_ip)
     raw_path = scope.get("raw_path") or scope["path"].encode()
     raw_query = scope.get("query_string", b"").decode("utf-8", "replace")
     now = _time.time()
@@ -92,7 +93,7 @@ async def http_event(
         "domainName": host,
         "domainPrefix": host.split(":", 1)[0].split(".", 1)[0],
         "http": {
-            "method": request.method.upper(),
+            "method": scope["method"].upper(),
             "path": scope["path"],
             "protocol": f"HTTP/{scope.get('http_version', '1.1')}",
             "sourceIp": source_ip,
@@ -118,11 +119,11 @@ async def http_event(
     return event
 
 
-def _headers_and_cookies(request: Request) -> tuple[dict[str, str], list[str]]:
+def _headers_and_cookies(scope: Scope) -> tuple[dict[str, str], list[str]]:
     """Headers with lower-case names and repeats comma-joined; ``cookie`` goes to the list."""
     pairs: list[tuple[str, str]] = []
     cookies: list[str] = []
-    for raw_name, raw_value in request.headers.raw:
+    for raw_name, raw_value in scope["headers"]:
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
         if name == "cookie":
             cookies.extend(part.strip() for part in value.split(";") if part.strip())
@@ -131,12 +132,12 @@ def _headers_and_cookies(request: Request) -> tuple[dict[str, str], list[str]]:
     return _joined(pairs), cookies
 
 
-def _add_forwarding_headers(headers: dict[str, str], request: Request, source_ip: str) -> None:
+def _add_forwarding_headers(headers: dict[str, str], scope: Scope, source_ip: str) -> None:
     """The ``x-forwarded-*`` headers API Gateway adds (a client's ``x-forwarded-for`` is kept)."""
     forwarded = headers.get("x-forwarded-for")
     headers["x-forwarded-for"] = f"{forwarded}, {source_ip}" if forwarded else source_ip
-    scheme = request.scope.get("scheme", "http")
-    server = request.scope.get("server")
+    scheme = scope.get("scheme", "http")
+    server = scope.get("server")
     headers["x-forwarded-proto"] = scheme
     headers["x-forwarded-port"] = str(server[1] if server else 443 if scheme == "https" else 80)
 
@@ -174,6 +175,11 @@ def _request_id() -> str:
 
 def _clf_time(epoch_s: float) -> str:
     """``27/Nov/2026:08:30:00 +0000`` (month names fixed, whatever the locale)."""
+    return _clf_second(int(epoch_s))
+
+
+@functools.lru_cache(maxsize=4)
+def _clf_second(epoch_s: int) -> str:
     t = datetime.fromtimestamp(epoch_s, UTC)
     return f"{t.day:02d}/{_MONTHS[t.month - 1]}/{t.year}:{t:%H:%M:%S} +0000"
 
@@ -186,30 +192,35 @@ def _check_account(account_id: str) -> None:
 # --- result -> response ----------------------------------------------------------------------
 
 
-def to_starlette_response(result: Any) -> Response:
-    """The HTTP response API Gateway makes of a function's result (payload format 2.0).
+def api_gateway_response(result: Any) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """(status, raw headers, body) API Gateway makes of a function's result (payload 2.0).
 
     A dict with ``statusCode`` is a proxy response; anything else is a 200 JSON body. A malformed
-    proxy response is a 502 problem+json, as API Gateway answers 502 there too.
+    proxy response is a 502 problem+json, as API Gateway answers 502 there too. The headers
+    include ``content-length``, computed here (the function's own is not trusted).
     """
     try:
         if isinstance(result, dict) and "statusCode" in result:
             status, headers, body = _proxy_response(result)
         else:
             status, headers, body = 200, [("content-type", "application/json")], _json(result)
-        raw_headers = [_encode_header(name, value) for name, value in headers]
+        raw_headers = [_encode_header(n, v) for n, v in headers if n.lower() != "content-length"]
     except MalformedResponse as exc:
         doc = Problem(502, f"Malformed Lambda proxy response: {exc}").body()
-        return Response(json.dumps(doc), status_code=502, media_type=PROBLEM_CONTENT_TYPE)
-
+        status, body = 502, json.dumps(doc).encode()
+        raw_headers = [(b"content-type", PROBLEM_CONTENT_TYPE.encode())]
     if status < 200 or status in _NO_BODY_STATUSES:
         body = b""
+    else:
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+    return status, raw_headers, body
+
+
+def to_starlette_response(result: Any) -> Response:
+    """``api_gateway_response`` as a Starlette ``Response``."""
+    status, raw_headers, body = api_gateway_response(result)
     response = Response(body, status_code=status)
-    # Keep Starlette's computed content-length; the function's own is not trusted.
-    response.raw_headers = [
-        *(h for h in response.raw_headers if h[0] == b"content-length"),
-        *(h for h in raw_headers if h[0] != b"content-length"),
-    ]
+    response.raw_headers = raw_headers
     return response
 
 

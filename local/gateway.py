@@ -13,17 +13,18 @@ import json
 import logging
 import traceback
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from local.context import LambdaContext
-from local.events import http_event, to_starlette_response
+from local.events import api_gateway_response, http_event, to_starlette_response
 from local.manifest import Function, HttpRoute, Manifest, load
 from shared.http.auth import authenticate
 from shared.http.problems import Problem
@@ -41,18 +42,37 @@ class BodyTooLarge(Exception):
     """The request body exceeded ``MAX_BODY_BYTES``."""
 
 
-async def read_body(request: Request, limit: int) -> bytes:
+def _declared_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for name, value in headers:
+        if name == b"content-length" and value.isdigit():
+            return int(value)
+    return None
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     """The body, read in chunks and abandoned as soon as it passes ``limit`` bytes."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(int(declared))
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    declared = _declared_length(scope["headers"])
+    if declared is not None and declared > limit:
+        raise BodyTooLarge(declared)
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise BodyTooLarge(size)
         chunks.append(chunk)
+        more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+async def send_result(send: Send, result: Any) -> None:
+    """Send a function's result as API Gateway would."""
+    status, headers, body = api_gateway_response(result)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def problem(status: int, detail: str, path: str, headers: dict[str, str] | None = None) -> Response:
@@ -60,12 +80,10 @@ def problem(status: int, detail: str, path: str, headers: dict[str, str] | None 
     return to_starlette_response(Problem(status, detail, headers=headers).to_response(path))
 
 
-def too_large(request: Request) -> Response:
-    return problem(
-        413,
-        f"The body is larger than the limit of {settings.max_body_bytes} bytes.",
-        request.url.path,
-    )
+def too_large_problem(path: str) -> dict[str, Any]:
+    return Problem(
+        413, f"The body is larger than the limit of {settings.max_body_bytes} bytes."
+    ).to_response(path)
 
 
 def starlette_path(path: str) -> str:
@@ -80,54 +98,65 @@ def _specificity(item: tuple[HttpRoute, Function]) -> tuple[bool, int, bool]:
     return ("+}" in route.path, route.path.count("{"), route.method == "*")
 
 
-async def _call(fn: Function, handler: Callable[..., Any], event: Any) -> Any:
-    context = LambdaContext(
-        fn.name,
-        timeout_s=fn.timeout_s,
-        region=settings.aws_region,
-        account_id=settings.aws_account_id,
-    )
-    return await asyncio.wait_for(run_in_threadpool(handler, event, context), timeout=fn.timeout_s)
+class Invoker:
+    """Runs handlers like Lambda: in worker threads, each call bounded by its function's timeout.
+
+    A small pool (``GATEWAY_THREADS``) overlaps one call's Redis round trip with another's
+    Python work; many more threads only add GIL contention.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lambda")
+
+    async def __call__(self, fn: Function, handler: Callable[..., Any], event: Any) -> Any:
+        context = LambdaContext(
+            fn.name, timeout_s=fn.timeout_s, region=settings.aws_region,
+            account_id=settings.aws_account_id,
+        )  # fmt: skip
+        call = asyncio.get_running_loop().run_in_executor(self.pool, handler, event, context)
+        async with asyncio.timeout(fn.timeout_s):
+            return await call
 
 
-def _http_endpoint(route: HttpRoute, fn: Function) -> Callable[[Request], Any]:
-    handler = fn.load()  # imported once: warm for every later request
-    route_key = (
-        "$default"
-        if route.method == "*" and route.path == "/{proxy+}"
-        else (f"{'ANY' if route.method == '*' else route.method} {route.path}")
-    )
+class FunctionApp:
+    """The ASGI app of one ``httpApi`` route: request -> v2.0 event -> handler -> response."""
 
-    async def endpoint(request: Request) -> Response:
+    def __init__(self, route: HttpRoute, fn: Function, invoke: Invoker) -> None:
+        self.fn = fn
+        self.handler = fn.load()  # imported once: warm for every later request
+        self.invoke = invoke
+        whole = route.method == "*" and route.path == "/{proxy+}"
+        method = "ANY" if route.method == "*" else route.method
+        self.route_key = "$default" if whole else f"{method} {route.path}"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope["path"]
         try:
-            body = await read_body(request, settings.max_body_bytes)
+            body = await read_body(scope, receive, settings.max_body_bytes)
         except BodyTooLarge:
-            return too_large(request)
-        event = await http_event(
-            request,
-            route_key=route_key,
-            path_params=dict(request.path_params),
+            await send_result(send, too_large_problem(path))
+            return
+        event = http_event(
+            scope,
+            route_key=self.route_key,
+            path_params=scope.get("path_params", {}),
             body=body,
             account_id=settings.aws_account_id,
         )
         try:
-            result = await _call(fn, handler, event)
+            result = await self.invoke(self.fn, self.handler, event)
         except TimeoutError:
-            log.error("function %s timed out after %ss", fn.name, fn.timeout_s)
-            return problem(504, f"The function timed out after {fn.timeout_s} s.", request.url.path)
+            log.error("function %s timed out after %ss", self.fn.name, self.fn.timeout_s)
+            detail = f"The function timed out after {self.fn.timeout_s} s."
+            result = Problem(504, detail).to_response(path)
         except Exception:
-            log.exception("function %s raised", fn.name)
-            return problem(
-                500,
-                "The function raised an unhandled error; see the gateway log.",
-                request.url.path,
-            )
-        return to_starlette_response(result)
-
-    return endpoint
+            log.exception("function %s raised", self.fn.name)
+            detail = "The function raised an unhandled error; see the gateway log."
+            result = Problem(500, detail).to_response(path)
+        await send_result(send, result)
 
 
-def _invoke_endpoint(manifest: Manifest) -> Callable[[Request], Any]:
+def _invoke_endpoint(manifest: Manifest, invoker: Invoker) -> Callable[[Request], Any]:
     handlers: dict[str, Callable[..., Any]] = {}
 
     async def invoke(request: Request) -> Response:
@@ -141,9 +170,9 @@ def _invoke_endpoint(manifest: Manifest) -> Callable[[Request], Any]:
         except KeyError:
             return problem(404, f"Function not found: {name}", request.url.path)
         try:
-            raw = await read_body(request, settings.max_body_bytes)
+            raw = await read_body(request.scope, request.receive, settings.max_body_bytes)
         except BodyTooLarge:
-            return too_large(request)
+            return to_starlette_response(too_large_problem(request.url.path))
         try:
             event = json.loads(raw) if raw.strip() else {}
         except ValueError as exc:
@@ -152,11 +181,11 @@ def _invoke_endpoint(manifest: Manifest) -> Callable[[Request], Any]:
             handlers[fn.name] = fn.load()
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "Event":
-            task = asyncio.create_task(_call(fn, handlers[fn.name], event))
+            task = asyncio.create_task(invoker(fn, handlers[fn.name], event))
             task.add_done_callback(_log_async_failure(fn.name))
             return Response(status_code=202)
         try:
-            result = await _call(fn, handlers[fn.name], event)
+            result = await invoker(fn, handlers[fn.name], event)
         except Exception as exc:  # Lambda reports handler errors in the body, with status 200
             error = {
                 "errorMessage": str(exc) or type(exc).__name__,
@@ -189,13 +218,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 def build_app(manifest: Manifest | None = None) -> Starlette:
     """The gateway app for ``manifest`` (default: the project's ``serverless.yml``)."""
     manifest = manifest or load()
+    invoke = Invoker(settings.gateway_threads)
     routes = [
         Route(
             starlette_path(route.path),
-            _http_endpoint(route, fn),
+            FunctionApp(route, fn, invoke),
             methods=ANY_METHOD if route.method == "*" else [route.method],
         )
         for route, fn in sorted(manifest.routes, key=_specificity)
     ]
-    routes.insert(0, Route(INVOKE_PATH, _invoke_endpoint(manifest), methods=["POST"]))
+    routes.insert(0, Route(INVOKE_PATH, _invoke_endpoint(manifest, invoke), methods=["POST"]))
     return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})

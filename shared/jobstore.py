@@ -130,8 +130,14 @@ IDEMPOTENCY_GRACE_S = 86_400
 
 
 @functools.cache
-def _script_source(name: str) -> str:
-    return (LUA_DIR / "_lib.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+def _script(name: str) -> Any:
+    """The Lua script ``name`` (with ``_lib.lua`` prepended), built once per process.
+
+    A redis-py ``Script`` runs by SHA on whichever client it is called with, loading itself
+    on a server that has not seen it.
+    """
+    source = (LUA_DIR / "_lib.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+    return redis.Redis().register_script(source)  # the client here only computes the SHA
 
 
 class JobStore:
@@ -141,13 +147,9 @@ class JobStore:
         self.client = client or get_redis()
         self.prefix = settings.redis_prefix
         self.ns = dramatiq_namespace()
-        self._scripts: dict[str, Any] = {}
 
-    def _run(self, name: str, *args: Any, client: Any = None) -> Any:
-        script = self._scripts.get(name)
-        if script is None:
-            script = self._scripts[name] = self.client.register_script(_script_source(name))
-        return script(keys=[], args=[self.prefix, *args], client=client or self.client)
+    def _run(self, name: str, *args: Any) -> Any:
+        return _script(name)(keys=[], args=[self.prefix, *args], client=self.client)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import time
@@ -52,7 +51,7 @@ def build(request: Request | None = None, body: bytes = b"", **kwargs: Any) -> d
         "account_id": ACCOUNT,
     }
     options.update(kwargs)
-    return asyncio.run(http_event(request or make_request(), **options))
+    return http_event((request or make_request()).scope, **options)
 
 
 # --- http_event ------------------------------------------------------------------------------
