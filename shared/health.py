@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from shared.liveness import alive
 from shared.queues import QUEUES, ready_key
-from shared.redis_client import get_redis
+from shared.redis_client import get_redis, key
 
 
 class RedisCheck(BaseModel):
@@ -26,7 +26,8 @@ class RoleCheck(BaseModel):
 
 
 class QueueBacklog(BaseModel):
-    waiting: int
+    waiting: int  #: ready in Dramatiq's queue
+    delayed: int  #: due later (scheduled, or backing off before a retry)
 
 
 class HealthReport(BaseModel):
@@ -62,9 +63,9 @@ def check() -> HealthReport:
     pipe = client.pipeline(transaction=False)
     for name in QUEUES:
         pipe.llen(ready_key(name))
-    backlog = {
-        name: QueueBacklog(waiting=n) for name, n in zip(QUEUES, pipe.execute(), strict=True)
-    }
+        pipe.zcard(key("jobs", name, "delayed"))
+    counts = iter(pipe.execute())
+    backlog = {name: QueueBacklog(waiting=next(counts), delayed=next(counts)) for name in QUEUES}
     reasons = []
     if not workers:
         reasons.append("no worker alive")

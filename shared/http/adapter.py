@@ -155,12 +155,13 @@ def http_handler(
                         f"{settings.max_body_bytes} bytes.",
                     )
                 if body is not None:
-                    request.body = body.model_validate(request.json())
+                    try:
+                        request.body = body.model_validate(request.json())
+                    except ValidationError as exc:  # only the request's own: others are bugs
+                        raise validation_problem(exc) from None
                 result = fn(request)
             except Problem as problem:
                 return problem.to_response(_instance(request))
-            except ValidationError as exc:
-                return validation_problem(exc).to_response(_instance(request))
             except (redis.ConnectionError, redis.TimeoutError) as exc:
                 log.error("redis unavailable: %s", exc, extra={"request_id": _rid(request)})
                 return Problem(

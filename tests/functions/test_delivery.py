@@ -256,3 +256,21 @@ def test_completed_jobs_are_deleted_after_their_retention(service: Service, rece
     )
     assert service.store.clean("sms", "completed", older_than_ms=0) == 1
     assert service.http.get(f"/api/job-status/{job_id}").status_code == 404
+
+
+def test_an_unreachable_redis_is_503_with_retry_after(api_key: str, monkeypatch):
+    import json
+
+    from functions.api import schedule_sms
+    from local.embedded_redis import free_port
+    from shared.settings import settings
+    from tests.conftest import load_event
+
+    monkeypatch.setattr(settings, "redis_url", f"redis://127.0.0.1:{free_port()}/0")
+    event = load_event("http_post_json")
+    event["headers"]["authorization"] = f"Bearer {api_key}"
+    event["body"] = json.dumps(sms())
+    response = schedule_sms.handler(event, None)
+    assert response["statusCode"] == 503
+    assert response["headers"]["retry-after"] == "5"
+    assert response["headers"]["content-type"] == "application/problem+json"

@@ -37,7 +37,7 @@ def test_health_is_200_with_backlog_when_workers_and_scheduler_beat(redis_prefix
     assert status == 200
     assert body["status"] == "ok"
     assert body["workers"] == {"ok": True, "alive": 2}
-    assert body["queues"][CRON_QUEUE] == {"waiting": 2}
+    assert body["queues"][CRON_QUEUE] == {"waiting": 2, "delayed": 0}
 
 
 def test_a_worker_that_stopped_beating_no_longer_counts(redis_prefix: str, monkeypatch):

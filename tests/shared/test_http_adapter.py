@@ -166,3 +166,11 @@ def test_redis_url_is_built_from_the_seed_variables(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("REDIS_PASSWORD", "p@ss")
     s = Settings(_env_file=None)  # type: ignore[call-arg]
     assert s.resolved_redis_url() == "redis://app:p%40ss@cache.internal:6380/0"
+
+
+def test_a_validation_error_inside_the_function_is_a_500_not_a_422():
+    @http_handler(auth="none")
+    def buggy(request: Request[Any]) -> Greeting:
+        return Greeting(name="", count=-1)  # the function's own bug, not the client's
+
+    assert buggy(load_event("http_get_health"), None)["statusCode"] == 500

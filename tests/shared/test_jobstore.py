@@ -1,0 +1,131 @@
+"""The job store's atomic transitions, against real Redis."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from local.embedded_redis import EmbeddedRedis
+from shared.jobstore import JobStore, NewJob, new_job_id, now_ms
+from shared.queues import ready_key
+from shared.settings import settings
+
+
+def job(due_ms: int, **extra) -> NewJob:
+    fields = dict(queue="sms", actor="sms", data={"message": "hi"}, due_ms=due_ms, max_attempts=3)
+    return NewJob(**(fields | extra))
+
+
+def test_job_ids_are_unique_and_sort_by_creation_time():
+    ids = [new_job_id(at_ms=1_000 + i // 10) for i in range(100)]
+    assert len(set(ids)) == 100 and all(len(i) == 26 for i in ids)
+    assert sorted(ids, key=lambda i: i[:10]) == ids
+
+
+def test_a_due_job_goes_straight_to_the_dramatiq_queue_and_a_later_one_waits(r, redis_prefix):
+    store = JobStore()
+    now = now_ms()
+    ready = store.create(job(now), at_ms=now).job_id
+    later = store.create(job(now + 60_000), at_ms=now).job_id
+    assert store.get(ready).state == "waiting" and store.get(later).state == "delayed"
+    assert r.lrange(ready_key("sms"), 0, -1) == [f"{ready}.1"]
+    assert store.next_due_ms("sms") == now + 60_000
+
+
+def test_concurrent_schedulers_move_each_due_job_exactly_once(r, redis_prefix):
+    store = JobStore()
+    now = now_ms()
+    created = store.create_many([job(now + 1 + i % 50) for i in range(3000)], at_ms=now)
+    moved: list[int] = []
+
+    def scheduler() -> None:
+        for _ in range(20):
+            moved.append(store.promote_due("sms", limit=100, at_ms=now + 100))
+
+    threads = [threading.Thread(target=scheduler) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    queued = r.lrange(ready_key("sms"), 0, -1)
+    assert sum(moved) == 3000 == len(queued) == len(set(queued))
+    assert {q.split(".")[0] for q in queued} == {c.job_id for c in created}
+    assert store.count("sms", "delayed") == 0 and store.count("sms", "waiting") == 3000
+
+
+def test_create_many_is_all_or_nothing_on_an_idempotency_conflict(r, redis_prefix):
+    store = JobStore()
+    now = now_ms()
+    first = store.create(job(now + 9_000, idempotency=("scope", "k1", "fp-a")), at_ms=now)
+    batch = [job(now + 9_000), job(now + 9_000, idempotency=("scope", "k1", "fp-b"))]
+    result = store.create_many(batch, at_ms=now)
+    assert [(c.status, c.job_id, c.index) for c in result] == [("conflict", first.job_id, 1)]
+    assert store.count("sms", "delayed") == 1
+    replay = store.create(job(now + 9_000, idempotency=("scope", "k1", "fp-a")), at_ms=now)
+    assert (replay.status, replay.job_id) == ("existing", first.job_id)
+
+
+def test_only_the_current_message_may_start_or_finish_a_job(redis_prefix):
+    store = JobStore()
+    job_id = store.create(job(now_ms())).job_id
+    assert store.start(job_id, "someone-else.9", "w1") == "stale message"
+    running = store.start(job_id, f"{job_id}.1", "w1")
+    assert not isinstance(running, str) and running.state == "active" and running.attempts == 1
+    assert store.finish(running, "delayed", error="HTTP 500", due_ms=now_ms() + 50)
+    assert not store.finish(running, "completed"), "a finished attempt cannot finish twice"
+    assert store.promote_due("sms", at_ms=now_ms() + 100) == 1
+    again = store.start(job_id, f"{job_id}.2", "w1")
+    assert not isinstance(again, str) and again.attempts == 2 and again.error == "HTTP 500"
+    assert store.finish(again, "completed", result={"status": 200})
+    done = store.get(job_id)
+    assert done.state == "completed" and done.result == {"status": 200} and done.finished_at
+
+
+def test_a_cancelled_job_is_skipped_by_the_worker_that_takes_its_message(redis_prefix):
+    store = JobStore()
+    job_id = store.create(job(now_ms())).job_id
+    assert store.cancel(job_id) == "cancelled"
+    assert store.start(job_id, f"{job_id}.1", "w1") == "gone"
+    assert store.cancel(job_id) == "missing"
+
+
+def test_active_jobs_of_a_dead_worker_are_re_enqueued_or_failed_on_their_last_try(r, redis_prefix):
+    store = JobStore()
+    retried = store.create(job(now_ms())).job_id
+    last = store.create(job(now_ms(), max_attempts=1)).job_id
+    for job_id in (retried, last):
+        store.start(job_id, f"{job_id}.1", "dead-host:1")
+    r.zadd(f"{redis_prefix}:alive:worker", {"live-host:2": 10**10})
+    assert sorted(store.recover("sms", alive_since_s=1)) == sorted([retried, last])
+    assert store.get(retried).state == "waiting" and store.get(retried).message_id == f"{retried}.2"
+    assert store.get(last).state == "failed" and "died" in store.get(last).error
+    assert store.start(retried, f"{retried}.1", "w") == "stale message"
+
+
+def test_retention_deletes_old_finished_jobs_and_their_indexes(r, redis_prefix):
+    store = JobStore()
+    job_id = store.create(job(now_ms(), workspace_id="ws1", contact_id="c1")).job_id
+    running = store.start(job_id, f"{job_id}.1", "w")
+    store.finish(running, "completed")  # type: ignore[arg-type]
+    assert store.clean("sms", "completed", older_than_ms=60_000) == 0
+    assert store.clean("sms", "completed", older_than_ms=-1) == 1
+    assert store.get(job_id) is None
+    assert (
+        r.zcard(f"{redis_prefix}:idx:ws:ws1") == 0 and r.zcard(f"{redis_prefix}:idx:ct:ws1:c1") == 0
+    )
+
+
+def test_accepted_jobs_survive_a_redis_restart_with_aof(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    server = EmbeddedRedis(tmp_path, persist=True).start()
+    monkeypatch.setattr(settings, "redis_url", server.url)
+    job_id = JobStore().create(job(now_ms() + 3_600_000)).job_id
+    server.stop()
+    server.start()  # same data directory: the AOF is replayed
+    try:
+        assert JobStore().get(job_id).state == "delayed"  # type: ignore[union-attr]
+    finally:
+        server.stop()
