@@ -31,3 +31,18 @@ def test_readme_configuration_table_names_every_setting():
     readme = (ROOT / "README.md").read_text()
     missing = [name for name in env_names() if f"`{name}`" not in readme]
     assert missing == []
+
+
+def test_the_readme_signature_check_accepts_our_signatures():
+    from shared.callbacks import sign
+
+    readme = (ROOT / "README.md").read_text()
+    snippet = re.search(r"```python\n(import base64, hashlib, hmac\n.*?)```", readme, re.S)
+    assert snippet, "README shows a verification snippet"
+    namespace: dict = {}
+    exec(snippet.group(1), namespace)
+    secret, body = "whsec_c2VjcmV0LWtleQ==", b'{"jobId":"j1"}'
+    headers = {"webhook-id": "j1", "webhook-timestamp": "1700000000",
+               "webhook-signature": sign(secret, "j1", 1700000000, body)}  # fmt: skip
+    assert namespace["verify"](secret, headers, body)
+    assert not namespace["verify"](secret, headers, body + b" ")
