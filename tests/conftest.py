@@ -16,6 +16,7 @@ import redis
 from local.embedded_redis import EmbeddedRedis
 from shared import redis_client
 from shared.settings import settings
+from tests.servers import Receiver, serve
 
 EVENTS = Path(__file__).parent / "events"
 
@@ -77,3 +78,12 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     key = "test-key-" + uuid.uuid4().hex
     monkeypatch.setattr(settings, "api_keys", f"acme:{key}")
     return key
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """Your backend: a real HTTP server on 127.0.0.1 recording every callback."""
+    backend = Receiver()
+    with serve(backend.app()) as url:
+        backend.url = url
+        yield backend

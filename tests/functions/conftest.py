@@ -3,20 +3,13 @@ and a real callback receiver on 127.0.0.1."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import dramatiq
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from local.gateway import build_app
 from shared.actors import declare_job_actors
@@ -25,61 +18,10 @@ from shared.due_jobs import DueJobs
 from shared.jobstore import JobStore
 from shared.settings import settings
 from tests.conftest import wait_for
-from tests.local.conftest import serve
+from tests.servers import Receiver, serve
 
 #: Signing secret the service uses in these tests.
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA=="
-
-
-@dataclass
-class Call:
-    """One request the receiver got."""
-
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-
-@dataclass
-class Receiver:
-    """Your backend: records every POST; answers from a per-path script, then 200."""
-
-    url: str = ""
-    calls: list[Call] = field(default_factory=list)
-    script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
-    hang: dict[str, int] = field(default_factory=dict)  #: path -> requests to leave unanswered
-    delay_s: float = 0.0  #: how long every answer takes
-
-    def to(self, path: str) -> list[Call]:
-        return [c for c in self.calls if c.path == path]
-
-    def app(self) -> Starlette:
-        async def record(request: Request) -> Response:
-            call = Call(request.url.path, dict(request.headers), await request.body())
-            self.calls.append(call)
-            if self.hang.get(call.path, 0) > 0:
-                self.hang[call.path] -= 1
-                await asyncio.sleep(60)  # the caller dies or times out first
-            if self.delay_s:
-                await asyncio.sleep(self.delay_s)
-            planned = self.script.get(call.path)
-            if planned:
-                status, headers = planned.pop(0)
-                return JSONResponse({"scripted": status}, status_code=status, headers=headers)
-            return JSONResponse({"received": True})
-
-        return Starlette(routes=[Route("/{path:path}", record, methods=["POST"])])
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    backend = Receiver()
-    with serve(backend.app()) as url:
-        backend.url = url
-        yield backend
 
 
 class Service:

@@ -10,7 +10,8 @@ import httpx
 from shared.callbacks import verify
 from shared.jobstore import now_ms
 from tests.conftest import wait_for
-from tests.functions.conftest import SECRET, Receiver, Service, sms
+from tests.functions.conftest import SECRET, Service, sms
+from tests.servers import Receiver
 
 
 def test_immediate_sms_is_posted_to_the_backend_with_the_original_data_and_job_id(

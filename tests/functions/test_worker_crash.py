@@ -21,7 +21,8 @@ from shared.due_jobs import DueJobs
 from shared.jobstore import JobStore, NewJob, now_ms
 from shared.settings import settings
 from tests.conftest import wait_for
-from tests.functions.conftest import SECRET, Receiver, sms
+from tests.functions.conftest import SECRET, sms
+from tests.servers import Receiver
 
 
 def start_worker(receiver: Receiver, threads: int = 2) -> subprocess.Popen[bytes]:

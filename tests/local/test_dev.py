@@ -17,6 +17,7 @@ import pytest
 
 from local.dev import ROOT
 from local.embedded_redis import free_port
+from tests.servers import Receiver
 
 
 def descendants(pid: int) -> set[int]:
@@ -47,9 +48,10 @@ def alive(pid: int) -> bool:
 class DevProcess:
     """``qs dev`` as a child process whose output lines are collected."""
 
-    def __init__(self, port: int, data_dir: Path) -> None:
+    def __init__(self, port: int, data_dir: Path, sms_api_url: str) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
         env.update(API_KEYS="", SERVICE_TOKEN="", DASHBOARD_PASSWORD="", PYTHONUNBUFFERED="1")
+        env.update(SMS_API_URL=sms_api_url)
         self.lines: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "local.cli", "dev", "--port", str(port),
@@ -84,8 +86,8 @@ class DevProcess:
 
 
 @pytest.fixture
-def dev(tmp_path: Path) -> Iterator[DevProcess]:
-    server = DevProcess(free_port(), tmp_path / ".local")
+def dev(tmp_path: Path, receiver: Receiver) -> Iterator[DevProcess]:
+    server = DevProcess(free_port(), tmp_path / ".local", receiver.url)
     yield server
     if server.process.poll() is None:
         for pid in descendants(server.process.pid):
@@ -94,7 +96,9 @@ def dev(tmp_path: Path) -> Iterator[DevProcess]:
         server.process.wait()
 
 
-def test_qs_dev_serves_health_reloads_on_change_and_stops_cleanly_on_ctrl_c(dev: DevProcess):
+def test_qs_dev_serves_health_reloads_on_change_and_stops_cleanly_on_ctrl_c(
+    dev: DevProcess, receiver: Receiver
+):
     elapsed = dev.wait_for("healthy /api/health", dev.healthy, timeout_s=15)
     assert elapsed < 15
 
@@ -105,6 +109,12 @@ def test_qs_dev_serves_health_reloads_on_change_and_stops_cleanly_on_ctrl_c(dev:
     invoke = f"{dev.url}/2015-03-31/functions/health-check/invocations"
     assert httpx.post(invoke, json={"time": "t0"}, headers=auth).json()["scheduledAt"] == "t0"
     assert httpx.post(invoke, json={}).status_code == 401
+
+    sms = {"phoneNumber": "+1234567890", "message": "hi", "contactId": "c", "workspaceId": "w"}
+    scheduled = httpx.post(f"{dev.url}/api/schedule-sms", json=sms | {"delay": 300}, headers=auth)
+    assert scheduled.status_code == 202
+    dev.wait_for("the SMS callback", lambda: bool(receiver.to("/send-sms")), 15)
+    assert receiver.to("/send-sms")[0].json()["jobId"] == scheduled.json()["jobId"]
 
     gateways_before = dev.output().count("Started server process")
     os.utime(ROOT / "functions" / "api" / "health.py")  # a code change, as an editor's save

@@ -12,7 +12,7 @@ from local.gateway import build_app
 from local.manifest import Manifest
 from shared.liveness import beat
 from shared.settings import settings
-from tests.local.conftest import serve
+from tests.servers import serve
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ from shared.callbacks import (
     verify,
 )
 from shared.settings import settings
-from tests.local.conftest import serve
+from tests.servers import serve
 
 WHSEC = "whsec_" + base64.b64encode(b"0123456789abcdef0123456789abcdef").decode()
 

@@ -1,0 +1,84 @@
+"""Real HTTP servers for tests: any ASGI app under uvicorn, and a scriptable callback receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from local.embedded_redis import free_port
+
+
+@contextmanager
+def serve(app: Any) -> Iterator[str]:
+    """Run ``app`` under uvicorn on a free loopback port; yields its base URL."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=1
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@dataclass
+class Call:
+    """One request the receiver got."""
+
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+@dataclass
+class Receiver:
+    """Your backend: records every POST; answers from a per-path script, then 200."""
+
+    url: str = ""
+    calls: list[Call] = field(default_factory=list)
+    script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    hang: dict[str, int] = field(default_factory=dict)  #: path -> requests to leave unanswered
+    delay_s: float = 0.0  #: how long every answer takes
+
+    def to(self, path: str) -> list[Call]:
+        return [c for c in self.calls if c.path == path]
+
+    def app(self) -> Starlette:
+        async def record(request: Request) -> Response:
+            call = Call(request.url.path, dict(request.headers), await request.body())
+            self.calls.append(call)
+            if self.hang.get(call.path, 0) > 0:
+                self.hang[call.path] -= 1
+                await asyncio.sleep(60)  # the caller dies or times out first
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            planned = self.script.get(call.path)
+            if planned:
+                status, headers = planned.pop(0)
+                return JSONResponse({"scripted": status}, status_code=status, headers=headers)
+            return JSONResponse({"received": True})
+
+        return Starlette(routes=[Route("/{path:path}", record, methods=["POST"])])
