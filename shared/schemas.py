@@ -20,8 +20,9 @@ import json
 import math
 import re
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal, NoReturn, Self
+from typing import Annotated, Any, Generic, Literal, NoReturn, Self, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -407,7 +408,10 @@ class EmailCreate(_DeliveryCreate):
     ]
 
 
-def _unique_job_ids(messages: list[SmsCreate] | list[EmailCreate]) -> None:
+M = TypeVar("M", SmsCreate, EmailCreate)
+
+
+def _unique_job_ids(messages: Sequence[SmsCreate | EmailCreate]) -> None:
     seen: set[str] = set()
     for index, message in enumerate(messages):
         job_id = message.client_job_id
@@ -418,28 +422,24 @@ def _unique_job_ids(messages: list[SmsCreate] | list[EmailCreate]) -> None:
         seen.add(job_id)
 
 
-class SmsBulkCreate(_Body):
-    """Body of the bulk SMS endpoint: 1-1000 messages; errors are at ``messages.<i>.<field>``."""
+class BulkCreate(_Body, Generic[M]):
+    """A bulk body: 1-1000 messages; errors are at ``messages.<i>.<field>``."""
 
-    messages: list[SmsCreate] = Field(min_length=1, max_length=MAX_BULK_MESSAGES)
+    messages: list[M] = Field(min_length=1, max_length=MAX_BULK_MESSAGES)
 
     @field_validator("messages")
     @classmethod
-    def _unique(cls, value: list[SmsCreate]) -> list[SmsCreate]:
+    def _unique(cls, value: list[M]) -> list[M]:
         _unique_job_ids(value)
         return value
 
 
-class EmailBulkCreate(_Body):
-    """Body of the bulk email endpoint: 1-1000 messages; errors are at ``messages.<i>.<field>``."""
+class SmsBulkCreate(BulkCreate[SmsCreate]):
+    """Body of ``POST /api/schedule-sms/bulk``."""
 
-    messages: list[EmailCreate] = Field(min_length=1, max_length=MAX_BULK_MESSAGES)
 
-    @field_validator("messages")
-    @classmethod
-    def _unique(cls, value: list[EmailCreate]) -> list[EmailCreate]:
-        _unique_job_ids(value)
-        return value
+class EmailBulkCreate(BulkCreate[EmailCreate]):
+    """Body of ``POST /api/schedule-email/bulk``."""
 
 
 class ScheduledResponse(_Response):
