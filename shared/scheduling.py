@@ -46,7 +46,6 @@ def _new_jobs(
         if key is None and header is not None:
             key = header if len(messages) == 1 else f"{header}#{index}"
         options = message.options.model_dump(exclude_none=True) if message.options else {}
-        body = message.model_dump(mode="json", exclude_none=True)
         jobs.append(
             NewJob(
                 queue=queue,
@@ -58,7 +57,9 @@ def _new_jobs(
                 workspace_id=message.workspace_id,
                 contact_id=message.contact_id,
                 org=request.principal.org,
-                idempotency=(scope, key, fingerprint(body)) if key else None,
+                idempotency=(scope, key, fingerprint(message.model_dump(mode="json")))
+                if key
+                else None,
             )
         )
     return jobs

@@ -81,6 +81,8 @@ class Response:
             }
         if isinstance(self.body, str):
             text = self.body
+        elif isinstance(self.body, BaseModel):
+            text = self.body.model_dump_json(by_alias=True)
         else:
             text = json.dumps(_jsonable(self.body), separators=(",", ":"))
         return {
@@ -89,6 +91,25 @@ class Response:
             "body": text,
             "isBase64Encoded": False,
         }
+
+
+def parse_body(model: type[B], request: Request[Any]) -> B:
+    """The JSON body validated into ``model``: 400 when it is not JSON, 422 when invalid.
+
+    Parsed by pydantic's own JSON reader (``NaN`` and ``Infinity`` reach the field validators,
+    which refuse them with a 422 naming the field).
+    """
+    if not request.raw_body.strip():
+        raise Problem(400, "The request body is empty; a JSON document is expected.")
+    try:
+        return model.model_validate_json(request.raw_body)
+    except ValidationError as exc:  # only the request's own: others are server bugs (500)
+        bad_json = [e for e in exc.errors() if e["type"] == "json_invalid"]
+        if bad_json:
+            raise Problem(
+                400, f"The request body is not valid JSON: {bad_json[0]['msg']}."
+            ) from None
+        raise validation_problem(exc) from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -155,10 +176,7 @@ def http_handler(
                         f"{settings.max_body_bytes} bytes.",
                     )
                 if body is not None:
-                    try:
-                        request.body = body.model_validate(request.json())
-                    except ValidationError as exc:  # only the request's own: others are bugs
-                        raise validation_problem(exc) from None
+                    request.body = parse_body(body, request)
                 result = fn(request)
             except Problem as problem:
                 return problem.to_response(_instance(request))
