@@ -22,8 +22,11 @@ lint: $(VENV)/.installed-dev
 format: $(VENV)/.installed-dev
 	$(BIN)/ruff format . && $(BIN)/ruff check --fix .
 
+# Benchmarks with baselines measured in the same run; `make bench ARGS=--quick` for small sizes.
 bench: $(VENV)/.installed-dev
-	$(BIN)/python -m bench
+	command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
+	command -v redis-benchmark >/dev/null || (apt-get install -y redis-tools || (apt-get update && apt-get install -y redis-tools))
+	$(BIN)/python -m bench $(ARGS)
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'

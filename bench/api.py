@@ -1,0 +1,284 @@
+"""Benchmark ``api``: ``POST /api/schedule-sms`` through ``qs gateway`` under wrk.
+
+Issue: >= 5,000 req/s at 64 connections with p99 <= 50 ms (the seeds' Fastify + BullMQ measured
+9,400 req/s here). Baselines: a naive Starlette + Dramatiq ``send()`` endpoint on uvicorn with
+the same worker count, and redis-benchmark's LPUSH / EVAL as the Redis ceiling. Every request
+schedules a seed SMS one hour ahead, so no worker is needed.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import (
+    API_KEY,
+    BOOT_TIMEOUT_S,
+    SEED_SMS,
+    Children,
+    Config,
+    Section,
+    embedded_redis,
+    num,
+    qs,
+    say,
+    service_env,
+    tool,
+    use_redis,
+    verdict,
+)
+from bench.redis_bench import redis_benchmark
+
+NAME = "api"
+PATH = "/api/schedule-sms"
+BODY = json.dumps({**SEED_SMS, "delay": 3_600_000})
+#: Targets: requests/s and p99 latency in ms.
+TARGET_RPS, TARGET_P99_MS = 5_000.0, 50.0
+#: Fastify + BullMQ on this machine (DESIGN.md; not measured here), in requests/s.
+FASTIFY_RPS = 9_400.0
+
+_WRK_SCRIPT = f"""wrk.method = "POST"
+wrk.body = [==[{BODY}]==]
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer {API_KEY}"
+"""
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
+
+
+@dataclass
+class Wrk:
+    """What one wrk run reported."""
+
+    rps: float = 0.0
+    p50_ms: float | None = None
+    p99_ms: float | None = None
+    requests: int = 0
+    non_2xx: int = 0
+    socket_errors: int = 0
+
+    @property
+    def ok_responses(self) -> int:
+        return self.requests - self.non_2xx
+
+
+def parse_wrk(out: str) -> Wrk:
+    def latency(pct: str) -> float | None:
+        match = re.search(rf"^\s*{pct}%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+        return float(match.group(1)) * _UNITS_MS[match.group(2)] if match else None
+
+    result = Wrk(p50_ms=latency("50"), p99_ms=latency("99"))
+    if match := re.search(r"Requests/sec:\s+([\d.]+)", out):
+        result.rps = float(match.group(1))
+    if match := re.search(r"(\d+) requests in", out):
+        result.requests = int(match.group(1))
+    if match := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
+        result.non_2xx = int(match.group(1))
+    if match := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    ):
+        result.socket_errors = sum(int(g) for g in match.groups())
+    return result
+
+
+def run_wrk(port: int, cfg: Config, script: Path, duration_s: int, log: Path) -> Wrk:
+    exe = tool("wrk")
+    assert exe is not None
+    argv = [exe, "-t1", f"-c{cfg.api_connections}", f"-d{duration_s}s", "--latency"]
+    argv += ["-s", str(script), f"http://127.0.0.1:{port}{PATH}"]
+    out = subprocess.run(
+        argv, capture_output=True, text=True, timeout=duration_s + 60, check=True
+    ).stdout
+    with log.open("a") as f:
+        f.write(f"$ {' '.join(argv)}\n{out}\n")
+    return parse_wrk(out)
+
+
+def sample(port: int) -> tuple[int, str]:
+    """POST one request; (status, body). Raises OSError while nothing listens."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
+        conn.request("POST", PATH, body=BODY, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.read().decode(errors="replace")
+    finally:
+        conn.close()
+
+
+def wait_ready(port: int, alive: Callable[[], bool], name: str) -> None:
+    """Until a sample request is answered 202 (fail fast on any other answer)."""
+    deadline = time.monotonic() + BOOT_TIMEOUT_S
+    while True:
+        try:
+            status, body = sample(port)
+        except OSError:
+            if time.monotonic() > deadline or not alive():
+                raise RuntimeError(f"{name} did not start answering on port {port}") from None
+            time.sleep(0.1)
+            continue
+        if status != 202:
+            raise RuntimeError(f"{name}: sample request answered {status}: {body[:300]}")
+        return
+
+
+def _gateway_workers(args: list[str]) -> int:
+    """The ``--workers N`` among the extra gateway arguments (1 when absent)."""
+    for i, arg in enumerate(args):
+        if arg == "--workers" and i + 1 < len(args):
+            return int(args[i + 1])
+        if arg.startswith("--workers="):
+            return int(arg.split("=", 1)[1])
+    return 1
+
+
+def run_ours(cfg: Config, logdir: Path, script: Path, notes: list[str]) -> Wrk:
+    from local.embedded_redis import free_port
+    from shared.jobstore import JobStore
+
+    bench = f"{NAME}/ours"
+    with (
+        embedded_redis(cfg.workdir, "api-ours") as redis_server,
+        Children(logdir, notes) as children,
+    ):
+        env = service_env(redis_server.url, "http://127.0.0.1:9")
+        use_redis(redis_server.url)
+        store = JobStore()
+        port = free_port()
+        gateway = children.start(
+            "ours-gateway", qs("gateway", "--port", str(port), *cfg.gateway_args), env
+        )
+        wait_ready(port, gateway.alive, "qs gateway")
+        if cfg.api_warmup_s:
+            say(bench, f"warm-up {cfg.api_warmup_s} s")
+            run_wrk(port, cfg, script, cfg.api_warmup_s, logdir / f"wrk-{bench.split('/')[1]}.log")
+        before = store.count("sms", "delayed")
+        say(bench, f"wrk -c{cfg.api_connections} -d{cfg.api_duration_s}s")
+        result = run_wrk(
+            port, cfg, script, cfg.api_duration_s, logdir / f"wrk-{bench.split('/')[1]}.log"
+        )
+        time.sleep(0.5)  # requests cut off at the end may still be finishing
+        stored = store.count("sms", "delayed") - before
+        if stored < result.ok_responses:
+            notes.append(
+                f"ours: LOST JOBS: {result.ok_responses:,} requests answered 2xx "
+                f"but only {stored:,} jobs stored"
+            )
+        if not gateway.alive():
+            notes.append("ours: the gateway exited during the run")
+    return result
+
+
+def run_baseline(cfg: Config, logdir: Path, script: Path, notes: list[str]) -> Wrk:
+    from local.embedded_redis import free_port
+
+    bench = f"{NAME}/baseline"
+    workers = cfg.api_workers or _gateway_workers(cfg.gateway_args)
+    with (
+        embedded_redis(cfg.workdir, "api-baseline") as redis_server,
+        Children(logdir, notes) as children,
+    ):
+        env = service_env(
+            redis_server.url,
+            "http://127.0.0.1:9",
+            BENCH_REDIS_URL=redis_server.url,
+            BENCH_NAMESPACE="qsbench-baseline",
+        )
+        port = free_port()
+        argv = [sys.executable, "-m", "uvicorn", "bench.naive_api:app", "--port", str(port)]
+        argv += ["--workers", str(workers), "--log-level", "warning", "--no-access-log"]
+        server = children.start("baseline-api", argv, env)
+        wait_ready(port, server.alive, "naive Starlette + Dramatiq API")
+        if cfg.api_warmup_s:
+            say(bench, f"warm-up {cfg.api_warmup_s} s")
+            run_wrk(port, cfg, script, cfg.api_warmup_s, logdir / f"wrk-{bench.split('/')[1]}.log")
+        say(bench, f"wrk -c{cfg.api_connections} -d{cfg.api_duration_s}s (uvicorn x{workers})")
+        result = run_wrk(
+            port, cfg, script, cfg.api_duration_s, logdir / f"wrk-{bench.split('/')[1]}.log"
+        )
+        if not server.alive():
+            notes.append("baseline: the naive API exited during the run")
+    return result
+
+
+def _redis_ceiling(cfg: Config) -> tuple[float | None, float | None]:
+    """redis-benchmark LPUSH and EVAL requests/s at the same connection count."""
+    if tool("redis-benchmark") is None:
+        return None, None
+    with embedded_redis(cfg.workdir, "api-redis") as server:
+        say(f"{NAME}/redis", "redis-benchmark LPUSH and EVAL")
+        n, c = cfg.redis_requests, cfg.api_connections
+        return redis_benchmark(server.port, "lpush", n, c), redis_benchmark(
+            server.port, "eval", n, c
+        )
+
+
+def _ms(value: float | None) -> str:
+    return num(value, 1, "ms")
+
+
+def run(cfg: Config) -> Section:
+    extra = f" {' '.join(cfg.gateway_args)}" if cfg.gateway_args else ""
+    section = Section(
+        NAME,
+        f"API: POST {PATH} via `qs gateway{extra}`, wrk -t1 -c{cfg.api_connections} "
+        f"-d{cfg.api_duration_s}s",
+    )
+    if tool("wrk") is None:
+        section.notes.append("wrk is not installed (`make bench` installs it): skipped")
+        return section
+    logdir = cfg.workdir / NAME
+    logdir.mkdir(parents=True, exist_ok=True)
+    script = logdir / "schedule-sms.lua"
+    script.write_text(_WRK_SCRIPT)
+    ours = run_ours(cfg, logdir, script, section.notes)
+    base = run_baseline(cfg, logdir, script, section.notes) if cfg.baselines else None
+    lpush, evals = _redis_ceiling(cfg) if cfg.baselines else (None, None)
+
+    def b(text: str) -> str:
+        return text if base else "skipped"
+
+    section.add(
+        "requests/s",
+        num(ours.rps),
+        b(f"{num(base.rps)} (naive Starlette + Dramatiq)" if base else ""),
+        f">= {TARGET_RPS:,.0f}",
+        verdict(ours.rps >= TARGET_RPS and ours.non_2xx == 0),
+    )
+    section.add(
+        "latency p50",
+        _ms(ours.p50_ms),
+        b(_ms(base.p50_ms) if base else ""),
+    )
+    section.add(
+        "latency p99",
+        _ms(ours.p99_ms),
+        b(_ms(base.p99_ms) if base else ""),
+        f"<= {TARGET_P99_MS:.0f} ms",
+        verdict(ours.p99_ms is not None and ours.p99_ms <= TARGET_P99_MS),
+    )
+    section.add(
+        "non-2xx / socket errors",
+        f"{ours.non_2xx:,} / {ours.socket_errors:,}",
+        b(f"{base.non_2xx:,} / {base.socket_errors:,}" if base else ""),
+        "0 / 0",
+        verdict(ours.non_2xx == 0 and ours.socket_errors == 0),
+    )
+    section.add(
+        "requests/s vs Fastify + BullMQ (ratio)",
+        f"{num(ours.rps)} (x{ours.rps / FASTIFY_RPS:.2f})",
+        f"{FASTIFY_RPS:,.0f} (DESIGN.md, not measured here)",
+    )
+    if cfg.baselines:
+        section.add(
+            f"Redis ceiling, redis-benchmark -c{cfg.api_connections}",
+            "",
+            f"LPUSH {num(lpush)}/s, EVAL {num(evals)}/s",
+        )
+    return section

@@ -1,0 +1,390 @@
+"""What every benchmark shares: result rows, child processes, the receiver, Redis, statistics."""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from local.embedded_redis import EmbeddedRedis, free_port
+
+#: The repository root: every child process runs here.
+ROOT = Path(__file__).resolve().parent.parent
+#: Key prefix (and Dramatiq namespace root) of the service under test.
+PREFIX = "qsbench"
+#: The one API key the gateway under test accepts.
+API_KEY = "benchkey"
+#: Seconds a child gets between SIGTERM and SIGKILL.
+STOP_TIMEOUT_S = 10.0
+#: Seconds to wait for a child to start answering.
+BOOT_TIMEOUT_S = 60.0
+
+#: A seed ``POST /api/schedule-sms`` body (``delay`` is set per use).
+SEED_SMS: dict[str, Any] = {
+    "phoneNumber": "+14155550123",
+    "message": "Your appointment is tomorrow at 10:00. Reply STOP to opt out.",
+    "contactId": "contact-1",
+    "workspaceId": "workspace-bench",
+}
+
+
+# --- results --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the report."""
+
+    metric: str
+    ours: str
+    baseline: str = ""
+    target: str = ""
+    verdict: str = ""  #: PASS / FAIL against the target, or "" when there is none
+
+
+@dataclass
+class Section:
+    """One benchmark's rows and notes (e.g. caps that applied, problems seen in logs)."""
+
+    name: str
+    title: str
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, *args: str) -> None:
+        self.rows.append(Row(*args))
+
+
+def verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def num(value: float | None, digits: int = 0, unit: str = "") -> str:
+    """``12,345`` / ``1.5 ms``; ``n/a`` for None or NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "n/a"
+    text = f"{value:,.{digits}f}"
+    return f"{text} {unit}" if unit else text
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile (``pct`` in 0-100); NaN for no values."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(pct / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def say(bench: str, message: str) -> None:
+    """A progress line (benchmarks take minutes; show they are moving)."""
+    print(f"[{time.strftime('%H:%M:%S')}] {bench}: {message}", flush=True)
+
+
+# --- configuration --------------------------------------------------------------------------
+
+
+@dataclass
+class Config:
+    """Sizes and switches of one ``python -m bench`` run (see ``__main__`` for the flags)."""
+
+    workdir: Path
+    quick: bool = False
+    baselines: bool = True
+    delayed_n: int = 1_000_000
+    delayed_due: int = 1_000  #: jobs due in 2 s after the big batch
+    baseline_delayed_n: int = 1_000_000
+    baseline_enqueue_cap_s: float = 120.0
+    lateness_timeout_s: float = 30.0
+    delayed_processes: int = 1
+    delayed_threads: int = 16
+    throughput_m: int = 20_000
+    throughput_processes: int = 2
+    throughput_threads: int = 16
+    throughput_scheduler: bool = True
+    api_duration_s: int = 10
+    api_connections: int = 64
+    api_warmup_s: int = 2
+    gateway_args: list[str] = field(default_factory=list)
+    api_workers: int = 0  #: uvicorn workers of the naive baseline; 0: the gateway's --workers
+    redis_requests: int = 200_000
+
+
+# --- child processes ------------------------------------------------------------------------
+
+
+def _strip_service_settings(env: dict[str, str]) -> dict[str, str]:
+    """Drop variables our Settings would read, so the caller's shell cannot skew a run."""
+    from shared.settings import Settings
+
+    names = {name.upper() for name in Settings.model_fields}
+    names |= {"DASHBOARD_USERNAME", "DASHBOARD_PASSWORD", "BULL_BOARD_USERNAME"}
+    names |= {"BULL_BOARD_PASSWORD"}
+    return {k: v for k, v in env.items() if k.upper() not in names}
+
+
+def service_env(redis_url: str, receiver_url: str, **extra: str) -> dict[str, str]:
+    """Environment of a ``qs`` (or baseline) child: embedded Redis, bench prefix, receiver."""
+    env = _strip_service_settings(dict(os.environ))
+    env.update(
+        REDIS_URL=redis_url,
+        REDIS_PREFIX=PREFIX,
+        API_KEYS=API_KEY,
+        SMS_API_URL=receiver_url,
+        EMAIL_API_URL=receiver_url,
+        LOG_LEVEL="WARNING",
+        WORKER_SHUTDOWN_TIMEOUT_S="5",
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def qs(command: str, *args: str) -> list[str]:
+    """argv of ``qs <command>`` run from source with this interpreter."""
+    return [sys.executable, "-m", "local.cli", command, *args]
+
+
+class Child:
+    """A child process in its own process group, with stdout/stderr captured to files."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], logdir: Path) -> None:
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.log_path = logdir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.stopped = False
+
+    def start(self) -> Child:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.argv,
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout_s: float = STOP_TIMEOUT_S) -> None:
+        """SIGTERM the whole group, SIGKILL it after ``timeout_s``; always reaps. Idempotent."""
+        if self.process is None or self.stopped:
+            return
+        self.stopped = True
+        group = self.process.pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGTERM)
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and _group_exists(group):
+            self.process.poll()  # reap the leader so the group can empty
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(group, signal.SIGKILL)
+        self.process.wait()
+
+    def rss_mb(self) -> float:
+        """Resident memory of this process and all its descendants, in MiB."""
+        return sum(_rss_kib(pid) for pid in _tree(self.pid)) / 1024
+
+    def problems(self) -> list[str]:
+        """Log lines that look like errors (ERROR, CRITICAL, Traceback), de-duplicated."""
+        if not self.log_path.exists():
+            return []
+        seen: dict[str, int] = {}
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            if re.search(r"\b(ERROR|CRITICAL|Traceback|Exception)\b", line):
+                key = re.sub(r"\d+", "N", line.strip())[:160]
+                seen[key] = seen.get(key, 0) + 1
+        return [f"{count}x {line}" for line, count in seen.items()]
+
+
+def _group_exists(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    return found
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+class Children:
+    """Children of one benchmark side, as a context manager: on exit (error or not) every child
+    is stopped, newest first, and error lines of their logs are appended to ``notes``."""
+
+    def __init__(self, logdir: Path, notes: list[str]) -> None:
+        self.logdir = logdir
+        self.notes = notes
+        self.started: list[Child] = []
+
+    def __enter__(self) -> Children:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for child in reversed(self.started):
+            child.stop()
+        for child in self.started:
+            lines = child.problems()
+            if lines:
+                shown = "; ".join(lines[:3])
+                more = f"; ... ({len(lines)} kinds)" if len(lines) > 3 else ""
+                self.notes.append(f"`{child.name}` logged errors ({child.log_path}): {shown}{more}")
+
+    def start(self, name: str, argv: list[str], env: dict[str, str]) -> Child:
+        child = Child(name, argv, env, self.logdir)
+        self.started.append(child)
+        return child.start()
+
+
+@contextlib.contextmanager
+def embedded_redis(workdir: Path, name: str) -> Iterator[EmbeddedRedis]:
+    """A throw-away embedded Redis (no persistence), stopped on exit."""
+    server = EmbeddedRedis(workdir / f"redis-{name}", persist=False).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def use_redis(url: str) -> None:
+    """Point this process's ``settings`` (hence ``JobStore``) at ``url`` under the bench prefix."""
+    from shared.settings import settings
+
+    settings.redis_url = url
+    settings.redis_prefix = PREFIX
+
+
+# --- the receiver ---------------------------------------------------------------------------
+
+
+class Receiver:
+    """Client of a ``bench.receiver`` child (see that module for its control endpoints)."""
+
+    def __init__(self, children: Children) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.child = children.start(
+            "receiver",
+            [sys.executable, "-m", "bench.receiver", "--port", str(self.port)],
+            dict(os.environ),
+        )
+        deadline = time.monotonic() + BOOT_TIMEOUT_S
+        while True:
+            try:
+                self.count()
+                return
+            except OSError:
+                if not self.child.alive() or time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"receiver did not start; see {self.child.log_path}"
+                    ) from None
+                time.sleep(0.05)
+
+    def _get(self, path: str, method: str = "GET") -> dict[str, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            conn.request(method, "/__bench/" + path)
+            return dict(json.loads(conn.getresponse().read()))
+        finally:
+            conn.close()
+
+    def reset(self, *, ids: bool) -> None:
+        self._get("reset?ids=1" if ids else "reset", method="POST")
+
+    def count(self) -> int:
+        return int(self._get("count")["count"])
+
+    def records(self) -> tuple[list[float], list[str]]:
+        """(arrival times as unix seconds, job ids when recording ids)."""
+        reply = self._get("records")
+        return list(reply["times"]), list(reply["ids"])
+
+    def wait_for(
+        self, count: int, *, timeout_s: float, bench: str, stall_s: float | None = None
+    ) -> int:
+        """Poll until ``count`` requests arrived, ``timeout_s`` passed, or none came for
+        ``stall_s`` seconds; returns the count reached."""
+        start = last_change = last_print = time.monotonic()
+        seen = self.count()
+        while seen < count:
+            now = time.monotonic()
+            if now - start > timeout_s or (stall_s is not None and now - last_change > stall_s):
+                break
+            if now - last_print >= 2.0:
+                say(bench, f"received {seen:,}/{count:,}")
+                last_print = now
+            time.sleep(0.1)
+            current = self.count()
+            if current != seen:
+                seen, last_change = current, time.monotonic()
+        return seen
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+
+def tool(name: str) -> str | None:
+    """Path of an external tool (``wrk``, ``redis-benchmark``), or None when not installed."""
+    return shutil.which(name)
+
+
+def wait_until(check: Any, *, timeout_s: float, interval_s: float = 0.1) -> bool:
+    """Call ``check()`` until it is truthy or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval_s)
+    return bool(check())

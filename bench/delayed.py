@@ -1,0 +1,302 @@
+"""Benchmark ``delayed``: N SMS due in 1-72 h, then 1,000 due in 2 s.
+
+Issue: those 1,000 are delivered with lateness p99 <= 100 ms, and worker RSS does not grow
+with the N. Ours: ``qs worker`` + ``qs scheduler``, jobs created with ``JobStore.create_many``.
+Baseline: a plain Dramatiq actor with Dramatiq's own delay queue (``send_with_options(delay=)``).
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    BOOT_TIMEOUT_S,
+    Children,
+    Config,
+    Receiver,
+    Section,
+    embedded_redis,
+    num,
+    percentile,
+    qs,
+    say,
+    service_env,
+    use_redis,
+    verdict,
+)
+from bench.jobs import insert, send_all, sms_data
+
+NAME = "delayed"
+HOUR_MS = 3_600_000
+#: When the late batch is due, from its creation, in milliseconds.
+DUE_IN_MS = 2_000
+#: Target: p99 lateness of the late batch, in milliseconds.
+TARGET_P99_MS = 100.0
+#: Target: worker RSS growth across the run, in MiB ("does not grow with the N").
+TARGET_RSS_GROWTH_MB = 20.0
+#: BullMQ's p99 lateness with 1,000,000 delayed (DESIGN.md; not measured here), in ms.
+BULLMQ_P99_MS = 288.0
+#: Warm-up: jobs due now, and jobs due shortly (proves the scheduler promotes).
+WARMUP_NOW, WARMUP_SOON = 20, 5
+
+
+@dataclass
+class Outcome:
+    """One side's figures."""
+
+    enqueued: int = 0
+    enqueue_s: float = 0.0
+    due: int = 0
+    delivered: int = 0  #: distinct late-batch jobs that arrived within the timeout
+    duplicates: int = 0
+    lateness_ms: list[float] = field(default_factory=list)
+    rss_before_mb: float = 0.0
+    rss_after_mb: float = 0.0
+
+    @property
+    def rate(self) -> float:
+        return self.enqueued / self.enqueue_s if self.enqueue_s else 0.0
+
+
+def _collect(
+    receiver: Receiver,
+    due_by_id: dict[str, float],
+    timeout_s: float,
+    bench: str,
+    notes: list[str],
+) -> Outcome:
+    """Wait for the late batch; lateness per distinct job, in milliseconds."""
+    receiver.wait_for(len(due_by_id), timeout_s=timeout_s, bench=bench)
+    times, ids = receiver.records()
+    result = Outcome(due=len(due_by_id))
+    first: dict[str, float] = {}
+    for job_id, arrived in zip(ids, times, strict=True):
+        if job_id not in due_by_id:
+            continue
+        if job_id in first:
+            result.duplicates += 1
+        else:
+            first[job_id] = arrived
+    result.delivered = len(first)
+    result.lateness_ms = [(arrived - due_by_id[j]) * 1000 for j, arrived in first.items()]
+    stray = len(ids) - result.delivered - result.duplicates
+    if stray:
+        notes.append(f"{bench}: {stray} callbacks for jobs outside the late batch arrived")
+    return result
+
+
+def _warm_up(receiver: Receiver, send: Any, bench: str) -> None:
+    """Send warm-up jobs (``send(now=..., soon=...)``) and wait for every callback."""
+    receiver.reset(ids=False)
+    send(WARMUP_NOW, WARMUP_SOON)
+    want = WARMUP_NOW + WARMUP_SOON
+    got = receiver.wait_for(want, timeout_s=BOOT_TIMEOUT_S, bench=f"{bench} warm-up")
+    if got < want:
+        raise RuntimeError(f"{bench}: warm-up delivered {got}/{want} callbacks (see logs)")
+    time.sleep(1.0)  # let the worker settle before measuring its memory
+
+
+def run_ours(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
+    from shared.jobstore import JobStore, now_ms
+
+    bench = f"{NAME}/ours"
+    rng = random.Random(1)
+    with (
+        embedded_redis(cfg.workdir, "delayed-ours") as redis_server,
+        Children(logdir, notes) as children,
+    ):
+        receiver = Receiver(children)
+        env = service_env(redis_server.url, receiver.url)
+        use_redis(redis_server.url)
+        store = JobStore()
+        worker = children.start(
+            "ours-worker",
+            qs("worker", "-p", str(cfg.delayed_processes), "-t", str(cfg.delayed_threads)),
+            env,
+        )
+        scheduler = children.start("ours-scheduler", qs("scheduler"), env)
+
+        def warm(now_count: int, soon_count: int) -> None:
+            insert(store, now_count, lambda i, at: at, bench=bench, first=10_000_000)
+            insert(store, soon_count, lambda i, at: at + 500, bench=bench, first=20_000_000)
+
+        _warm_up(receiver, warm, bench)
+        before = worker.rss_mb()
+        say(bench, f"worker RSS {before:.1f} MiB; inserting {cfg.delayed_n:,} delayed jobs")
+        receiver.reset(ids=True)
+        _, insert_s = insert(
+            store,
+            cfg.delayed_n,
+            lambda i, at: at + rng.randint(HOUR_MS, 72 * HOUR_MS),
+            bench=bench,
+        )
+        say(
+            bench, f"inserted {cfg.delayed_n:,} in {insert_s:.1f} s; {cfg.delayed_due:,} due in 2 s"
+        )
+        due_ms = now_ms() + DUE_IN_MS
+        ids, _ = insert(store, cfg.delayed_due, lambda i, at: due_ms, bench=bench)
+        result = _collect(
+            receiver, dict.fromkeys(ids, due_ms / 1000), cfg.lateness_timeout_s, bench, notes
+        )
+        result.enqueued, result.enqueue_s = cfg.delayed_n, insert_s
+        result.rss_before_mb, result.rss_after_mb = before, worker.rss_mb()
+        failed = store.count("sms", "failed")
+        if failed:
+            notes.append(f"ours: {failed} sms jobs ended failed")
+        for child in (worker, scheduler):
+            if not child.alive():
+                notes.append(f"ours: {child.name} exited during the run")
+    return result
+
+
+def run_baseline(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
+    from bench import dramatiq_baseline
+
+    bench = f"{NAME}/baseline"
+    rng = random.Random(1)
+    namespace = "qsbench-baseline"
+    with (
+        embedded_redis(cfg.workdir, "delayed-baseline") as redis_server,
+        Children(logdir, notes) as children,
+    ):
+        receiver = Receiver(children)
+        env = service_env(
+            redis_server.url,
+            receiver.url,
+            BENCH_REDIS_URL=redis_server.url,
+            BENCH_NAMESPACE=namespace,
+            BENCH_RECEIVER_URL=receiver.url,
+        )
+        actor = dramatiq_baseline.declare(redis_server.url, namespace, receiver.url)
+        argv = [sys.executable, "-m", "dramatiq", "bench.dramatiq_baseline"]
+        argv += ["-p", str(cfg.delayed_processes), "-t", str(cfg.delayed_threads)]
+        worker = children.start("baseline-worker", argv, env)
+
+        def warm(now_count: int, soon_count: int) -> None:
+            for i in range(now_count + soon_count):
+                delay = None if i < now_count else 500
+                actor.send_with_options(args=(sms_data(i, delay or 0),), delay=delay)
+
+        _warm_up(receiver, warm, bench)
+        before = worker.rss_mb()
+        n = cfg.baseline_delayed_n
+        say(bench, f"worker RSS {before:.1f} MiB; enqueueing up to {n:,} delayed messages")
+        receiver.reset(ids=True)
+
+        def send_far(i: int) -> None:
+            delay = rng.randint(HOUR_MS, 72 * HOUR_MS)
+            actor.send_with_options(args=(sms_data(i, delay),), delay=delay)
+
+        sent, enqueue_s = send_all(
+            send_far, range(n), total=n, bench=bench, cap_s=cfg.baseline_enqueue_cap_s
+        )
+        say(bench, f"enqueued {sent:,} in {enqueue_s:.1f} s; {cfg.delayed_due:,} due in 2 s")
+        due_by_id: dict[str, float] = {}
+        for i in range(cfg.delayed_due):
+            job_id = f"due-{i}"
+            due_by_id[job_id] = time.time() + DUE_IN_MS / 1000
+            data = {**sms_data(i, DUE_IN_MS), "jobId": job_id}
+            actor.send_with_options(args=(data,), delay=DUE_IN_MS)
+        result = _collect(receiver, due_by_id, cfg.lateness_timeout_s, bench, notes)
+        result.enqueued, result.enqueue_s = sent, enqueue_s
+        result.rss_before_mb, result.rss_after_mb = before, worker.rss_mb()
+        if sent < n:
+            notes.append(
+                f"baseline: enqueue capped at {cfg.baseline_enqueue_cap_s:.0f} s, "
+                f"so it ran with {sent:,} delayed messages, not {n:,}"
+            )
+        if not worker.alive():
+            notes.append("baseline: the Dramatiq worker exited during the run")
+    return result
+
+
+def _ms(values: list[float], pct: float) -> str:
+    return num(percentile(values, pct), 1, "ms") if values else "n/a"
+
+
+def run(cfg: Config) -> Section:
+    section = Section(
+        NAME,
+        f"Delayed: {cfg.delayed_n:,} due in 1-72 h, then {cfg.delayed_due:,} due in 2 s "
+        f"(worker -p {cfg.delayed_processes} -t {cfg.delayed_threads}, "
+        f"timeout {cfg.lateness_timeout_s:.0f} s)",
+    )
+    logdir = cfg.workdir / NAME
+    logdir.mkdir(parents=True, exist_ok=True)
+    ours = run_ours(cfg, logdir, section.notes)
+    base = run_baseline(cfg, logdir, section.notes) if cfg.baselines else None
+
+    def b(text: str) -> str:
+        return text if base else "skipped"
+
+    section.add(
+        "delayed jobs enqueued",
+        num(ours.enqueued),
+        b(num(base.enqueued) if base else ""),
+    )
+    section.add(
+        "enqueue rate (jobs/s)",
+        num(ours.rate),
+        b(num(base.rate) if base else ""),
+    )
+    section.add(
+        "late batch delivered",
+        f"{ours.delivered:,}/{ours.due:,}",
+        b(f"{base.delivered:,}/{base.due:,}" if base else ""),
+        f"{cfg.delayed_due:,}/{cfg.delayed_due:,}",
+        verdict(ours.delivered == ours.due and ours.duplicates == 0),
+    )
+    for pct in (50.0, 99.0):
+        ok = None
+        if pct == 99.0:
+            p99 = percentile(ours.lateness_ms, 99)
+            ok = ours.delivered == ours.due and p99 <= TARGET_P99_MS
+        section.add(
+            f"lateness p{pct:.0f}",
+            _ms(ours.lateness_ms, pct),
+            b(_ms(base.lateness_ms, pct) if base else ""),
+            f"<= {TARGET_P99_MS:.0f} ms" if pct == 99.0 else "",
+            verdict(ok),
+        )
+    section.add(
+        "lateness min (first job: promotion delay)",
+        _ms(ours.lateness_ms, 0),
+        b(_ms(base.lateness_ms, 0) if base else ""),
+    )
+    section.add(
+        "lateness max",
+        _ms(ours.lateness_ms, 100),
+        b(_ms(base.lateness_ms, 100) if base else ""),
+    )
+    section.add(
+        "lateness p99, BullMQ reference",
+        _ms(ours.lateness_ms, 99),
+        f"{BULLMQ_P99_MS:.0f} ms (DESIGN.md, not measured here)",
+    )
+    if ours.duplicates or (base and base.duplicates):
+        section.add(
+            "duplicate deliveries",
+            num(ours.duplicates),
+            b(num(base.duplicates) if base else ""),
+            "0",
+            verdict(ours.duplicates == 0),
+        )
+    growth = ours.rss_after_mb - ours.rss_before_mb
+    section.add(
+        "worker RSS before -> after (MiB)",
+        f"{ours.rss_before_mb:.0f} -> {ours.rss_after_mb:.0f}",
+        b(f"{base.rss_before_mb:.0f} -> {base.rss_after_mb:.0f}" if base else ""),
+    )
+    section.add(
+        "worker RSS growth (MiB)",
+        f"{growth:+.1f}",
+        b(f"{base.rss_after_mb - base.rss_before_mb:+.1f}" if base else ""),
+        f"<= {TARGET_RSS_GROWTH_MB:.0f}",
+        verdict(growth <= TARGET_RSS_GROWTH_MB),
+    )
+    return section

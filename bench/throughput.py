@@ -1,0 +1,187 @@
+"""Benchmark ``throughput``: callbacks per second to a local receiver, M jobs queued up front.
+
+Issue: >= 2,500 callbacks/s on this 2-core machine (the BullMQ stack measured 2,385/s).
+Ours: M immediate SMS jobs created with no worker running, then ``qs worker -p P -t T`` (and
+``qs scheduler``, as deployed). Baseline: a plain Dramatiq actor posting with a pooled sync
+httpx client, M messages queued, ``dramatiq -p P -t T``. The rate runs from the first callback
+to the M-th; the wall time from starting the workers to the M-th callback.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.common import (
+    Children,
+    Config,
+    Receiver,
+    Section,
+    embedded_redis,
+    num,
+    qs,
+    say,
+    service_env,
+    use_redis,
+    verdict,
+    wait_until,
+)
+from bench.jobs import insert, send_all, sms_data
+
+NAME = "throughput"
+#: Target, in callbacks per second.
+TARGET_RATE = 2_500.0
+#: BullMQ's worker on this machine (DESIGN.md; not measured here), in callbacks per second.
+BULLMQ_RATE = 2_385.0
+#: Give up when no callback arrived for this many seconds.
+STALL_S = 30.0
+
+
+@dataclass
+class Outcome:
+    expected: int = 0
+    delivered: int = 0  #: distinct jobs that called back
+    duplicates: int = 0
+    rate: float = 0.0  #: callbacks/s from the first to the M-th
+    wall_s: float = 0.0  #: from starting the workers to the M-th callback
+    boot_s: float = 0.0  #: from starting the workers to the first callback
+
+
+def _measure(receiver: Receiver, expected: int, launched: float, bench: str) -> Outcome:
+    receiver.wait_for(expected, timeout_s=max(120.0, expected / 200), bench=bench, stall_s=STALL_S)
+    times, ids = receiver.records()
+    result = Outcome(expected=expected)
+    distinct = set(ids)
+    result.delivered = len(distinct)
+    result.duplicates = len(ids) - len(distinct)
+    times.sort()
+    if times:
+        result.boot_s = times[0] - launched
+    if len(times) >= expected and expected > 1:
+        last = times[expected - 1]
+        result.rate = (expected - 1) / (last - times[0]) if last > times[0] else 0.0
+        result.wall_s = last - launched
+    return result
+
+
+def run_ours(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
+    from shared.jobstore import JobStore
+
+    bench = f"{NAME}/ours"
+    m = cfg.throughput_m
+    with (
+        embedded_redis(cfg.workdir, "throughput-ours") as redis_server,
+        Children(logdir, notes) as children,
+    ):
+        receiver = Receiver(children)
+        env = service_env(redis_server.url, receiver.url)
+        use_redis(redis_server.url)
+        store = JobStore()
+        _, insert_s = insert(store, m, lambda i, at: at, bench=bench)
+        say(bench, f"queued {m:,} jobs in {insert_s:.1f} s; starting workers")
+        receiver.reset(ids=True)
+        launched = time.time()
+        worker = children.start(
+            "ours-worker",
+            qs("worker", "-p", str(cfg.throughput_processes), "-t", str(cfg.throughput_threads)),
+            env,
+        )
+        if cfg.throughput_scheduler:
+            children.start("ours-scheduler", qs("scheduler"), env)
+        result = _measure(receiver, m, launched, bench)
+        if not wait_until(lambda: store.count("sms", "completed") >= m, timeout_s=10):
+            counts = {state: store.count("sms", state) for state in ("waiting", "active")}
+            counts |= {state: store.count("sms", state) for state in ("completed", "failed")}
+            notes.append(f"ours: job store after the run: {counts} (expected {m:,} completed)")
+        if not worker.alive():
+            notes.append("ours: the worker exited during the run")
+    return result
+
+
+def run_baseline(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
+    from bench import dramatiq_baseline
+
+    bench = f"{NAME}/baseline"
+    m = cfg.throughput_m
+    namespace = "qsbench-baseline"
+    with (
+        embedded_redis(cfg.workdir, "throughput-baseline") as redis_server,
+        Children(logdir, notes) as children,
+    ):
+        receiver = Receiver(children)
+        env = service_env(
+            redis_server.url,
+            receiver.url,
+            BENCH_REDIS_URL=redis_server.url,
+            BENCH_NAMESPACE=namespace,
+            BENCH_RECEIVER_URL=receiver.url,
+        )
+        actor = dramatiq_baseline.declare(redis_server.url, namespace, receiver.url)
+
+        def send(i: int) -> None:
+            actor.send({**sms_data(i, 0), "jobId": f"b{i}"})
+
+        sent, enqueue_s = send_all(send, range(m), total=m, bench=bench)
+        say(bench, f"queued {sent:,} messages in {enqueue_s:.1f} s; starting workers")
+        receiver.reset(ids=True)
+        launched = time.time()
+        argv = [sys.executable, "-m", "dramatiq", "bench.dramatiq_baseline"]
+        argv += ["-p", str(cfg.throughput_processes), "-t", str(cfg.throughput_threads)]
+        worker = children.start("baseline-worker", argv, env)
+        result = _measure(receiver, m, launched, bench)
+        if not worker.alive():
+            notes.append("baseline: the Dramatiq worker exited during the run")
+    return result
+
+
+def run(cfg: Config) -> Section:
+    p, t, m = cfg.throughput_processes, cfg.throughput_threads, cfg.throughput_m
+    with_scheduler = " + qs scheduler" if cfg.throughput_scheduler else ""
+    section = Section(NAME, f"Throughput: {m:,} queued SMS, workers -p {p} -t {t}{with_scheduler}")
+    logdir = cfg.workdir / NAME
+    logdir.mkdir(parents=True, exist_ok=True)
+    ours = run_ours(cfg, logdir, section.notes)
+    base = run_baseline(cfg, logdir, section.notes) if cfg.baselines else None
+
+    def b(text: str) -> str:
+        return text if base else "skipped"
+
+    section.add(
+        "callbacks/s (first -> M-th)",
+        num(ours.rate),
+        b(num(base.rate) if base else ""),
+        f">= {TARGET_RATE:,.0f}",
+        verdict(ours.rate >= TARGET_RATE),
+    )
+    section.add(
+        "callbacks/s vs BullMQ (ratio)",
+        f"{num(ours.rate)} (x{ours.rate / BULLMQ_RATE:.2f})",
+        f"{BULLMQ_RATE:,.0f} (DESIGN.md, not measured here)",
+    )
+    section.add(
+        "delivered (distinct jobs)",
+        f"{ours.delivered:,}/{ours.expected:,}",
+        b(f"{base.delivered:,}/{base.expected:,}" if base else ""),
+        f"{m:,}/{m:,}",
+        verdict(ours.delivered == ours.expected),
+    )
+    section.add(
+        "duplicate callbacks",
+        num(ours.duplicates),
+        b(num(base.duplicates) if base else ""),
+        "0",
+        verdict(ours.duplicates == 0),
+    )
+    section.add(
+        "wall time incl. boot (s)",
+        num(ours.wall_s or None, 1),
+        b(num(base.wall_s or None, 1) if base else ""),
+    )
+    section.add(
+        "boot to first callback (s)",
+        num(ours.boot_s, 2),
+        b(num(base.boot_s, 2) if base else ""),
+    )
+    return section
