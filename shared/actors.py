@@ -8,7 +8,7 @@ from typing import Any
 import dramatiq
 
 from shared.queues import JOB_QUEUES, QueueSpec
-from shared.runner import Processor, run_job
+from shared.runner import Processor, run_jobs
 
 
 def load_processor(path: str) -> Processor:
@@ -25,8 +25,10 @@ def declare_job_actors() -> dict[str, dramatiq.Actor[Any, Any]]:
         assert spec.processor is not None
         processor = load_processor(spec.processor)
 
-        def run(job_id: str, spec: QueueSpec = spec, processor: Processor = processor) -> None:
-            run_job(spec, processor, job_id)
+        def run(
+            job_ids: list[str] | str, spec: QueueSpec = spec, processor: Processor = processor
+        ) -> None:
+            run_jobs(spec, processor, [job_ids] if isinstance(job_ids, str) else job_ids)
 
         run.__name__ = spec.actor
         actors[spec.name] = dramatiq.actor(

@@ -99,6 +99,29 @@ class Job:
 
 
 @dataclass(frozen=True)
+class Skipped:
+    """A job of a message that is not to be run (cancelled, finished, or re-enqueued since)."""
+
+    job_id: str
+    reason: str
+
+
+#: How an attempt ended: ``requeue`` hands an unattempted job back (its attempt not counted).
+Outcome = Literal["completed", "failed", "delayed", "requeue"]
+
+
+@dataclass(frozen=True)
+class Finish:
+    """How one attempt ended, for ``finish_many``."""
+
+    job: Job
+    outcome: Outcome
+    result: Any = None
+    error: str | None = None
+    due_ms: int = 0  #: when ``delayed``: the next try, epoch ms
+
+
+@dataclass(frozen=True)
 class NewJob:
     """What it takes to create a job."""
 
@@ -176,7 +199,7 @@ class JobStore:
         result is a single ``conflict`` naming the earlier job at that job's position.
         """
         at_ms = now_ms() if at_ms is None else at_ms
-        args: list[Any] = [self.ns, at_ms, len(jobs)]
+        args: list[Any] = [self.ns, at_ms, len(jobs), settings.delivery_batch]
         for job in jobs:
             args += self._job_args(job, at_ms)
         reply = self._run("create", *args)
@@ -227,7 +250,7 @@ class JobStore:
     def promote_due(self, queue: str, *, limit: int = 1000, at_ms: int | None = None) -> int:
         """Move up to ``limit`` due delayed jobs into Dramatiq's queue; how many moved."""
         at_ms = now_ms() if at_ms is None else at_ms
-        return int(self._run("promote_due", self.ns, queue, at_ms, limit))
+        return int(self._run("promote_due", self.ns, queue, at_ms, limit, settings.delivery_batch))
 
     def recover(self, queue: str, *, alive_since_s: float, at_ms: int | None = None) -> list[str]:
         """Re-enqueue (or fail, on the last attempt) active jobs of workers that stopped beating."""
@@ -240,20 +263,46 @@ class JobStore:
 
     # -- worker ---------------------------------------------------------------------------
 
+    def start_many(
+        self, job_ids: list[str], message_id: str, worker: str, *, at_ms: int | None = None
+    ) -> list[Job | Skipped]:
+        """Mark each job of this message active for a new attempt, in one round trip.
+
+        A job cancelled, finished, or moved to another message since comes back ``Skipped``.
+        """
+        at_ms = now_ms() if at_ms is None else at_ms
+        reply = self._run("start", message_id, worker, at_ms, *job_ids)
+        out: list[Job | Skipped] = []
+        for entry in reply:
+            if entry[1] == "skip":
+                out.append(Skipped(entry[0], entry[2]))
+            else:
+                fields = entry[2:]
+                out.append(Job.from_hash(dict(zip(fields[::2], fields[1::2], strict=True))))
+        return out
+
     def start(
         self, job_id: str, message_id: str, worker: str, *, at_ms: int | None = None
     ) -> Job | str:
-        """Mark the job active for this attempt; the reason to skip it otherwise."""
+        """``start_many`` for one job: the job, or the reason to skip it."""
+        (started,) = self.start_many([job_id], message_id, worker, at_ms=at_ms)
+        return started.reason if isinstance(started, Skipped) else started
+
+    def finish_many(self, finishes: list[Finish], *, at_ms: int | None = None) -> int:
+        """Record how attempts ended, in one round trip; how many were still theirs to finish."""
+        if not finishes:
+            return 0
         at_ms = now_ms() if at_ms is None else at_ms
-        reply = self._run("start", job_id, message_id, worker, at_ms)
-        if reply[0] == "skip":
-            return str(reply[1])
-        return Job.from_hash(dict(zip(reply[::2], reply[1::2], strict=True)))
+        args: list[Any] = [self.ns, at_ms]
+        for f in finishes:
+            result = "" if f.result is None else json.dumps(f.result, separators=(",", ":"))
+            args += [f.job.id, f.job.message_id, f.outcome, f.due_ms, result, f.error or ""]
+        return int(self._run("finish", *args))
 
     def finish(
         self,
         job: Job,
-        outcome: Literal["completed", "failed", "delayed"],
+        outcome: Outcome,
         *,
         result: Any = None,
         error: str | None = None,
@@ -261,12 +310,7 @@ class JobStore:
         at_ms: int | None = None,
     ) -> bool:
         """Record how this attempt ended; False when the job moved on without it."""
-        at_ms = now_ms() if at_ms is None else at_ms
-        result_json = "" if result is None else json.dumps(result, separators=(",", ":"))
-        done = self._run(
-            "finish", job.id, job.message_id, outcome, at_ms, due_ms, result_json, error or ""
-        )
-        return bool(done)
+        return bool(self.finish_many([Finish(job, outcome, result, error, due_ms)], at_ms=at_ms))
 
 
 def new_idempotency_scope(secret: str) -> str:

@@ -7,13 +7,14 @@ Retries are the job store's (a back-off in the delayed set), not Dramatiq's: act
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 from shared.callbacks import backoff_ms
-from shared.jobstore import Job, JobStore, NewJob, now_ms
+from shared.jobstore import Finish, Job, JobStore, NewJob, Skipped, now_ms
 from shared.liveness import process_id
 from shared.queues import FAILURE_NOTICES_QUEUE, QUEUES, QueueSpec
 from shared.settings import settings
@@ -45,19 +46,16 @@ def retry_delay_ms(spec: QueueSpec, job: Job, failure: JobFailed) -> int:
     return wait
 
 
-def run_job(
-    spec: QueueSpec, processor: Processor, job_id: str, store: JobStore | None = None
-) -> None:
-    """One attempt of ``job_id``; never raises (the outcome is recorded on the job)."""
-    store = store or JobStore()
-    message = CurrentMessage.get_current_message()
-    message_id = message.message_id if message else ""
-    started = store.start(job_id, message_id, process_id())
-    extra = {"job_id": job_id, "queue": spec.name}
-    if isinstance(started, str):
-        log.info("skipped: %s", started, extra=extra)
-        return
-    job = started
+#: A message stops taking new jobs after this many seconds and hands the rest back, so it ends
+#: well inside the queue's time limit even when callbacks time out one after another.
+BATCH_BUDGET_S = 15.0
+#: Jobs started, then finished, per Redis round trip within one message.
+CHUNK = 10
+
+
+def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
+    """Run one attempt of ``job``; how it ended (never raises)."""
+    extra = {"job_id": job.id, "queue": spec.name}
     try:
         result = processor(job)
     except JobFailed as exc:
@@ -66,22 +64,48 @@ def run_job(
         log.exception("processor raised", extra=extra)
         failure = JobFailed(f"{type(exc).__name__}: {exc}", retryable=True)
     else:
-        store.finish(job, "completed", result=result)
         log.info("completed on attempt %d", job.attempts, extra=extra)
-        return
-
+        return Finish(job, "completed", result=result)
     if failure.retryable and job.attempts < job.max_attempts:
         wait = retry_delay_ms(spec, job, failure)
-        store.finish(job, "delayed", error=failure.error, due_ms=now_ms() + wait)
         log.warning(
             "attempt %d/%d failed, retry in %d ms: %s",
             job.attempts, job.max_attempts, wait, failure.error, extra=extra,
         )  # fmt: skip
-        return
-    store.finish(job, "failed", error=failure.error)
+        return Finish(job, "delayed", error=failure.error, due_ms=now_ms() + wait)
     log.error("failed after %d attempt(s): %s", job.attempts, failure.error, extra=extra)
-    if spec.notify_failure and settings.failure_webhook_url:
-        queue_failure_notice(store, job, failure.error)
+    return Finish(job, "failed", error=failure.error)
+
+
+def run_jobs(
+    spec: QueueSpec, processor: Processor, job_ids: list[str], store: JobStore | None = None
+) -> None:
+    """The jobs of one Dramatiq message, ``CHUNK`` at a time; never raises.
+
+    Each chunk is started in one round trip and finished in one, so Redis and Dramatiq cost
+    little per job; every outcome is recorded on its job.
+    """
+    store = store or JobStore()
+    message = CurrentMessage.get_current_message()
+    message_id = message.message_id if message else ""
+    worker = process_id()
+    deadline = time.monotonic() + BATCH_BUDGET_S
+    for first in range(0, len(job_ids), CHUNK):
+        finishes = []
+        for job in store.start_many(job_ids[first : first + CHUNK], message_id, worker):
+            if isinstance(job, Skipped):
+                log.info(
+                    "skipped: %s", job.reason, extra={"job_id": job.job_id, "queue": spec.name}
+                )
+            elif time.monotonic() > deadline:  # out of time: hand back, attempt not counted
+                finishes.append(Finish(job, "requeue"))
+            else:
+                finishes.append(attempt(spec, processor, job))
+        store.finish_many(finishes)
+        if spec.notify_failure and settings.failure_webhook_url:
+            for finish in finishes:
+                if finish.outcome == "failed":
+                    queue_failure_notice(store, finish.job, finish.error or "")
 
 
 def queue_failure_notice(store: JobStore, job: Job, error: str) -> None:

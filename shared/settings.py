@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     due_poll_interval_ms: int = 10  #: how often the scheduler looks for due jobs
     worker_idle_poll_ms: int = 100  #: longest wait of an idle worker between looks at its queues
     worker_shutdown_timeout_s: float = 60.0  #: on SIGTERM, how long jobs in flight may finish
+    delivery_batch: int = 20  #: most due jobs handed to a worker in one message
 
     # Deliveries: where callbacks go, how they are signed and timed out (seed names).
     sms_api_url: str = "http://127.0.0.1:4000"

@@ -17,19 +17,43 @@ local function set_state(prefix, job_key, id, queue, old_state, new_state, score
   redis.call("HSET", job_key, "state", new_state)
 end
 
--- Hand the job to Dramatiq (as its Redis broker enqueues) with a fresh message id; the job
--- remembers that id, so a stale copy of an older message is recognised and skipped.
-local function enqueue(prefix, ns, job_key, id, queue, actor, old_state, now)
-  local n = redis.call("HINCRBY", job_key, "enq", 1)
-  local msg_id = id .. "." .. n
+-- Hand jobs to Dramatiq (as its Redis broker enqueues) in ONE message carrying all their ids:
+-- a worker then starts and finishes them with one round trip per handful, not per job. Each
+-- job remembers the message id, so a stale copy of an older message is recognised and skipped.
+-- All `ids` share `queue`, `actor` and `old_state` (nil for new jobs).
+local function enqueue_batch(prefix, ns, queue, actor, ids, old_state, now)
+  local first = prefix .. ":job:" .. ids[1]
+  local msg_id = ids[1] .. "." .. redis.call("HINCRBY", first, "enq", 1)
+  if #ids > 1 then msg_id = msg_id .. "+" .. (#ids - 1) end
   local message = cjson.encode({
-    queue_name = queue, actor_name = actor, args = {id}, kwargs = {},
+    queue_name = queue, actor_name = actor, args = {ids}, kwargs = {},
     options = {redis_message_id = msg_id}, message_id = msg_id, message_timestamp = now})
   redis.call("HSET", ns .. ":" .. queue .. ".msgs", msg_id, message)
   redis.call("RPUSH", ns .. ":" .. queue, msg_id)
-  redis.call("HSET", job_key, "msg", msg_id, "enqueuedAt", now)
-  set_state(prefix, job_key, id, queue, old_state, "waiting", now)
+  for i, id in ipairs(ids) do
+    local job_key = prefix .. ":job:" .. id
+    if i > 1 then redis.call("HINCRBY", job_key, "enq", 1) end
+    redis.call("HSET", job_key, "msg", msg_id, "enqueuedAt", now)
+    set_state(prefix, job_key, id, queue, old_state, "waiting", now)
+  end
   return msg_id
+end
+
+local function enqueue(prefix, ns, job_key, id, queue, actor, old_state, now)
+  return enqueue_batch(prefix, ns, queue, actor, {id}, old_state, now)
+end
+
+-- Enqueue `ids` in messages of at most `size` jobs each.
+local function enqueue_chunks(prefix, ns, queue, actor, ids, old_state, now, size)
+  local chunk = {}
+  for _, id in ipairs(ids) do
+    chunk[#chunk + 1] = id
+    if #chunk >= size then
+      enqueue_batch(prefix, ns, queue, actor, chunk, old_state, now)
+      chunk = {}
+    end
+  end
+  if #chunk > 0 then enqueue_batch(prefix, ns, queue, actor, chunk, old_state, now) end
 end
 
 -- Delete the job record and every index entry that names it.

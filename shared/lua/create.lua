@@ -1,17 +1,19 @@
 -- Create jobs, all or none: record, indexes, and either the delayed set or Dramatiq's queue.
 -- A job whose idempotency key already names a job returns that job instead; when the earlier
 -- request differed (another fingerprint) nothing at all is written and the conflict is named.
--- ARGV: prefix, ns, now_ms, n, then per job FIELDS values:
+-- Jobs due now go to Dramatiq in messages of at most `batch` jobs (per queue and actor).
+-- ARGV: prefix, ns, now_ms, n, batch, then per job FIELDS values:
 --       id, queue, actor, due_ms, data_json, opts_json, max_attempts, workspace, contact,
 --       idem_key ("" for none), idem_fingerprint, idem_ttl_s, org
 -- Returns {"conflict", index (1-based), existing_id} or {status1, id1, status2, id2, ...}
 --         with status "created" or "existing".
 local prefix, ns, now, n = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local FIELDS = 13
+local batch = tonumber(ARGV[5])
+local FIELDS, HEAD = 13, 5
 local existing = {}
 
 for i = 1, n do
-  local base = 4 + (i - 1) * FIELDS
+  local base = HEAD + (i - 1) * FIELDS
   local idem_key = ARGV[base + 10]
   if idem_key ~= "" then
     local seen = redis.call("HMGET", idem_key, "job", "fp")
@@ -23,8 +25,9 @@ for i = 1, n do
 end
 
 local reply = {}
+local due_now, due_now_order = {}, {}  -- "queue actor" -> ids, in first-seen order
 for i = 1, n do
-  local base = 4 + (i - 1) * FIELDS
+  local base = HEAD + (i - 1) * FIELDS
   if existing[i] then
     reply[#reply + 1] = "existing"
     reply[#reply + 1] = existing[i]
@@ -48,10 +51,18 @@ for i = 1, n do
     if due > now then
       set_state(prefix, job_key, id, queue, nil, "delayed", due)
     else
-      enqueue(prefix, ns, job_key, id, queue, actor, nil, now)
+      local group = queue .. " " .. actor
+      if not due_now[group] then
+        due_now[group] = {}
+        due_now_order[#due_now_order + 1] = {group, queue, actor}
+      end
+      table.insert(due_now[group], id)
     end
     reply[#reply + 1] = "created"
     reply[#reply + 1] = id
   end
+end
+for _, g in ipairs(due_now_order) do
+  enqueue_chunks(prefix, ns, g[2], g[3], due_now[g[1]], nil, now, batch)
 end
 return reply

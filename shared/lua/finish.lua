@@ -1,21 +1,30 @@
--- Record an attempt's end: completed, failed, or delayed again for a retry at `due_ms`.
--- Only the attempt holding the job's current message may finish it.
--- ARGV: prefix, id, msg_id, outcome (completed|failed|delayed), now_ms, due_ms,
---       result_json ("" for none), error ("" for none)
--- Returns 1, or 0 when the job is gone or no longer this attempt's.
-local prefix, id, msg_id, outcome = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local now = tonumber(ARGV[5])
-local job_key = prefix .. ":job:" .. id
-local f = redis.call("HMGET", job_key, "state", "msg", "queue")
-if f[1] ~= "active" or f[2] ~= msg_id then return 0 end
-if ARGV[7] ~= "" then redis.call("HSET", job_key, "result", ARGV[7]) end
-if ARGV[8] ~= "" then redis.call("HSET", job_key, "error", ARGV[8]) end
-if outcome == "delayed" then
-  local due = tonumber(ARGV[6])
-  redis.call("HSET", job_key, "scheduledFor", due)
-  set_state(prefix, job_key, id, f[3], "active", "delayed", due)
-else
-  redis.call("HSET", job_key, "finishedAt", now)
-  set_state(prefix, job_key, id, f[3], "active", outcome, now)
+-- Record how attempts ended: completed, failed, delayed again for a retry at `due_ms`, or
+-- handed back unattempted ("requeue": waiting again on a new message, the attempt not counted).
+-- Only the attempt holding a job's current message may finish it.
+-- ARGV: prefix, ns, now_ms, then per job 6 values:
+--       id, msg_id, outcome, due_ms, result_json ("" for none), error ("" for none)
+-- Returns the number of jobs finished (the others had moved on without this attempt).
+local prefix, ns, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local done = 0
+for base = 4, #ARGV, 6 do
+  local id, msg_id, outcome = ARGV[base], ARGV[base + 1], ARGV[base + 2]
+  local job_key = prefix .. ":job:" .. id
+  local f = redis.call("HMGET", job_key, "state", "msg", "queue", "actor")
+  if f[1] == "active" and f[2] == msg_id then
+    if ARGV[base + 4] ~= "" then redis.call("HSET", job_key, "result", ARGV[base + 4]) end
+    if ARGV[base + 5] ~= "" then redis.call("HSET", job_key, "error", ARGV[base + 5]) end
+    if outcome == "delayed" then
+      local due = tonumber(ARGV[base + 3])
+      redis.call("HSET", job_key, "scheduledFor", due)
+      set_state(prefix, job_key, id, f[3], "active", "delayed", due)
+    elseif outcome == "requeue" then
+      redis.call("HINCRBY", job_key, "attempts", -1)
+      enqueue(prefix, ns, job_key, id, f[3], f[4], "active", now)
+    else
+      redis.call("HSET", job_key, "finishedAt", now)
+      set_state(prefix, job_key, id, f[3], "active", outcome, now)
+    end
+    done = done + 1
+  end
 end
-return 1
+return done

@@ -1,16 +1,24 @@
--- Move up to `limit` delayed jobs of one queue that are due by `now` into Dramatiq's queue.
--- Atomic: a job is never moved twice nor lost between the two, whatever schedulers run.
--- ARGV: prefix, ns, queue, now_ms, limit.  Returns the number moved.
+-- Move up to `limit` delayed jobs of one queue that are due by `now` into Dramatiq's queue,
+-- in messages of at most `batch` jobs. Atomic: a job is never moved twice nor lost between
+-- the two, whatever schedulers run.
+-- ARGV: prefix, ns, queue, now_ms, limit, batch.  Returns the number moved.
 local prefix, ns, queue, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local delayed = state_key(prefix, queue, "delayed")
 local ids = redis.call("ZRANGEBYSCORE", delayed, "-inf", now, "LIMIT", 0, tonumber(ARGV[5]))
+local by_actor, order = {}, {}
 for _, id in ipairs(ids) do
-  local job_key = prefix .. ":job:" .. id
-  local f = redis.call("HMGET", job_key, "state", "actor")
+  local f = redis.call("HMGET", prefix .. ":job:" .. id, "state", "actor")
   if f[1] == "delayed" then
-    enqueue(prefix, ns, job_key, id, queue, f[2], "delayed", now)
+    if not by_actor[f[2]] then
+      by_actor[f[2]] = {}
+      order[#order + 1] = f[2]
+    end
+    table.insert(by_actor[f[2]], id)
   else
     redis.call("ZREM", delayed, id)  -- a stray entry (record gone): drop it
   end
+end
+for _, actor in ipairs(order) do
+  enqueue_chunks(prefix, ns, queue, actor, by_actor[actor], "delayed", now, tonumber(ARGV[6]))
 end
 return #ids

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
 import pytest
 
 from local.embedded_redis import EmbeddedRedis
-from shared.jobstore import JobStore, NewJob, new_job_id, now_ms
+from shared.jobstore import Finish, JobStore, NewJob, Skipped, new_job_id, now_ms
 from shared.queues import ready_key
 from shared.settings import settings
 
@@ -16,6 +17,14 @@ from shared.settings import settings
 def job(due_ms: int, **extra) -> NewJob:
     fields = dict(queue="sms", actor="sms", data={"message": "hi"}, due_ms=due_ms, max_attempts=3)
     return NewJob(**(fields | extra))
+
+
+def queued_job_ids(r) -> list[str]:
+    """Every job id carried by the messages in Dramatiq's ``sms`` queue, in queue order."""
+    messages = r.hgetall(ready_key("sms") + ".msgs")
+    return [
+        i for m in r.lrange(ready_key("sms"), 0, -1) for i in json.loads(messages[m])["args"][0]
+    ]
 
 
 def test_job_ids_are_unique_and_sort_by_creation_time():
@@ -31,6 +40,7 @@ def test_a_due_job_goes_straight_to_the_dramatiq_queue_and_a_later_one_waits(r, 
     later = store.create(job(now + 60_000), at_ms=now).job_id
     assert store.get(ready).state == "waiting" and store.get(later).state == "delayed"
     assert r.lrange(ready_key("sms"), 0, -1) == [f"{ready}.1"]
+    assert queued_job_ids(r) == [ready]
     assert store.next_due_ms("sms") == now + 60_000
 
 
@@ -49,9 +59,9 @@ def test_concurrent_schedulers_move_each_due_job_exactly_once(r, redis_prefix):
         t.start()
     for t in threads:
         t.join()
-    queued = r.lrange(ready_key("sms"), 0, -1)
-    assert sum(moved) == 3000 == len(queued) == len(set(queued))
-    assert {q.split(".")[0] for q in queued} == {c.job_id for c in created}
+    queued = queued_job_ids(r)
+    assert sum(moved) == 3000 == len(queued)
+    assert sorted(queued) == sorted(c.job_id for c in created)
     assert store.count("sms", "delayed") == 0 and store.count("sms", "waiting") == 3000
 
 
@@ -81,6 +91,26 @@ def test_only_the_current_message_may_start_or_finish_a_job(redis_prefix):
     assert store.finish(again, "completed", result={"status": 200})
     done = store.get(job_id)
     assert done.state == "completed" and done.result == {"status": 200} and done.finished_at
+
+
+def test_due_jobs_travel_in_messages_of_at_most_delivery_batch_jobs(r, redis_prefix, monkeypatch):
+    monkeypatch.setattr(settings, "delivery_batch", 4)
+    store = JobStore()
+    now = now_ms()
+    ids = [c.job_id for c in store.create_many([job(now) for _ in range(10)], at_ms=now)]
+    messages = r.lrange(ready_key("sms"), 0, -1)
+    assert len(messages) == 3 and queued_job_ids(r) == ids
+    first = store.start_many(ids[:4], messages[0], "w")
+    assert all(not isinstance(j, Skipped) and j.state == "active" for j in first)
+    assert store.start_many(ids[4:6], messages[0], "w") == [
+        Skipped(ids[4], "stale message"),
+        Skipped(ids[5], "stale message"),
+    ]
+    done = [Finish(j, "completed") for j in first[:3]] + [Finish(first[3], "requeue")]
+    assert store.finish_many(done) == 4  # type: ignore[arg-type]
+    handed_back = store.get(ids[3])
+    assert handed_back.state == "waiting" and handed_back.attempts == 0
+    assert handed_back.message_id not in messages
 
 
 def test_a_cancelled_job_is_skipped_by_the_worker_that_takes_its_message(redis_prefix):
