@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -96,17 +95,17 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     import threading
 
     from local import worker_app
+    from local.processes import on_stop_signals
     from local.scheduler import CronScheduler
     from shared.due_jobs import DueJobs
 
     scheduler, due_jobs = CronScheduler(worker_app.cron_actors), DueJobs()
 
-    def stop(*_: Any) -> None:
+    def stop(_: str) -> None:
         scheduler.stop()
         due_jobs.stop()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, stop)
+    on_stop_signals(stop)
     for actor in scheduler.actors:
         print(f"scheduled {actor.actor_name}: {actor.options['periodic']}", flush=True)
     due_thread = threading.Thread(target=due_jobs.run, name="due-jobs", daemon=True)

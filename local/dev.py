@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -22,7 +21,7 @@ from typing import IO, Any
 import watchfiles
 
 from local.embedded_redis import EmbeddedRedis
-from local.processes import die_with_parent, stop_group
+from local.processes import die_with_parent, on_stop_signals, stop_group
 from shared.settings import settings
 
 #: Project root: the folder holding ``serverless.yml``.
@@ -146,8 +145,7 @@ class DevServer:
             child.stop()
 
     def run(self) -> int:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.stopping.set())
+        on_stop_signals(lambda _: self.stopping.set())
         try:
             env = self.environment()
             self.banner(env)

@@ -7,6 +7,9 @@ import ctypes
 import os
 import signal
 import subprocess
+import threading
+from collections.abc import Callable
+from typing import Any
 
 #: Linux ``prctl`` option: deliver a signal to this process when its parent dies.
 _PR_SET_PDEATHSIG = 1
@@ -38,3 +41,19 @@ def stop_group(process: subprocess.Popen[bytes], timeout_s: float) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
+
+
+def on_stop_signals(callback: Callable[[str], None]) -> None:
+    """Call ``callback(signal name)`` on SIGINT/SIGTERM, from a fresh thread, once per signal.
+
+    A signal handler runs in the main thread between two bytecodes, possibly while that thread
+    holds a lock (inside ``Event.wait``, say); calling ``Event.set`` right there can deadlock.
+    Handing the work to another thread keeps the handler itself lock-free.
+    """
+
+    def handler(signum: int, _frame: Any) -> None:
+        name = signal.Signals(signum).name
+        threading.Thread(target=callback, args=(name,), name=f"on-{name}", daemon=True).start()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, handler)

@@ -14,29 +14,28 @@ import multiprocessing
 import os
 import signal
 import threading
-from typing import Any
 
 import dramatiq
 
+from local.processes import on_stop_signals
 from shared.settings import settings
 
 log = logging.getLogger("qs.worker")
 
 
-def _on_stop_signals(stop: threading.Event) -> None:
-    def handler(signum: int, _frame: Any) -> None:
+def _stop_on_signals(stop: threading.Event) -> None:
+    def stopping(name: str) -> None:
         if not stop.is_set():
-            log.info("%s: finishing jobs in flight, then stopping", signal.Signals(signum).name)
+            log.info("%s: finishing jobs in flight, then stopping", name)
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, handler)
+    on_stop_signals(stopping)
 
 
 def run_worker_process(threads: int, queues: list[str] | None) -> int:
     """One worker process: every actor, ``threads`` threads, until SIGINT/SIGTERM."""
     stop = threading.Event()
-    _on_stop_signals(stop)
+    _stop_on_signals(stop)
     from local import worker_app  # declares the broker, then the actors
 
     worker = dramatiq.Worker(
@@ -63,7 +62,7 @@ def run_workers(processes: int, threads: int, queues: list[str] | None) -> int:
     if processes <= 1:
         return run_worker_process(threads, queues)
     stop = threading.Event()
-    _on_stop_signals(stop)
+    _stop_on_signals(stop)
     context = multiprocessing.get_context("fork")
     children = [
         context.Process(target=run_worker_process, args=(threads, queues), name=f"worker-{i}")

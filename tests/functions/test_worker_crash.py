@@ -25,7 +25,9 @@ from tests.functions.conftest import SECRET, sms
 from tests.servers import Receiver
 
 
-def start_worker(receiver: Receiver, threads: int = 2) -> subprocess.Popen[bytes]:
+def start_worker(
+    receiver: Receiver, threads: int = 2, processes: int = 1
+) -> subprocess.Popen[bytes]:
     """``qs worker`` as a separate process group, on the test prefix."""
     env = dict(
         os.environ,
@@ -38,7 +40,7 @@ def start_worker(receiver: Receiver, threads: int = 2) -> subprocess.Popen[bytes
         WORKER_IDLE_POLL_MS="20",
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "local.cli", "worker", "-p", "1", "-t", str(threads)],
+        [sys.executable, "-m", "local.cli", "worker", "-p", str(processes), "-t", str(threads)],
         cwd=ROOT, env=env, start_new_session=True,
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
@@ -122,3 +124,20 @@ def test_sigterm_finishes_the_callback_in_flight_and_hands_back_prefetched_jobs(
     rescuer()
     wait_for(lambda: all(store.get(i).state == "completed" for i in ids), 20, "the rest delivered")  # type: ignore[union-attr]
     assert sorted(c.json()["jobId"] for c in receiver.to("/send-sms")) == sorted(ids)
+
+
+def test_repeated_stop_signals_to_the_whole_group_stop_every_worker_cleanly(
+    redis_prefix: str, receiver: Receiver
+):
+    from shared.liveness import alive
+
+    worker = start_worker(receiver, processes=2)
+    try:
+        wait_for(lambda: len(alive("worker")) == 2, 20, "two worker processes beating")
+        for _ in range(3):  # Ctrl-C, systemd and impatient people all signal the group
+            os.killpg(worker.pid, signal.SIGTERM)
+        assert worker.wait(timeout=30) == 0
+        assert alive("worker") == []
+    finally:
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGKILL)
