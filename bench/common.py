@@ -108,11 +108,11 @@ class Config:
     baseline_delayed_n: int = 1_000_000
     baseline_enqueue_cap_s: float = 120.0
     lateness_timeout_s: float = 30.0
-    delayed_processes: int = 1
-    delayed_threads: int = 16
+    delayed_processes: int = 2
+    delayed_threads: int = 4
     throughput_m: int = 20_000
     throughput_processes: int = 2
-    throughput_threads: int = 16
+    throughput_threads: int = 4
     throughput_scheduler: bool = True
     api_duration_s: int = 10
     api_connections: int = 64
