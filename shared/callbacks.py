@@ -3,7 +3,7 @@
 Every delivery (SMS, email, AI callbacks, failure notices, outbound webhooks) posts through
 ``callback_client().post(url, payload, message_id=job_id)``, which never raises for network or
 HTTP failures: it returns an :class:`Outcome` saying whether the attempt worked and whether a
-retry could. :func:`next_retry_delay_ms` turns a failed outcome into the wait before the next try.
+retry could. :func:`next_retry_delay_ms` turns a failure into the wait before the next try.
 """
 
 from __future__ import annotations
@@ -384,9 +384,11 @@ def backoff_ms(
     return max(0, min(round(scaled), MAX_DELAY_MS))
 
 
-def next_retry_delay_ms(outcome: Outcome, attempt: int, kind: BackoffKind, delay_ms: int) -> int:
+def next_retry_delay_ms(
+    attempt: int, kind: BackoffKind, delay_ms: int, retry_after_s: float | None = None
+) -> int:
     """Back-off for ``attempt``, or the receiver's ``Retry-After`` when that is longer, in ms."""
     wait = backoff_ms(attempt, kind=kind, delay_ms=delay_ms)
-    if outcome.retry_after_s is not None:
-        wait = max(wait, math.ceil(outcome.retry_after_s * 1000))
+    if retry_after_s is not None:
+        wait = max(wait, math.ceil(retry_after_s * 1000))
     return wait

@@ -1,4 +1,4 @@
-"""Runs one job attempt inside a Dramatiq actor: start, process, then complete/retry/fail.
+"""Runs the jobs of one Dramatiq message: start, process, then complete/retry/fail each.
 
 Retries are the job store's (a back-off in the delayed set), not Dramatiq's: actors have
 ``max_retries=0`` and every outcome is recorded on the job.
@@ -13,7 +13,7 @@ from typing import Any
 
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from shared.callbacks import backoff_ms
+from shared.callbacks import next_retry_delay_ms
 from shared.jobstore import Finish, Job, JobStore, NewJob, Skipped, now_ms
 from shared.liveness import process_id
 from shared.queues import FAILURE_NOTICES_QUEUE, QUEUES, QueueSpec
@@ -40,10 +40,7 @@ def retry_delay_ms(spec: QueueSpec, job: Job, failure: JobFailed) -> int:
     backoff = job.options.get("backoff") or {}
     kind = backoff.get("type", "exponential")
     delay = int(backoff.get("delay", spec.backoff_ms))
-    wait = backoff_ms(job.attempts, kind=kind, delay_ms=delay)
-    if failure.retry_after_s is not None:
-        wait = max(wait, round(failure.retry_after_s * 1000))
-    return wait
+    return next_retry_delay_ms(job.attempts, kind, delay, failure.retry_after_s)
 
 
 #: A message stops taking new jobs after this many seconds and hands the rest back, so it ends

@@ -357,6 +357,6 @@ def test_backoff_rejects_a_zero_attempt_or_unknown_kind() -> None:
 
 def test_next_retry_delay_waits_for_a_longer_retry_after() -> None:
     throttled = Outcome(ok=False, status=429, retryable=True, retry_after_s=90.5)
-    assert next_retry_delay_ms(throttled, 1, "fixed", 1000) == 90_500
+    assert next_retry_delay_ms(1, "fixed", 1000, throttled.retry_after_s) == 90_500
     brief = Outcome(ok=False, status=429, retryable=True, retry_after_s=0.1)
-    assert 800 <= next_retry_delay_ms(brief, 1, "fixed", 1000) <= 1200
+    assert 800 <= next_retry_delay_ms(1, "fixed", 1000, brief.retry_after_s) <= 1200
