@@ -102,17 +102,20 @@ class Invoker:
     """Runs handlers like Lambda: in worker threads, each call bounded by its function's timeout.
 
     A small pool (``GATEWAY_THREADS``) overlaps one call's Redis round trip with another's
-    Python work; many more threads only add GIL contention.
+    Python work; many more threads only add GIL contention. With 0 threads handlers run on the
+    event loop itself: the least overhead, but the function's timeout is not enforced.
     """
 
     def __init__(self, threads: int) -> None:
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lambda")
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lambda") if threads else None
 
     async def __call__(self, fn: Function, handler: Callable[..., Any], event: Any) -> Any:
         context = LambdaContext(
             fn.name, timeout_s=fn.timeout_s, region=settings.aws_region,
             account_id=settings.aws_account_id,
         )  # fmt: skip
+        if self.pool is None:
+            return handler(event, context)
         call = asyncio.get_running_loop().run_in_executor(self.pool, handler, event, context)
         async with asyncio.timeout(fn.timeout_s):
             return await call

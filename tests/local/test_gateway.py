@@ -148,3 +148,13 @@ def test_project_health_route_answers_through_the_gateway(redis_prefix: str, api
         response = httpx.get(f"{url}/api/health")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+def test_handlers_can_run_on_the_event_loop_with_zero_threads(
+    fixture_manifest: Manifest, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(settings, "gateway_threads", 0)
+    with serve(build_app(fixture_manifest)) as url:
+        response = httpx.get(f"{url}/items/5")
+    assert response.status_code == 200
+    assert response.json()["event"]["pathParameters"] == {"itemId": "5"}
