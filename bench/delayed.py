@@ -159,20 +159,12 @@ def run_baseline(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
 
     bench = f"{NAME}/baseline"
     rng = random.Random(1)
-    namespace = "qsbench-baseline"
     with (
         embedded_redis(cfg.workdir, "delayed-baseline") as redis_server,
         Children(logdir, notes) as children,
     ):
         receiver = Receiver(children)
-        env = service_env(
-            redis_server.url,
-            receiver.url,
-            BENCH_REDIS_URL=redis_server.url,
-            BENCH_NAMESPACE=namespace,
-            BENCH_RECEIVER_URL=receiver.url,
-        )
-        actor = dramatiq_baseline.declare(redis_server.url, namespace, receiver.url)
+        env, actor = dramatiq_baseline.prepare(redis_server.url, receiver.url)
         argv = [sys.executable, "-m", "dramatiq", "bench.dramatiq_baseline"]
         argv += ["-p", str(cfg.delayed_processes), "-t", str(cfg.delayed_threads)]
         worker = children.start("baseline-worker", argv, env)

@@ -24,6 +24,10 @@ _client: httpx.Client | None = None
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
+#: Key namespace of the baseline's broker.
+NAMESPACE = "qsbench-baseline"
+
+
 def _http() -> httpx.Client:
     global _client
     if _client is None:  # created in the worker process, after Dramatiq forked it
@@ -52,3 +56,17 @@ if os.environ.get("BENCH_REDIS_URL"):  # loaded by the Dramatiq CLI or the naive
         os.environ.get("BENCH_NAMESPACE", "qsbench-baseline"),
         os.environ.get("BENCH_RECEIVER_URL", "http://127.0.0.1:4000"),
     )
+
+
+def prepare(redis_url: str, receiver_url: str) -> tuple[dict[str, str], dramatiq.Actor[Any, Any]]:
+    """The baseline workers' environment, and the actor to send to (declared here too)."""
+    from bench.common import service_env
+
+    env = service_env(
+        redis_url,
+        receiver_url,
+        BENCH_REDIS_URL=redis_url,
+        BENCH_NAMESPACE=NAMESPACE,
+        BENCH_RECEIVER_URL=receiver_url,
+    )
+    return env, declare(redis_url, NAMESPACE, receiver_url)

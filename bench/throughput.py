@@ -105,20 +105,12 @@ def run_baseline(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
 
     bench = f"{NAME}/baseline"
     m = cfg.throughput_m
-    namespace = "qsbench-baseline"
     with (
         embedded_redis(cfg.workdir, "throughput-baseline") as redis_server,
         Children(logdir, notes) as children,
     ):
         receiver = Receiver(children)
-        env = service_env(
-            redis_server.url,
-            receiver.url,
-            BENCH_REDIS_URL=redis_server.url,
-            BENCH_NAMESPACE=namespace,
-            BENCH_RECEIVER_URL=receiver.url,
-        )
-        actor = dramatiq_baseline.declare(redis_server.url, namespace, receiver.url)
+        env, actor = dramatiq_baseline.prepare(redis_server.url, receiver.url)
 
         def send(i: int) -> None:
             actor.send({**sms_data(i, 0), "jobId": f"b{i}"})
