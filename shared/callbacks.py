@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from shared.keepalive_transport import KeepAliveTransport
 from shared.settings import settings
 
 #: Longest back-off or honoured ``Retry-After``, in milliseconds (one hour).
@@ -252,6 +253,12 @@ def _client_options() -> dict[str, Any]:
     return {"limits": LIMITS, "follow_redirects": False, "timeout": current_timeout()}
 
 
+def _sync_client_options() -> dict[str, Any]:
+    """The sync client runs on the lean keep-alive transport (``shared.keepalive_transport``)."""
+    transport = KeepAliveTransport(max_body_bytes=MAX_RESPONSE_BYTES)
+    return {"transport": transport, "follow_redirects": False, "timeout": current_timeout()}
+
+
 class CallbackClient:
     """Posts callbacks over one pooled, keep-alive ``httpx.Client``, safe to share by threads."""
 
@@ -264,7 +271,7 @@ class CallbackClient:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(**_client_options())
+                    self._client = httpx.Client(**_sync_client_options())
                 client = self._client
         return client
 

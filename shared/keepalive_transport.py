@@ -1,0 +1,255 @@
+"""A lean HTTP/1.1 keep-alive transport for httpx, for the callback hot path.
+
+httpx's default transport (httpcore + h11, pure Python) costs about 0.3 ms of CPU per request,
+most of a worker's budget per callback (see ``make bench``). This one writes each request with
+one ``sendall`` and parses the response by hand: status line, headers, then a
+``Content-Length``, chunked or read-until-close body. Everything else stays httpx's: the
+client API, headers, timeouts and error classes.
+
+Deliberately small: HTTP/1.1 only, no proxies, no ``Expect: 100-continue``, no request body
+streaming. An idle connection is reused only while it is younger than ``keepalive_expiry``
+and the peer has not closed it; a failed request is never retried here (the caller decides).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import socket
+import ssl
+import threading
+import time
+from typing import Any
+
+import httpx
+
+#: Largest response head (status line + headers) accepted, in bytes.
+MAX_HEAD_BYTES = 65_536
+#: Bytes asked of the socket per read.
+READ_CHUNK = 65_536
+
+Origin = tuple[str, str, int]
+
+
+class _Connection:
+    """One socket and the bytes read from it but not yet consumed."""
+
+    __slots__ = ("buffer", "idle_since", "sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.idle_since = 0.0
+
+    def fill(self) -> None:
+        """Read more bytes; EOF is a protocol error (the response is incomplete)."""
+        chunk = self.sock.recv(READ_CHUNK)
+        if not chunk:
+            raise httpx.RemoteProtocolError("the server closed the connection mid-response")
+        self.buffer += chunk
+
+    def read_until(self, marker: bytes, limit: int) -> bytes:
+        while (end := self.buffer.find(marker)) < 0:
+            if len(self.buffer) > limit:
+                raise httpx.RemoteProtocolError(f"no {marker!r} within {limit} bytes")
+            self.fill()
+        data = bytes(self.buffer[:end])
+        del self.buffer[: end + len(marker)]
+        return data
+
+    def read_exact(self, size: int) -> bytes:
+        while len(self.buffer) < size:
+            self.fill()
+        data = bytes(self.buffer[:size])
+        del self.buffer[:size]
+        return data
+
+    def peer_closed(self) -> bool:
+        """True when the idle socket is readable: the peer closed it (or sent stray bytes)."""
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+
+class KeepAliveTransport(httpx.BaseTransport):
+    """Pooled HTTP/1.1 connections per origin; thread-safe; ``max_body_bytes`` read at most."""
+
+    def __init__(
+        self,
+        *,
+        max_idle_per_origin: int = 100,
+        keepalive_expiry_s: float = 4.0,
+        max_body_bytes: int = 65_536,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.max_idle = max_idle_per_origin
+        self.expiry_s = keepalive_expiry_s
+        self.max_body = max_body_bytes
+        self.ssl_context = ssl_context or ssl.create_default_context()
+        self._idle: dict[Origin, list[_Connection]] = {}
+        self._lock = threading.Lock()
+
+    # -- pool -----------------------------------------------------------------------------
+
+    def _checkout(self, origin: Origin) -> _Connection | None:
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                idle = self._idle.get(origin)
+                conn = idle.pop() if idle else None
+            if conn is None:
+                return None
+            if now - conn.idle_since < self.expiry_s and not conn.peer_closed():
+                return conn
+            conn.close()
+
+    def _checkin(self, origin: Origin, conn: _Connection) -> None:
+        conn.idle_since = time.monotonic()
+        with self._lock:
+            idle = self._idle.setdefault(origin, [])
+            if len(idle) < self.max_idle:
+                idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._idle = self._idle, {}
+        for idle in pools.values():
+            for conn in idle:
+                conn.close()
+
+    # -- one request ----------------------------------------------------------------------
+
+    def _connect(
+        self, origin: Origin, timeout: dict[str, Any], request: httpx.Request
+    ) -> _Connection:
+        scheme, host, port = origin
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout.get("connect"))
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=host)
+        except TimeoutError as exc:
+            raise httpx.ConnectTimeout(f"connect timed out: {exc}", request=request) from exc
+        except (OSError, ssl.SSLError) as exc:
+            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+        return _Connection(sock)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        if url.scheme not in ("http", "https"):
+            raise httpx.UnsupportedProtocol(
+                f"unsupported URL scheme {url.scheme!r}", request=request
+            )
+        origin: Origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        timeout: dict[str, Any] = request.extensions.get("timeout", {})
+        conn = self._checkout(origin) or self._connect(origin, timeout, request)
+        body = request.read()
+        head = [f"{request.method} {url.raw_path.decode('ascii')} HTTP/1.1\r\n".encode()]
+        head += [name + b": " + value + b"\r\n" for name, value in request.headers.raw]
+        if body and "content-length" not in request.headers:
+            head.append(b"content-length: %d\r\n" % len(body))
+        head.append(b"\r\n")
+        try:
+            conn.sock.settimeout(timeout.get("write"))
+            conn.sock.sendall(b"".join(head) + body)
+        except TimeoutError as exc:
+            conn.close()
+            raise httpx.WriteTimeout(f"write timed out: {exc}", request=request) from exc
+        except OSError as exc:
+            conn.close()
+            raise httpx.WriteError(str(exc), request=request) from exc
+        try:
+            conn.sock.settimeout(timeout.get("read"))
+            status, reason, headers, content, reusable = self._read_response(conn, request.method)
+        except TimeoutError as exc:
+            conn.close()
+            raise httpx.ReadTimeout(f"read timed out: {exc}", request=request) from exc
+        except httpx.RemoteProtocolError:
+            conn.close()
+            raise
+        except (OSError, ValueError) as exc:
+            conn.close()
+            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+        if reusable:
+            self._checkin(origin, conn)
+        else:
+            conn.close()
+        return httpx.Response(
+            status,
+            headers=headers,
+            content=content,
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+        )
+
+    def _read_response(
+        self, conn: _Connection, method: str
+    ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes, bool]:
+        """(status, reason, headers, body up to ``max_body``, whether to reuse the connection)."""
+        while True:
+            status_line, *lines = conn.read_until(b"\r\n\r\n", MAX_HEAD_BYTES).split(b"\r\n")
+            version, _, rest = status_line.partition(b" ")
+            code, _, reason = rest.partition(b" ")
+            if not version.startswith(b"HTTP/1.") or not code.isdigit():
+                raise httpx.RemoteProtocolError(f"malformed status line {status_line[:80]!r}")
+            status = int(code)
+            if status >= 200 or status == 101:
+                break  # 1xx interim answers are skipped
+        headers: list[tuple[bytes, bytes]] = []
+        fields: dict[bytes, bytes] = {}
+        for line in lines:
+            name, sep, value = line.partition(b":")
+            if not sep:
+                raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
+            name, value = name.strip().lower(), value.strip()
+            headers.append((name, value))
+            fields[name] = value
+        connection = fields.get(b"connection", b"").lower()
+        reusable = b"close" not in connection and (
+            version == b"HTTP/1.1" or b"keep-alive" in connection
+        )
+        if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
+            return status, reason, headers, b"", reusable
+        if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+            content, complete = self._read_chunked(conn)
+            return status, reason, headers, content, reusable and complete
+        if b"content-length" in fields:
+            length = int(fields[b"content-length"])
+            if length > self.max_body:  # keep the head of it; drop the connection
+                return status, reason, headers, self._read_capped(conn, self.max_body), False
+            return status, reason, headers, conn.read_exact(length), reusable
+        return status, reason, headers, self._read_capped(conn, self.max_body), False
+
+    def _read_chunked(self, conn: _Connection) -> tuple[bytes, bool]:
+        """A chunked body up to ``max_body``; False when it was cut short there."""
+        parts: list[bytes] = []
+        size = 0
+        while True:
+            chunk_size = int(conn.read_until(b"\r\n", 1024).split(b";")[0].strip() or b"0", 16)
+            if chunk_size == 0:
+                while conn.read_until(b"\r\n", MAX_HEAD_BYTES):  # trailers, up to a blank line
+                    pass
+                return b"".join(parts), True
+            if size + chunk_size > self.max_body:
+                return b"".join(parts), False
+            parts.append(conn.read_exact(chunk_size))
+            size += chunk_size
+            conn.read_exact(2)
+
+    @staticmethod
+    def _read_capped(conn: _Connection, limit: int) -> bytes:
+        """Bytes until the peer closes or ``limit`` is reached."""
+        while len(conn.buffer) < limit:
+            chunk = conn.sock.recv(READ_CHUNK)
+            if not chunk:
+                break
+            conn.buffer += chunk
+        return bytes(conn.buffer[:limit])

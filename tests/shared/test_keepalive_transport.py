@@ -1,0 +1,189 @@
+"""The lean HTTP/1.1 transport against real sockets: a scripted raw server, uvicorn over TLS."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from local.embedded_redis import free_port
+from shared.keepalive_transport import KeepAliveTransport
+from tests.conftest import wait_for
+
+
+class RawServer:
+    """Answers each request on 127.0.0.1 with the next scripted raw response.
+
+    A script entry is (bytes to send, whether to close the connection afterwards); ``None``
+    bytes mean: never answer (the connection stays open until the client gives up).
+    """
+
+    def __init__(self, script: list[tuple[bytes | None, bool]]) -> None:
+        self.script = script
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        buffer = b""
+        with conn:
+            while self.script:
+                while b"\r\n\r\n" not in buffer:
+                    chunk = conn.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                head, _, buffer = buffer.partition(b"\r\n\r\n")
+                length = next(
+                    (int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                     if line.lower().startswith(b"content-length:")), 0,
+                )  # fmt: skip
+                while len(buffer) < length:
+                    buffer += conn.recv(65536)
+                self.requests.append(head + b"\r\n\r\n" + buffer[:length])
+                buffer = buffer[length:]
+                answer, close = self.script.pop(0)
+                if answer is None:
+                    conn.recv(1)  # wait for the client to hang up
+                    return
+                conn.sendall(answer)
+                if close:
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def client() -> Iterator[httpx.Client]:
+    with httpx.Client(transport=KeepAliveTransport(max_body_bytes=100), timeout=5) as c:
+        yield c
+
+
+def ok(body: bytes = b'{"ok":true}') -> tuple[bytes, bool]:
+    return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body), False
+
+
+def test_sequential_requests_reuse_one_connection(client: httpx.Client):
+    server = RawServer([ok(), ok(), ok()])
+    for _ in range(3):
+        response = client.post(server.url + "/send-sms", content=b'{"a":1}')
+        assert response.status_code == 200 and response.json() == {"ok": True}
+    assert server.connections == 1
+    first = server.requests[0]
+    assert first.startswith(b"POST /send-sms HTTP/1.1\r\n") and first.endswith(b'\r\n\r\n{"a":1}')
+    assert b"content-length: 7" in first.lower() and b"host: 127.0.0.1" in first.lower()
+
+
+def test_chunked_and_interim_answers_are_decoded(client: httpx.Client):
+    chunked = (
+        b"HTTP/1.1 100 Continue\r\n\r\n"
+        b"HTTP/1.1 503 Service Unavailable\r\ntransfer-encoding: chunked\r\nretry-after: 7\r\n\r\n"
+        b"5\r\nhello\r\n6;ext=1\r\n world\r\n0\r\nx-trailer: t\r\n\r\n"
+    )
+    server = RawServer([(chunked, False), ok()])
+    response = client.post(server.url, content=b"{}")
+    assert (response.status_code, response.text) == (503, "hello world")
+    assert response.headers["retry-after"] == "7"
+    assert client.post(server.url, content=b"{}").status_code == 200
+    assert server.connections == 1, "a fully read chunked body leaves the connection reusable"
+
+
+def test_a_body_without_length_is_read_to_the_close_and_the_connection_dropped(client):
+    server = RawServer([(b"HTTP/1.1 200 OK\r\n\r\nuntil close", True), ok()])
+    assert client.post(server.url, content=b"{}").text == "until close"
+    assert client.post(server.url, content=b"{}").status_code == 200
+    assert server.connections == 2
+
+
+def test_a_huge_body_is_cut_at_the_limit_and_the_connection_dropped(client):
+    big = b"x" * 1000
+    server = RawServer([ok(big), ok()])
+    assert client.post(server.url, content=b"{}").content == big[:100]
+    assert client.post(server.url, content=b"{}").status_code == 200
+    assert server.connections == 2
+
+
+def test_an_idle_connection_the_server_closed_is_not_reused(client: httpx.Client):
+    server = RawServer([(ok()[0], True), ok()])  # the server closes right after answering
+    assert client.post(server.url, content=b"{}").status_code == 200
+    wait_for(lambda: server.connections == 1)
+    assert client.post(server.url, content=b"{}").status_code == 200
+    assert server.connections == 2
+
+
+def test_connection_errors_and_timeouts_are_httpx_errors():
+    transport = KeepAliveTransport()
+    with httpx.Client(transport=transport) as c, pytest.raises(httpx.ConnectError):
+        c.post(f"http://127.0.0.1:{free_port()}/", content=b"{}")
+    silent = RawServer([(None, False)])  # accepts, never answers
+    with (
+        httpx.Client(transport=transport, timeout=0.2) as c,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        c.post(silent.url, content=b"{}")
+    with httpx.Client(transport=transport) as c, pytest.raises(httpx.UnsupportedProtocol):
+        c.post("ftp://127.0.0.1/x", content=b"{}")
+    bad = RawServer([(b"NONSENSE\r\n\r\n", True)])
+    with httpx.Client(transport=transport) as c, pytest.raises(httpx.RemoteProtocolError):
+        c.post(bad.url, content=b"{}")
+
+
+def test_https_callbacks_work_over_tls(tmp_path: Path):
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+
+    async def hook(request):  # type: ignore[no-untyped-def]
+        return JSONResponse({"received": len(await request.body())})
+
+    app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_level="warning",
+        ssl_keyfile=str(key), ssl_certfile=str(cert),
+    )  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    wait_for(lambda: server.started, what="TLS server")
+    try:
+        trusted = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(transport=KeepAliveTransport(ssl_context=trusted)) as c:
+            for _ in range(2):
+                assert c.post(f"https://localhost:{port}/hook", content=b"{}").json() == {
+                    "received": 2
+                }
+        with (
+            httpx.Client(transport=KeepAliveTransport()) as c,
+            pytest.raises(httpx.ConnectError),
+        ):
+            c.post(f"https://localhost:{port}/hook", content=b"{}")  # untrusted certificate
+    finally:
+        server.should_exit = True
+        thread.join(timeout=5)
