@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import redis
 
+from shared.queues import FAILURE_NOTICES_QUEUE, QUEUES
 from shared.redis_client import dramatiq_namespace, get_redis
 from shared.settings import settings
 
@@ -119,6 +120,8 @@ class Finish:
     result: Any = None
     error: str | None = None
     due_ms: int = 0  #: when ``delayed``: the next try, epoch ms
+    #: when ``failed``: the failure notice to queue on ``failure-notices``, in the same step
+    notice: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -293,10 +296,15 @@ class JobStore:
         if not finishes:
             return 0
         at_ms = now_ms() if at_ms is None else at_ms
-        args: list[Any] = [self.ns, at_ms]
+        notices = QUEUES[FAILURE_NOTICES_QUEUE]
+        args: list[Any] = [self.ns, at_ms, notices.name, notices.max_attempts]
         for f in finishes:
             result = "" if f.result is None else json.dumps(f.result, separators=(",", ":"))
             args += [f.job.id, f.job.message_id, f.outcome, f.due_ms, result, f.error or ""]
+            if f.notice is None:
+                args += ["", ""]
+            else:
+                args += [new_job_id(at_ms), json.dumps(f.notice, separators=(",", ":"))]
         return int(self._run("finish", *args))
 
     def finish(

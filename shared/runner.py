@@ -14,9 +14,9 @@ from typing import Any
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 from shared.callbacks import next_retry_delay_ms
-from shared.jobstore import Finish, Job, JobStore, NewJob, Skipped, now_ms
+from shared.jobstore import Finish, Job, JobStore, Skipped, now_ms
 from shared.liveness import process_id
-from shared.queues import FAILURE_NOTICES_QUEUE, QUEUES, QueueSpec
+from shared.queues import QueueSpec
 from shared.settings import settings
 
 log = logging.getLogger("qs.runner")
@@ -71,7 +71,9 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
         )  # fmt: skip
         return Finish(job, "delayed", error=failure.error, due_ms=now_ms() + wait)
     log.error("failed after %d attempt(s): %s", job.attempts, failure.error, extra=extra)
-    return Finish(job, "failed", error=failure.error)
+    notify = spec.notify_failure and settings.failure_webhook_url
+    notice = failure_notice(job, failure.error) if notify else None
+    return Finish(job, "failed", error=failure.error, notice=notice)
 
 
 def run_jobs(
@@ -99,16 +101,11 @@ def run_jobs(
             else:
                 finishes.append(attempt(spec, processor, job))
         store.finish_many(finishes)
-        if spec.notify_failure and settings.failure_webhook_url:
-            for finish in finishes:
-                if finish.outcome == "failed":
-                    queue_failure_notice(store, finish.job, finish.error or "")
 
 
-def queue_failure_notice(store: JobStore, job: Job, error: str) -> None:
-    """A ``failure-notices`` job carrying the seed's ``{jobId, status, error, …}`` notice."""
-    spec = QUEUES[FAILURE_NOTICES_QUEUE]
-    notice = {
+def failure_notice(job: Job, error: str) -> dict[str, Any]:
+    """The seed's failure notice: ``{jobId, status: "failed", error, queue, attempts, data}``."""
+    return {
         "jobId": job.id,
         "status": "failed",
         "error": error,
@@ -116,14 +113,3 @@ def queue_failure_notice(store: JobStore, job: Job, error: str) -> None:
         "attempts": job.attempts,
         "data": job.data,
     }
-    store.create(
-        NewJob(
-            queue=spec.name,
-            actor=spec.actor,
-            data=notice,
-            due_ms=now_ms(),
-            max_attempts=spec.max_attempts,
-            workspace_id=job.workspace_id,
-            contact_id=job.contact_id,
-        )
-    )

@@ -10,6 +10,17 @@ local function state_key(prefix, queue, state)
   return prefix .. ":jobs:" .. queue .. ":" .. state
 end
 
+-- Write a new job's record and its workspace/contact index entries (its state comes next).
+local function write_job(prefix, id, queue, actor, data, opts, max_attempts, ws, ct, org, now, due)
+  redis.call("HSET", prefix .. ":job:" .. id, "id", id, "queue", queue, "actor", actor,
+    "data", data, "opts", opts, "attempts", 0, "maxAttempts", max_attempts, "createdAt", now,
+    "scheduledFor", math.max(due, now), "ws", ws, "ct", ct, "org", org, "enq", 0)
+  if ws ~= "" then
+    redis.call("ZADD", prefix .. ":idx:ws:" .. ws, now, id)
+    if ct ~= "" then redis.call("ZADD", prefix .. ":idx:ct:" .. ws .. ":" .. ct, now, id) end
+  end
+end
+
 -- Move job `id` from its current state index to `new_state`, scored `score`.
 local function set_state(prefix, job_key, id, queue, old_state, new_state, score)
   if old_state then redis.call("ZREM", state_key(prefix, queue, old_state), id) end

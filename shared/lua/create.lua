@@ -36,14 +36,8 @@ for i = 1, n do
     local due = tonumber(ARGV[base + 4])
     local ws, ct, idem_key = ARGV[base + 8], ARGV[base + 9], ARGV[base + 10]
     local job_key = prefix .. ":job:" .. id
-    redis.call("HSET", job_key, "id", id, "queue", queue, "actor", actor,
-      "data", ARGV[base + 5], "opts", ARGV[base + 6], "attempts", 0,
-      "maxAttempts", ARGV[base + 7], "createdAt", now, "scheduledFor", math.max(due, now),
-      "ws", ws, "ct", ct, "org", ARGV[base + 13], "enq", 0)
-    if ws ~= "" then
-      redis.call("ZADD", prefix .. ":idx:ws:" .. ws, now, id)
-      if ct ~= "" then redis.call("ZADD", prefix .. ":idx:ct:" .. ws .. ":" .. ct, now, id) end
-    end
+    write_job(prefix, id, queue, actor, ARGV[base + 5], ARGV[base + 6], ARGV[base + 7],
+      ws, ct, ARGV[base + 13], now, due)
     if idem_key ~= "" then
       redis.call("HSET", idem_key, "job", id, "fp", ARGV[base + 11])
       redis.call("EXPIRE", idem_key, tonumber(ARGV[base + 12]))

@@ -1,15 +1,18 @@
 -- Record how attempts ended: completed, failed, delayed again for a retry at `due_ms`, or
 -- handed back unattempted ("requeue": waiting again on a new message, the attempt not counted).
+-- A failure may carry a failure notice: a new job on the notice queue, written in the same
+-- step, so a worker dying right after the failure cannot lose the notice.
 -- Only the attempt holding a job's current message may finish it.
--- ARGV: prefix, ns, now_ms, then per job 6 values:
---       id, msg_id, outcome, due_ms, result_json ("" for none), error ("" for none)
+-- ARGV: prefix, ns, now_ms, notice_queue, notice_max_attempts, then per job 8 values:
+--       id, msg_id, outcome, due_ms, result_json, error, notice_id, notice_json ("" for none)
 -- Returns the number of jobs finished (the others had moved on without this attempt).
 local prefix, ns, now = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local notice_queue, notice_max = ARGV[4], ARGV[5]
 local done = 0
-for base = 4, #ARGV, 6 do
+for base = 6, #ARGV, 8 do
   local id, msg_id, outcome = ARGV[base], ARGV[base + 1], ARGV[base + 2]
   local job_key = prefix .. ":job:" .. id
-  local f = redis.call("HMGET", job_key, "state", "msg", "queue", "actor")
+  local f = redis.call("HMGET", job_key, "state", "msg", "queue", "actor", "ws", "ct", "org")
   if f[1] == "active" and f[2] == msg_id then
     if ARGV[base + 4] ~= "" then redis.call("HSET", job_key, "result", ARGV[base + 4]) end
     if ARGV[base + 5] ~= "" then redis.call("HSET", job_key, "error", ARGV[base + 5]) end
@@ -23,6 +26,13 @@ for base = 4, #ARGV, 6 do
     else
       redis.call("HSET", job_key, "finishedAt", now)
       set_state(prefix, job_key, id, f[3], "active", outcome, now)
+      local notice_id = ARGV[base + 6]
+      if outcome == "failed" and notice_id ~= "" then
+        write_job(prefix, notice_id, notice_queue, notice_queue, ARGV[base + 7], "{}",
+          notice_max, f[5] or "", f[6] or "", f[7] or "", now, now)
+        enqueue(prefix, ns, prefix .. ":job:" .. notice_id, notice_id, notice_queue,
+          notice_queue, nil, now)
+      end
     end
     done = done + 1
   end

@@ -159,3 +159,15 @@ def test_accepted_jobs_survive_a_redis_restart_with_aof(
         assert JobStore().get(job_id).state == "delayed"  # type: ignore[union-attr]
     finally:
         server.stop()
+
+
+def test_a_failure_and_its_notice_are_written_in_one_step(redis_prefix):
+    store = JobStore()
+    job_id = store.create(job(now_ms(), workspace_id="ws1", contact_id="c1")).job_id
+    running = store.start(job_id, f"{job_id}.1", "w")
+    notice = {"jobId": job_id, "status": "failed", "error": "HTTP 400"}
+    assert store.finish_many([Finish(running, "failed", error="HTTP 400", notice=notice)])  # type: ignore[arg-type]
+    notices = store.ids("failure-notices", "waiting")
+    assert len(notices) == 1
+    queued = store.get(notices[0])
+    assert queued.data == notice and queued.workspace_id == "ws1" and queued.state == "waiting"
