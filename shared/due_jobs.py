@@ -48,7 +48,8 @@ class DueJobs:
         """Re-enqueue jobs whose worker died; delete finished jobs past retention."""
         alive_since = time.time() - settings.heartbeat_ttl_s
         for spec in self.queues:
-            recovered = self.store.recover(spec.name, alive_since_s=alive_since)
+            notify = spec.notify_failure and bool(settings.failure_webhook_url)
+            recovered = self.store.recover(spec.name, alive_since_s=alive_since, notify=notify)
             for job_id in recovered:
                 log.warning(
                     "recovered from a dead worker", extra={"job_id": job_id, "queue": spec.name}

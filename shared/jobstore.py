@@ -255,10 +255,24 @@ class JobStore:
         at_ms = now_ms() if at_ms is None else at_ms
         return int(self._run("promote_due", self.ns, queue, at_ms, limit, settings.delivery_batch))
 
-    def recover(self, queue: str, *, alive_since_s: float, at_ms: int | None = None) -> list[str]:
-        """Re-enqueue (or fail, on the last attempt) active jobs of workers that stopped beating."""
+    def recover(
+        self, queue: str, *, alive_since_s: float, notify: bool = False, at_ms: int | None = None
+    ) -> list[str]:
+        """Re-enqueue (or fail, on the last attempt) active jobs of workers that stopped beating.
+
+        ``notify``: a job failed this way also queues its failure notice.
+        """
         at_ms = now_ms() if at_ms is None else at_ms
-        return list(self._run("recover", self.ns, queue, alive_since_s, at_ms))
+        notices = QUEUES[FAILURE_NOTICES_QUEUE]
+        args = [
+            self.ns,
+            queue,
+            alive_since_s,
+            at_ms,
+            notices.name if notify else "",
+            notices.max_attempts,
+        ]
+        return list(self._run("recover", *args))
 
     def clean(self, queue: str, state: JobState, *, older_than_ms: int, limit: int = 1000) -> int:
         """Delete up to ``limit`` jobs that entered ``state`` more than ``older_than_ms`` ago."""
