@@ -166,7 +166,7 @@ class DevServer:
         paths = [ROOT / p for p in WATCHED if (ROOT / p).exists()]
         for changes in watchfiles.watch(
             *paths,
-            watch_filter=lambda _, path: path.endswith((".py", ".yml", ".env")),
+            watch_filter=lambda _, path: path.endswith((".py", ".lua", ".yml", ".env")),
             stop_event=self.stopping,
             debounce=300,
             raise_interrupt=False,
