@@ -10,6 +10,25 @@ local function state_key(prefix, queue, state)
   return prefix .. ":jobs:" .. queue .. ":" .. state
 end
 
+-- Activity per queue for GET /api/metrics: counters in 10-second buckets kept 10 minutes, and
+-- the last 1,000 wait and run times (ms).
+local STATS_BUCKET_MS, STATS_KEEP_S, STATS_SAMPLES = 10000, 600, 1000
+
+local function count_event(prefix, queue, event, now, n)
+  if n == 0 then return end
+  local key = prefix .. ":stats:" .. queue .. ":" .. event .. ":"
+    .. math.floor(now / STATS_BUCKET_MS)
+  redis.call("INCRBY", key, n)
+  redis.call("EXPIRE", key, STATS_KEEP_S)
+end
+
+local function add_samples(prefix, queue, what, values)
+  if #values == 0 then return end
+  local key = prefix .. ":stats:" .. queue .. ":" .. what
+  redis.call("LPUSH", key, unpack(values))
+  redis.call("LTRIM", key, 0, STATS_SAMPLES - 1)
+end
+
 -- Write a new job's record and its workspace/contact index entries (its state comes next).
 local function write_job(prefix, id, queue, actor, data, opts, max_attempts, ws, ct, org, now, due)
   redis.call("HSET", prefix .. ":job:" .. id, "id", id, "queue", queue, "actor", actor,

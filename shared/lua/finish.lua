@@ -12,10 +12,15 @@ local done = 0
 for base = 6, #ARGV, 8 do
   local id, msg_id, outcome = ARGV[base], ARGV[base + 1], ARGV[base + 2]
   local job_key = prefix .. ":job:" .. id
-  local f = redis.call("HMGET", job_key, "state", "msg", "queue", "actor", "ws", "ct", "org")
+  local f = redis.call("HMGET", job_key, "state", "msg", "queue", "actor", "ws", "ct", "org",
+    "startedAt")
   if f[1] == "active" and f[2] == msg_id then
     if ARGV[base + 4] ~= "" then redis.call("HSET", job_key, "result", ARGV[base + 4]) end
     if ARGV[base + 5] ~= "" then redis.call("HSET", job_key, "error", ARGV[base + 5]) end
+    if outcome ~= "requeue" then
+      count_event(prefix, f[3], outcome == "delayed" and "retried" or outcome, now, 1)
+      add_samples(prefix, f[3], "run", {math.max(0, now - tonumber(f[8] or now))})
+    end
     if outcome == "delayed" then
       local due = tonumber(ARGV[base + 3])
       redis.call("HSET", job_key, "scheduledFor", due)
