@@ -26,6 +26,7 @@ from bench.common import (
     Config,
     Section,
     embedded_redis,
+    measure,
     num,
     qs,
     say,
@@ -233,16 +234,10 @@ def run(cfg: Config) -> Section:
     if tool("wrk") is None:
         section.notes.append("wrk is not installed (`make bench` installs it): skipped")
         return section
-    logdir = cfg.workdir / NAME
-    logdir.mkdir(parents=True, exist_ok=True)
-    script = logdir / "schedule-sms.lua"
+    script = cfg.workdir / "schedule-sms.lua"
     script.write_text(_WRK_SCRIPT)
-    ours = run_ours(cfg, logdir, script, section.notes)
-    base = run_baseline(cfg, logdir, script, section.notes) if cfg.baselines else None
+    ours, base, b = measure(cfg, NAME, section.notes, run_ours, run_baseline, script)
     lpush, evals = _redis_ceiling(cfg) if cfg.baselines else (None, None)
-
-    def b(text: str) -> str:
-        return text if base else "skipped"
 
     section.add(
         "requests/s",

@@ -388,3 +388,18 @@ def wait_until(check: Any, *, timeout_s: float, interval_s: float = 0.1) -> bool
             return True
         time.sleep(interval_s)
     return bool(check())
+
+
+def measure(cfg: Config, name: str, notes: list[str], ours: Any, baseline: Any, *extra: Any) -> Any:
+    """Run ``ours`` then (unless ``--no-baselines``) ``baseline``, each as
+    ``fn(cfg, logdir, *extra, notes)``; returns (ours' outcome, baseline's or None, a formatter
+    that writes "skipped" in the baseline column when there is none)."""
+    logdir = cfg.workdir / name
+    logdir.mkdir(parents=True, exist_ok=True)
+    mine = ours(cfg, logdir, *extra, notes)
+    base = baseline(cfg, logdir, *extra, notes) if cfg.baselines else None
+
+    def column(text: str) -> str:
+        return text if base is not None else "skipped"
+
+    return mine, base, column

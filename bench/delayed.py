@@ -21,6 +21,7 @@ from bench.common import (
     Receiver,
     Section,
     embedded_redis,
+    measure,
     num,
     percentile,
     qs,
@@ -240,13 +241,7 @@ def run(cfg: Config) -> Section:
         f"(worker -p {cfg.delayed_processes} -t {cfg.delayed_threads}, "
         f"timeout {cfg.lateness_timeout_s:.0f} s)",
     )
-    logdir = cfg.workdir / NAME
-    logdir.mkdir(parents=True, exist_ok=True)
-    ours = run_ours(cfg, logdir, section.notes)
-    base = run_baseline(cfg, logdir, section.notes) if cfg.baselines else None
-
-    def b(text: str) -> str:
-        return text if base else "skipped"
+    ours, base, b = measure(cfg, NAME, section.notes, run_ours, run_baseline)
 
     section.add(
         "delayed jobs enqueued",

@@ -20,6 +20,7 @@ from bench.common import (
     Receiver,
     Section,
     embedded_redis,
+    measure,
     num,
     qs,
     say,
@@ -132,13 +133,7 @@ def run(cfg: Config) -> Section:
     p, t, m = cfg.throughput_processes, cfg.throughput_threads, cfg.throughput_m
     with_scheduler = " + qs scheduler" if cfg.throughput_scheduler else ""
     section = Section(NAME, f"Throughput: {m:,} queued SMS, workers -p {p} -t {t}{with_scheduler}")
-    logdir = cfg.workdir / NAME
-    logdir.mkdir(parents=True, exist_ok=True)
-    ours = run_ours(cfg, logdir, section.notes)
-    base = run_baseline(cfg, logdir, section.notes) if cfg.baselines else None
-
-    def b(text: str) -> str:
-        return text if base else "skipped"
+    ours, base, b = measure(cfg, NAME, section.notes, run_ours, run_baseline)
 
     section.add(
         "callbacks/s (first -> M-th)",
