@@ -248,6 +248,29 @@ class JobStore:
         at_ms = now_ms() if at_ms is None else at_ms
         return str(self._run("reschedule", self.ns, job_id, due_ms, at_ms))
 
+    # -- queue control --------------------------------------------------------------------
+
+    def pause(self, queue: str) -> None:
+        """Start no new job of ``queue``; running ones finish, due ones wait (parked)."""
+        self._run("pause", self.ns, queue, "pause", now_ms(), 0, settings.delivery_batch)
+
+    def resume(self, queue: str, *, chunk: int = 1000) -> int:
+        """Let ``queue`` run again; hands its parked jobs back, oldest first. How many."""
+        total = 0
+        while True:
+            moved = int(
+                self._run(
+                    "pause", self.ns, queue, "resume", now_ms(), chunk, settings.delivery_batch
+                )
+            )
+            total += moved
+            if moved < chunk:
+                return total
+
+    def paused(self) -> set[str]:
+        """The queues paused now."""
+        return {str(q) for q in self.client.smembers(self.key("paused"))}
+
     # -- scheduler ------------------------------------------------------------------------
 
     def promote_due(self, queue: str, *, limit: int = 1000, at_ms: int | None = None) -> int:

@@ -40,6 +40,7 @@ class Window(_Camel):
 
 
 class QueueMetrics(_Camel):
+    paused: bool
     counts: dict[str, int]  #: jobs per state
     last_1m: Window = Field(alias="last1m")
     last_5m: Window = Field(alias="last5m")
@@ -77,7 +78,9 @@ def collect(store: JobStore | None = None, *, at_ms: int | None = None) -> Metri
             pipe.mget([store.key("stats", spec.name, event, str(b)) for b in buckets_5m])
         pipe.lrange(store.key("stats", spec.name, "wait"), 0, -1)
         pipe.lrange(store.key("stats", spec.name, "run"), 0, -1)
-    replies = iter(pipe.execute())
+    pipe.smembers(store.key("paused"))
+    *results, paused = pipe.execute()
+    replies = iter(results)
     queues = {}
     for spec in JOB_QUEUES:
         counts = {state: int(next(replies)) for state in STATES}
@@ -86,6 +89,7 @@ def collect(store: JobStore | None = None, *, at_ms: int | None = None) -> Metri
         runs = [float(v) for v in next(replies)]
         last_1m = Window(**{e: sum(v[:6]) for e, v in per_event.items()})
         queues[spec.name] = QueueMetrics(
+            paused=spec.name in paused,
             counts=counts,
             last_1m=last_1m,
             last_5m=Window(**{e: sum(v) for e, v in per_event.items()}),

@@ -51,7 +51,23 @@ end
 -- a worker then starts and finishes them with one round trip per handful, not per job. Each
 -- job remembers the message id, so a stale copy of an older message is recognised and skipped.
 -- All `ids` share `queue`, `actor` and `old_state` (nil for new jobs).
+-- A job of a paused queue waits "parked": in the waiting state, on no message, listed in
+-- jobs:<queue>:parked until the queue is resumed.
+local function is_paused(prefix, queue)
+  return redis.call("SISMEMBER", prefix .. ":paused", queue) == 1
+end
+
+local function park(prefix, job_key, id, queue, old_state, now)
+  redis.call("HSET", job_key, "msg", "")
+  redis.call("ZADD", prefix .. ":jobs:" .. queue .. ":parked", now, id)
+  if old_state ~= "waiting" then set_state(prefix, job_key, id, queue, old_state, "waiting", now) end
+end
+
 local function enqueue_batch(prefix, ns, queue, actor, ids, old_state, now)
+  if is_paused(prefix, queue) then
+    for _, id in ipairs(ids) do park(prefix, prefix .. ":job:" .. id, id, queue, old_state, now) end
+    return ""
+  end
   local first = prefix .. ":job:" .. ids[1]
   local msg_id = ids[1] .. "." .. redis.call("HINCRBY", first, "enq", 1)
   if #ids > 1 then msg_id = msg_id .. "+" .. (#ids - 1) end
@@ -92,6 +108,7 @@ local function remove_job(prefix, id)
   local f = redis.call("HMGET", job_key, "queue", "state", "ws", "ct")
   if not f[1] then return 0 end
   redis.call("ZREM", state_key(prefix, f[1], f[2]), id)
+  redis.call("ZREM", state_key(prefix, f[1], "parked"), id)
   if f[3] and f[3] ~= "" then
     redis.call("ZREM", prefix .. ":idx:ws:" .. f[3], id)
     if f[4] and f[4] ~= "" then

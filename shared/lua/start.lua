@@ -15,6 +15,9 @@ for i = 5, #ARGV do
     reply[#reply + 1] = {id, "skip", "stale message"}
   elseif f[1] ~= "waiting" and f[1] ~= "active" then
     reply[#reply + 1] = {id, "skip", "state " .. f[1]}
+  elseif f[1] == "waiting" and is_paused(prefix, f[3]) then
+    park(prefix, job_key, id, f[3], "waiting", now)
+    reply[#reply + 1] = {id, "skip", "queue paused"}
   else
     redis.call("HINCRBY", job_key, "attempts", 1)
     redis.call("HSET", job_key, "startedAt", now, "worker", worker)

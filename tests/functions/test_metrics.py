@@ -24,6 +24,7 @@ def test_metrics_count_states_recent_events_and_timings(service: Service, receiv
     response = service.http.get("/api/metrics")
     assert response.status_code == 200
     sms = response.json()["queues"]["sms"]
+    assert sms["paused"] is False
     assert sms["counts"] == {"delayed": 1, "waiting": 0, "active": 0, "completed": 3, "failed": 1}
     assert sms["last1m"] == {"started": 5, "completed": 3, "failed": 1, "retried": 1}
     assert sms["last5m"] == sms["last1m"]

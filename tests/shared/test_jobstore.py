@@ -175,3 +175,18 @@ def test_a_failure_and_its_notice_are_written_in_one_step(redis_prefix):
     assert len(notices) == 1
     queued = store.get(notices[0])
     assert queued.data == notice and queued.workspace_id == "ws1" and queued.state == "waiting"
+
+
+def test_a_message_taken_after_a_pause_parks_its_jobs_and_resume_requeues_them(r, redis_prefix):
+    store = JobStore()
+    job_id = store.create(job(now_ms())).job_id
+    (message,) = r.lrange(ready_key("sms"), 0, -1)
+    store.pause("sms")
+    assert store.paused() == {"sms"}
+    assert store.start(job_id, message, "w") == "queue paused"
+    parked = store.get(job_id)
+    assert parked.state == "waiting" and parked.message_id == "" and parked.attempts == 0
+    assert store.resume("sms") == 1 and store.paused() == set()
+    again = store.get(job_id)
+    running = store.start(job_id, again.message_id, "w")
+    assert not isinstance(running, str) and running.state == "active"
