@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 5.0  #: how often workers and scheduler report liveness
     heartbeat_ttl_s: float = 20.0  #: a worker silent for longer is considered dead
     due_poll_interval_ms: int = 10  #: how often the scheduler looks for due jobs
-    worker_idle_poll_ms: int = 20  #: longest wait of an idle worker between looks at its queues
+    worker_idle_poll_ms: int = 100  #: longest wait of an idle worker between looks at its queues
     worker_shutdown_timeout_s: float = 60.0  #: on SIGTERM, how long jobs in flight may finish
     delivery_batch: int = 20  #: most due jobs handed to a worker in one message
 
