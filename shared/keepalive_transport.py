@@ -8,7 +8,9 @@ client API, headers, timeouts and error classes.
 
 Deliberately small: HTTP/1.1 only, no proxies, no ``Expect: 100-continue``, no request body
 streaming. An idle connection is reused only while it is younger than ``keepalive_expiry``
-and the peer has not closed it; a failed request is never retried here (the caller decides).
+and the peer has not closed it. If the peer closes it just as it is reused (reset, or EOF
+before any byte of answer), the request is sent once more on a fresh connection, as other
+clients do for such races; any other failure is the caller's to retry.
 """
 
 from __future__ import annotations
@@ -31,21 +33,27 @@ READ_CHUNK = 65_536
 Origin = tuple[str, str, int]
 
 
+class _Stale(Exception):
+    """A reused idle connection turned out closed before any answer arrived."""
+
+
 class _Connection:
     """One socket and the bytes read from it but not yet consumed."""
 
-    __slots__ = ("buffer", "idle_since", "sock")
+    __slots__ = ("buffer", "idle_since", "received", "sock")
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = bytearray()
         self.idle_since = 0.0
+        self.received = 0  #: bytes read for the current request
 
     def fill(self) -> None:
         """Read more bytes; EOF is a protocol error (the response is incomplete)."""
         chunk = self.sock.recv(READ_CHUNK)
         if not chunk:
             raise httpx.RemoteProtocolError("the server closed the connection mid-response")
+        self.received += len(chunk)
         self.buffer += chunk
 
     def read_until(self, marker: bytes, limit: int) -> bytes:
@@ -111,6 +119,7 @@ class KeepAliveTransport(httpx.BaseTransport):
 
     def _checkin(self, origin: Origin, conn: _Connection) -> None:
         conn.idle_since = time.monotonic()
+        conn.received = 0
         with self._lock:
             idle = self._idle.setdefault(origin, [])
             if len(idle) < self.max_idle:
@@ -150,21 +159,44 @@ class KeepAliveTransport(httpx.BaseTransport):
             )
         origin: Origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         timeout: dict[str, Any] = request.extensions.get("timeout", {})
-        conn = self._checkout(origin) or self._connect(origin, timeout, request)
         body = request.read()
         head = [f"{request.method} {url.raw_path.decode('ascii')} HTTP/1.1\r\n".encode()]
         head += [name + b": " + value + b"\r\n" for name, value in request.headers.raw]
         if body and "content-length" not in request.headers:
             head.append(b"content-length: %d\r\n" % len(body))
         head.append(b"\r\n")
+        payload = b"".join(head) + body
+        idle = self._checkout(origin)
+        if idle is not None:
+            try:
+                return self._exchange(origin, idle, payload, request, timeout, reused=True)
+            except _Stale:
+                pass  # the server closed this idle connection as we reused it: once more, fresh
+        conn = self._connect(origin, timeout, request)
+        return self._exchange(origin, conn, payload, request, timeout, reused=False)
+
+    def _exchange(
+        self,
+        origin: Origin,
+        conn: _Connection,
+        payload: bytes,
+        request: httpx.Request,
+        timeout: dict[str, Any],
+        *,
+        reused: bool,
+    ) -> httpx.Response:
+        """Send ``payload`` and read the answer; on a reused connection that the peer had
+        already closed (reset or EOF before any byte of answer) raise ``_Stale``."""
         try:
             conn.sock.settimeout(timeout.get("write"))
-            conn.sock.sendall(b"".join(head) + body)
+            conn.sock.sendall(payload)
         except TimeoutError as exc:
             conn.close()
             raise httpx.WriteTimeout(f"write timed out: {exc}", request=request) from exc
         except OSError as exc:
             conn.close()
+            if reused:
+                raise _Stale from exc
             raise httpx.WriteError(str(exc), request=request) from exc
         try:
             conn.sock.settimeout(timeout.get("read"))
@@ -172,11 +204,16 @@ class KeepAliveTransport(httpx.BaseTransport):
         except TimeoutError as exc:
             conn.close()
             raise httpx.ReadTimeout(f"read timed out: {exc}", request=request) from exc
-        except httpx.RemoteProtocolError:
+        except (httpx.RemoteProtocolError, OSError, ValueError) as exc:
             conn.close()
-            raise
-        except (OSError, ValueError) as exc:
-            conn.close()
+            if (
+                reused
+                and conn.received == 0
+                and isinstance(exc, httpx.RemoteProtocolError | ConnectionError)
+            ):
+                raise _Stale from exc
+            if isinstance(exc, httpx.RemoteProtocolError):
+                raise
             raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
         if reusable:
             self._checkin(origin, conn)

@@ -31,6 +31,7 @@ class RawServer:
     def __init__(self, script: list[tuple[bytes | None, bool]]) -> None:
         self.script = script
         self.connections = 0
+        self.closed = 0  #: connections this server has closed
         self.requests: list[bytes] = []
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
@@ -46,30 +47,36 @@ class RawServer:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._converse(conn)
+        finally:
+            conn.close()
+            self.closed += 1
+
+    def _converse(self, conn: socket.socket) -> None:
         buffer = b""
-        with conn:
-            while self.script:
-                while b"\r\n\r\n" not in buffer:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    buffer += chunk
-                head, _, buffer = buffer.partition(b"\r\n\r\n")
-                length = next(
-                    (int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                     if line.lower().startswith(b"content-length:")), 0,
-                )  # fmt: skip
-                while len(buffer) < length:
-                    buffer += conn.recv(65536)
-                self.requests.append(head + b"\r\n\r\n" + buffer[:length])
-                buffer = buffer[length:]
-                answer, close = self.script.pop(0)
-                if answer is None:
-                    conn.recv(1)  # wait for the client to hang up
+        while self.script:
+            while b"\r\n\r\n" not in buffer:
+                chunk = conn.recv(65536)
+                if not chunk:
                     return
-                conn.sendall(answer)
-                if close:
-                    return
+                buffer += chunk
+            head, _, buffer = buffer.partition(b"\r\n\r\n")
+            length = next(
+                (int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                 if line.lower().startswith(b"content-length:")), 0,
+            )  # fmt: skip
+            while len(buffer) < length:
+                buffer += conn.recv(65536)
+            self.requests.append(head + b"\r\n\r\n" + buffer[:length])
+            buffer = buffer[length:]
+            answer, close = self.script.pop(0)
+            if answer is None:
+                conn.recv(1)  # wait for the client to hang up
+                return
+            conn.sendall(answer)
+            if close:
+                return
 
     def close(self) -> None:
         self.sock.close()
@@ -128,9 +135,19 @@ def test_a_huge_body_is_cut_at_the_limit_and_the_connection_dropped(client):
 def test_an_idle_connection_the_server_closed_is_not_reused(client: httpx.Client):
     server = RawServer([(ok()[0], True), ok()])  # the server closes right after answering
     assert client.post(server.url, content=b"{}").status_code == 200
-    wait_for(lambda: server.connections == 1)
+    wait_for(lambda: server.closed == 1, what="the server's close")
     assert client.post(server.url, content=b"{}").status_code == 200
+    assert server.connections == 2 and len(server.requests) == 2
+
+
+def test_a_connection_closed_just_as_it_is_reused_is_retried_once_on_a_fresh_one(client):
+    # The second request arrives on the kept-alive connection and the server hangs up without
+    # a byte of answer (its idle timeout racing our reuse): the client sends it again, fresh.
+    server = RawServer([ok(), (b"", True), ok()])
+    assert client.post(server.url, content=b"{}").status_code == 200
+    assert client.post(server.url, content=b'{"n":2}').status_code == 200
     assert server.connections == 2
+    assert [r.endswith(b'{"n":2}') for r in server.requests] == [False, True, True]
 
 
 def test_connection_errors_and_timeouts_are_httpx_errors():
