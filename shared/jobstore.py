@@ -232,11 +232,6 @@ class JobStore:
         key = self.key("jobs", queue, state)
         return [str(i) for i in self.client.zrange(key, offset, offset + limit - 1)]
 
-    def next_due_ms(self, queue: str) -> int | None:
-        """When the earliest delayed job of ``queue`` is due, if any."""
-        first = self.client.zrange(self.key("jobs", queue, "delayed"), 0, 0, withscores=True)
-        return int(first[0][1]) if first else None
-
     # -- client actions -------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> str:

@@ -41,7 +41,7 @@ def test_a_due_job_goes_straight_to_the_dramatiq_queue_and_a_later_one_waits(r, 
     assert store.get(ready).state == "waiting" and store.get(later).state == "delayed"
     assert r.lrange(ready_key("sms"), 0, -1) == [f"{ready}.1"]
     assert queued_job_ids(r) == [ready]
-    assert store.next_due_ms("sms") == now + 60_000
+    assert r.zscore(f"{redis_prefix}:jobs:sms:delayed", later) == now + 60_000
 
 
 def test_concurrent_schedulers_move_each_due_job_exactly_once(r, redis_prefix):
