@@ -89,6 +89,18 @@ local function enqueue(prefix, ns, job_key, id, queue, actor, old_state, now)
   return enqueue_batch(prefix, ns, queue, actor, {id}, old_state, now)
 end
 
+-- Jobs collected per (queue, actor), in first-seen order, to enqueue group by group.
+local function new_groups() return {by = {}, order = {}} end
+
+local function add_to_group(groups, queue, actor, id)
+  local name = queue .. " " .. actor
+  if not groups.by[name] then
+    groups.by[name] = {}
+    groups.order[#groups.order + 1] = {name, queue, actor}
+  end
+  table.insert(groups.by[name], id)
+end
+
 -- Enqueue `ids` in messages of at most `size` jobs each.
 local function enqueue_chunks(prefix, ns, queue, actor, ids, old_state, now, size)
   local chunk = {}
@@ -117,4 +129,11 @@ local function remove_job(prefix, id)
   end
   redis.call("DEL", job_key)
   return 1
+end
+
+-- Enqueue every group, in messages of at most `size` jobs each.
+local function enqueue_groups(prefix, ns, groups, old_state, now, size)
+  for _, g in ipairs(groups.order) do
+    enqueue_chunks(prefix, ns, g[2], g[3], groups.by[g[1]], old_state, now, size)
+  end
 end

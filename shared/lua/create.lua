@@ -25,7 +25,7 @@ for i = 1, n do
 end
 
 local reply = {}
-local due_now, due_now_order = {}, {}  -- "queue actor" -> ids, in first-seen order
+local due_now = new_groups()
 for i = 1, n do
   local base = HEAD + (i - 1) * FIELDS
   if existing[i] then
@@ -45,18 +45,11 @@ for i = 1, n do
     if due > now then
       set_state(prefix, job_key, id, queue, nil, "delayed", due)
     else
-      local group = queue .. " " .. actor
-      if not due_now[group] then
-        due_now[group] = {}
-        due_now_order[#due_now_order + 1] = {group, queue, actor}
-      end
-      table.insert(due_now[group], id)
+      add_to_group(due_now, queue, actor, id)
     end
     reply[#reply + 1] = "created"
     reply[#reply + 1] = id
   end
 end
-for _, g in ipairs(due_now_order) do
-  enqueue_chunks(prefix, ns, g[2], g[3], due_now[g[1]], nil, now, batch)
-end
+enqueue_groups(prefix, ns, due_now, nil, now, batch)
 return reply

@@ -12,19 +12,11 @@ end
 redis.call("SREM", prefix .. ":paused", queue)
 local parked = state_key(prefix, queue, "parked")
 local ids = redis.call("ZRANGE", parked, 0, limit - 1)
-local by_actor, order = {}, {}
+local unparked = new_groups()
 for _, id in ipairs(ids) do
   redis.call("ZREM", parked, id)
   local f = redis.call("HMGET", prefix .. ":job:" .. id, "state", "actor", "msg")
-  if f[1] == "waiting" and f[3] == "" then
-    if not by_actor[f[2]] then
-      by_actor[f[2]] = {}
-      order[#order + 1] = f[2]
-    end
-    table.insert(by_actor[f[2]], id)
-  end
+  if f[1] == "waiting" and f[3] == "" then add_to_group(unparked, queue, f[2], id) end
 end
-for _, actor in ipairs(order) do
-  enqueue_chunks(prefix, ns, queue, actor, by_actor[actor], "waiting", now, batch)
-end
+enqueue_groups(prefix, ns, unparked, "waiting", now, batch)
 return #ids

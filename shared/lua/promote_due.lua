@@ -5,20 +5,14 @@
 local prefix, ns, queue, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local delayed = state_key(prefix, queue, "delayed")
 local ids = redis.call("ZRANGEBYSCORE", delayed, "-inf", now, "LIMIT", 0, tonumber(ARGV[5]))
-local by_actor, order = {}, {}
+local due = new_groups()
 for _, id in ipairs(ids) do
   local f = redis.call("HMGET", prefix .. ":job:" .. id, "state", "actor")
   if f[1] == "delayed" then
-    if not by_actor[f[2]] then
-      by_actor[f[2]] = {}
-      order[#order + 1] = f[2]
-    end
-    table.insert(by_actor[f[2]], id)
+    add_to_group(due, queue, f[2], id)
   else
     redis.call("ZREM", delayed, id)  -- a stray entry (record gone): drop it
   end
 end
-for _, actor in ipairs(order) do
-  enqueue_chunks(prefix, ns, queue, actor, by_actor[actor], "delayed", now, tonumber(ARGV[6]))
-end
+enqueue_groups(prefix, ns, due, "delayed", now, tonumber(ARGV[6]))
 return #ids
