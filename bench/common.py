@@ -403,3 +403,20 @@ def measure(cfg: Config, name: str, notes: list[str], ours: Any, baseline: Any, 
         return text if base is not None else "skipped"
 
     return mine, base, column
+
+
+@contextlib.contextmanager
+def our_service(
+    cfg: Config, name: str, logdir: Path, notes: list[str]
+) -> Iterator[tuple[Children, Receiver, dict[str, str], Any]]:
+    """A fresh embedded Redis, a receiver, the service's environment and a job store on it."""
+    from shared.jobstore import JobStore
+
+    with (
+        embedded_redis(cfg.workdir, f"{name}-ours") as redis_server,
+        Children(logdir, notes) as children,
+    ):
+        receiver = Receiver(children)
+        env = service_env(redis_server.url, receiver.url)
+        use_redis(redis_server.url)
+        yield children, receiver, env, JobStore()

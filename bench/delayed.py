@@ -23,11 +23,10 @@ from bench.common import (
     embedded_redis,
     measure,
     num,
+    our_service,
     percentile,
     qs,
     say,
-    service_env,
-    use_redis,
     verdict,
 )
 from bench.jobs import insert, send_all, sms_data, sms_job
@@ -124,18 +123,11 @@ def _trickle(
 
 
 def run_ours(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
-    from shared.jobstore import JobStore, now_ms
+    from shared.jobstore import now_ms
 
     bench = f"{NAME}/ours"
     rng = random.Random(1)
-    with (
-        embedded_redis(cfg.workdir, "delayed-ours") as redis_server,
-        Children(logdir, notes) as children,
-    ):
-        receiver = Receiver(children)
-        env = service_env(redis_server.url, receiver.url)
-        use_redis(redis_server.url)
-        store = JobStore()
+    with our_service(cfg, NAME, logdir, notes) as (children, receiver, env, store):
         worker = children.start(
             "ours-worker",
             qs("worker", "-p", str(cfg.delayed_processes), "-t", str(cfg.delayed_threads)),

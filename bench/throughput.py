@@ -22,10 +22,9 @@ from bench.common import (
     embedded_redis,
     measure,
     num,
+    our_service,
     qs,
     say,
-    service_env,
-    use_redis,
     verdict,
     wait_until,
 )
@@ -68,18 +67,10 @@ def _measure(receiver: Receiver, expected: int, launched: float, bench: str) -> 
 
 
 def run_ours(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
-    from shared.jobstore import JobStore
 
     bench = f"{NAME}/ours"
     m = cfg.throughput_m
-    with (
-        embedded_redis(cfg.workdir, "throughput-ours") as redis_server,
-        Children(logdir, notes) as children,
-    ):
-        receiver = Receiver(children)
-        env = service_env(redis_server.url, receiver.url)
-        use_redis(redis_server.url)
-        store = JobStore()
+    with our_service(cfg, NAME, logdir, notes) as (children, receiver, env, store):
         _, insert_s = insert(store, m, lambda i, at: at, bench=bench)
         say(bench, f"queued {m:,} jobs in {insert_s:.1f} s; starting workers")
         receiver.reset(ids=True)
