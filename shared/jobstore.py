@@ -1,9 +1,12 @@
 """The job store: one Redis hash per job, per-state indexes, and atomic Lua transitions.
 
 Delayed jobs and retry back-offs wait in a sorted set scored by due time (``jobs:<queue>:delayed``),
-never in Dramatiq's in-memory delay queue (see DESIGN.md); ``promote_due`` moves due ones into
-Dramatiq's queue atomically. Every transition checks the job's current message id, so a stale
-or duplicated Dramatiq message can neither start nor finish a job twice.
+never in Dramatiq's in-memory delay queue (see DESIGN.md); ``promote_due`` makes due ones
+ready atomically. Ready jobs wait in the service's own lines (per priority, per workspace) and
+are dispatched to Dramatiq only as the queue's limits allow (``_lib.lua``), so priorities,
+round robin across workspaces, pause and rate/concurrency limits hold for waiting jobs, and a
+job held back is never counted as failed or retried. Every transition checks the job's current
+message id, so a stale or duplicated Dramatiq message can neither start nor finish a job twice.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Literal
 
 import redis
 
-from shared.queues import FAILURE_NOTICES_QUEUE, QUEUES
+from shared.queues import FAILURE_NOTICES_QUEUE, QUEUES, lua_config
 from shared.redis_client import dramatiq_namespace, get_redis
 from shared.settings import settings
 
@@ -71,6 +74,7 @@ class Job:
     contact_id: str = ""
     message_id: str = ""  #: the Dramatiq message currently allowed to run this job
     org: str = ""  #: the organisation of the API key that created it
+    priority: int = 5  #: 1 (first) to 10
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Job:
@@ -96,6 +100,7 @@ class Job:
             contact_id=raw.get("ct", ""),
             message_id=raw.get("msg", ""),
             org=raw.get("org", ""),
+            priority=int(raw.get("prio") or 5),
         )
 
 
@@ -137,6 +142,8 @@ class NewJob:
     workspace_id: str = ""
     contact_id: str = ""
     org: str = ""  #: the organisation of the API key that created it
+    #: 1 (first) to 10: among a queue's waiting jobs, the lowest number starts first
+    priority: int = 5
     #: (scope, key, fingerprint): a second create with the same scope and key returns the
     #: first job; with another fingerprint it is a conflict.
     idempotency: tuple[str, str, str] | None = None
@@ -174,8 +181,10 @@ class JobStore:
         self.prefix = settings.redis_prefix
         self.ns = dramatiq_namespace()
 
-    def _run(self, name: str, *args: Any) -> Any:
-        return _script(name)(keys=[], args=[self.prefix, *args], client=self.client)
+    def _run(self, name: str, *args: Any, at_ms: int | None = None) -> Any:
+        """Run script ``name`` with the common head (see ``_lib.lua``), then ``args``."""
+        head = [self.prefix, self.ns, lua_config(), now_ms() if at_ms is None else at_ms]
+        return _script(name)(keys=[], args=[*head, *args], client=self.client)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
@@ -192,6 +201,7 @@ class JobStore:
             new_job_id(at_ms), job.queue, job.actor, job.due_ms,
             json.dumps(job.data, separators=(",", ":")), json.dumps(job.options),
             job.max_attempts, job.workspace_id, job.contact_id, idem_key, fp, ttl, job.org,
+            job.priority,
         ]  # fmt: skip
 
     def create_many(self, jobs: list[NewJob], *, at_ms: int | None = None) -> list[Created]:
@@ -202,10 +212,10 @@ class JobStore:
         result is a single ``conflict`` naming the earlier job at that job's position.
         """
         at_ms = now_ms() if at_ms is None else at_ms
-        args: list[Any] = [self.ns, at_ms, len(jobs), settings.delivery_batch]
+        args: list[Any] = [len(jobs)]
         for job in jobs:
             args += self._job_args(job, at_ms)
-        reply = self._run("create", *args)
+        reply = self._run("create", *args, at_ms=at_ms)
         if reply[0] == "conflict":
             index = int(reply[1]) - 1
             return [Created(reply[2], "conflict", index)]
@@ -215,7 +225,7 @@ class JobStore:
         ]
 
     def create(self, job: NewJob, *, at_ms: int | None = None) -> Created:
-        """Store one job: delayed, or waiting in Dramatiq's queue when due."""
+        """Store one job: delayed, or ready (and dispatched as its queue's limits allow)."""
         return self.create_many([job], at_ms=at_ms)[0]
 
     # -- reading --------------------------------------------------------------------------
@@ -240,27 +250,17 @@ class JobStore:
 
     def reschedule(self, job_id: str, due_ms: int, *, at_ms: int | None = None) -> str:
         """Move a delayed job; ``delayed``/``waiting`` (now due), ``missing`` or the state."""
-        at_ms = now_ms() if at_ms is None else at_ms
-        return str(self._run("reschedule", self.ns, job_id, due_ms, at_ms))
+        return str(self._run("reschedule", job_id, due_ms, at_ms=at_ms))
 
     # -- queue control --------------------------------------------------------------------
 
     def pause(self, queue: str) -> None:
-        """Start no new job of ``queue``; running ones finish, due ones wait (parked)."""
-        self._run("pause", self.ns, queue, "pause", now_ms(), 0, settings.delivery_batch)
+        """Start no new job of ``queue``; running ones finish, due ones wait in line."""
+        self._run("pause", queue, "pause")
 
-    def resume(self, queue: str, *, chunk: int = 1000) -> int:
-        """Let ``queue`` run again; hands its parked jobs back, oldest first. How many."""
-        total = 0
-        while True:
-            moved = int(
-                self._run(
-                    "pause", self.ns, queue, "resume", now_ms(), chunk, settings.delivery_batch
-                )
-            )
-            total += moved
-            if moved < chunk:
-                return total
+    def resume(self, queue: str) -> int:
+        """Let ``queue`` run again; how many waiting jobs were handed to workers at once."""
+        return int(self._run("pause", queue, "resume"))
 
     def paused(self) -> set[str]:
         """The queues paused now."""
@@ -269,9 +269,11 @@ class JobStore:
     # -- scheduler ------------------------------------------------------------------------
 
     def promote_due(self, queue: str, *, limit: int = 1000, at_ms: int | None = None) -> int:
-        """Move up to ``limit`` due delayed jobs into Dramatiq's queue; how many moved."""
-        at_ms = now_ms() if at_ms is None else at_ms
-        return int(self._run("promote_due", self.ns, queue, at_ms, limit, settings.delivery_batch))
+        """Make up to ``limit`` due delayed jobs ready, then dispatch the queue as its limits
+        allow (also when none was due: a limiter window may have moved on); how many became
+        ready."""
+        ready, _dispatched = self._run("promote_due", queue, limit, at_ms=at_ms)
+        return int(ready)
 
     def recover(
         self, queue: str, *, alive_since_s: float, notify: bool = False, at_ms: int | None = None
@@ -280,17 +282,9 @@ class JobStore:
 
         ``notify``: a job failed this way also queues its failure notice.
         """
-        at_ms = now_ms() if at_ms is None else at_ms
         notices = QUEUES[FAILURE_NOTICES_QUEUE]
-        args = [
-            self.ns,
-            queue,
-            alive_since_s,
-            at_ms,
-            notices.name if notify else "",
-            notices.max_attempts,
-        ]
-        return list(self._run("recover", *args))
+        args = [queue, alive_since_s, notices.name if notify else "", notices.max_attempts]
+        return list(self._run("recover", *args, at_ms=at_ms))
 
     def clean(self, queue: str, state: JobState, *, older_than_ms: int, limit: int = 1000) -> int:
         """Delete up to ``limit`` jobs that entered ``state`` more than ``older_than_ms`` ago."""
@@ -298,15 +292,14 @@ class JobStore:
 
     # -- worker ---------------------------------------------------------------------------
 
-    def start_many(
-        self, job_ids: list[str], message_id: str, worker: str, *, at_ms: int | None = None
-    ) -> list[Job | Skipped]:
-        """Mark each job of this message active for a new attempt, in one round trip.
+    def start_many(self, job_ids: list[str], message_id: str, worker: str) -> list[Job | Skipped]:
+        """Mark each job of this message active for a new attempt, in one round trip, started
+        at Redis' clock.
 
-        A job cancelled, finished, or moved to another message since comes back ``Skipped``.
+        A job cancelled, finished, or moved to another message since comes back ``Skipped``;
+        so does one its queue's limits (or a pause) hold back: it waits for the next slot.
         """
-        at_ms = now_ms() if at_ms is None else at_ms
-        reply = self._run("start", message_id, worker, at_ms, *job_ids)
+        reply = self._run("start", message_id, worker, *job_ids)
         out: list[Job | Skipped] = []
         for entry in reply:
             if entry[1] == "skip":
@@ -316,11 +309,9 @@ class JobStore:
                 out.append(Job.from_hash(dict(zip(fields[::2], fields[1::2], strict=True))))
         return out
 
-    def start(
-        self, job_id: str, message_id: str, worker: str, *, at_ms: int | None = None
-    ) -> Job | str:
+    def start(self, job_id: str, message_id: str, worker: str) -> Job | str:
         """``start_many`` for one job: the job, or the reason to skip it."""
-        (started,) = self.start_many([job_id], message_id, worker, at_ms=at_ms)
+        (started,) = self.start_many([job_id], message_id, worker)
         return started.reason if isinstance(started, Skipped) else started
 
     def finish_many(self, finishes: list[Finish], *, at_ms: int | None = None) -> int:
@@ -329,7 +320,7 @@ class JobStore:
             return 0
         at_ms = now_ms() if at_ms is None else at_ms
         notices = QUEUES[FAILURE_NOTICES_QUEUE]
-        args: list[Any] = [self.ns, at_ms, notices.name, notices.max_attempts]
+        args: list[Any] = [notices.name, notices.max_attempts]
         for f in finishes:
             result = "" if f.result is None else json.dumps(f.result, separators=(",", ":"))
             args += [f.job.id, f.job.message_id, f.outcome, f.due_ms, result, f.error or ""]
@@ -337,7 +328,7 @@ class JobStore:
                 args += ["", ""]
             else:
                 args += [new_job_id(at_ms), json.dumps(f.notice, separators=(",", ":"))]
-        return int(self._run("finish", *args))
+        return int(self._run("finish", *args, at_ms=at_ms))
 
     def finish(
         self,

@@ -16,7 +16,8 @@ class QueueState(BaseModel):
     success: Literal[True] = True
     queue: str
     paused: bool
-    resumedJobs: int = 0  #: parked jobs handed back to the queue by a resume
+    #: on resume: waiting jobs handed to workers at once (the rest follow as limits allow)
+    dispatchedJobs: int = 0
 
 
 def set_paused(request: Request[Any], paused: bool) -> QueueState:
@@ -29,4 +30,4 @@ def set_paused(request: Request[Any], paused: bool) -> QueueState:
     if paused:
         store.pause(name)
         return QueueState(queue=name, paused=True)
-    return QueueState(queue=name, paused=False, resumedJobs=store.resume(name))
+    return QueueState(queue=name, paused=False, dispatchedJobs=store.resume(name))

@@ -7,12 +7,22 @@ schedules come from ``serverless.yml``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, replace
 
 from shared.redis_client import dramatiq_namespace
+from shared.settings import RateSetting, settings
 
 HOUR_MS = 3_600_000
 DAY_MS = 24 * HOUR_MS
+
+
+@dataclass(frozen=True)
+class Rate:
+    """At most ``max`` job starts in any sliding window of ``duration_ms`` milliseconds."""
+
+    max: int
+    duration_ms: int
 
 
 @dataclass(frozen=True)
@@ -31,6 +41,10 @@ class QueueSpec:
     keep_completed_ms: int = HOUR_MS  #: completed jobs are deleted this long after finishing
     keep_failed_ms: int = 7 * DAY_MS  #: failed jobs are deleted this long after failing
     notify_failure: bool = True  #: POST a failure notice to ``FAILURE_WEBHOOK_URL`` on failure
+    limiter: Rate | None = None  #: job starts per window, across every worker (None: no limit)
+    concurrency: int | None = None  #: most jobs active at once, across every worker
+    #: job starts per window for each workspace (``workspaceId``) on its own
+    workspace_limiter: Rate | None = None
 
     @property
     def actor(self) -> str:
@@ -46,8 +60,19 @@ FAILURE_NOTICES_QUEUE = "failure-notices"
 QUEUES: dict[str, QueueSpec] = {
     spec.name: spec
     for spec in (
-        QueueSpec("sms", processor="functions.jobs.send_sms:process"),
-        QueueSpec("email", processor="functions.jobs.send_email:process"),
+        # Limits from the seed's queue config (overridable with QUEUE_LIMITS).
+        QueueSpec(
+            "sms",
+            processor="functions.jobs.send_sms:process",
+            limiter=Rate(50, 1000),
+            concurrency=5,
+        ),
+        QueueSpec(
+            "email",
+            processor="functions.jobs.send_email:process",
+            limiter=Rate(100, 1000),
+            concurrency=5,
+        ),
         QueueSpec(
             FAILURE_NOTICES_QUEUE,
             processor="functions.jobs.notify_failure:process",
@@ -59,6 +84,47 @@ QUEUES: dict[str, QueueSpec] = {
 
 #: Queues whose jobs live in the job store (everything but cron).
 JOB_QUEUES = [spec for spec in QUEUES.values() if spec.processor is not None]
+
+
+def effective(spec: QueueSpec) -> QueueSpec:
+    """``spec`` with its ``QUEUE_LIMITS`` override applied (a field set to null: no limit)."""
+    override = settings.queue_limits.get(spec.name)
+    if override is None:
+        return spec
+    changes: dict[str, object] = {}
+    for name in override.model_fields_set:
+        value = getattr(override, name)
+        if isinstance(value, RateSetting):
+            value = Rate(value.max, value.duration_ms)
+        changes[name] = value
+    return replace(spec, **changes)  # type: ignore[arg-type]
+
+
+def check_queue_limits() -> None:
+    """Refuse a ``QUEUE_LIMITS`` entry that names no job queue."""
+    unknown = set(settings.queue_limits) - {spec.name for spec in JOB_QUEUES}
+    if unknown:
+        known = ", ".join(spec.name for spec in JOB_QUEUES)
+        raise ValueError(f"QUEUE_LIMITS names unknown queue(s) {sorted(unknown)}; known: {known}")
+
+
+def lua_config() -> str:
+    """Every job queue's limits, as the job-store scripts read them (CFG in ``_lib.lua``)."""
+    check_queue_limits()
+    config = {}
+    for spec in map(effective, JOB_QUEUES):
+        entry: dict[str, object] = {
+            # one job per message when concurrency is limited, so N jobs run on N threads
+            "batch": 1 if spec.concurrency else settings.delivery_batch,
+            "cap": spec.concurrency or settings.dispatch_ahead,
+            "conc": bool(spec.concurrency),
+            "limited": bool(spec.concurrency or spec.limiter or spec.workspace_limiter),
+        }
+        for field, rate in (("rate", spec.limiter), ("ws", spec.workspace_limiter)):
+            if rate:
+                entry[field] = [rate.max, rate.duration_ms * 1000]
+        config[spec.name] = entry
+    return json.dumps(config, separators=(",", ":"))
 
 
 def ready_key(queue_name: str) -> str:

@@ -57,6 +57,7 @@ def _new_jobs(
                 workspace_id=message.workspace_id,
                 contact_id=message.contact_id,
                 org=request.principal.org,
+                priority=options.get("priority", 5),
                 idempotency=(scope, key, fingerprint(message.model_dump(mode="json")))
                 if key
                 else None,

@@ -487,6 +487,7 @@ class JobStatus(_Response):
     state: Literal["delayed", "waiting", "active", "completed", "failed"]
     attempts: int
     max_attempts: int
+    priority: int  #: 1 (first) to 10
     created_at: str | None
     scheduled_for: str | None
     started_at: str | None
@@ -503,6 +504,7 @@ class JobStatus(_Response):
             state=job.state,
             attempts=job.attempts,
             max_attempts=job.max_attempts,
+            priority=job.priority,
             created_at=iso_ms(job.created_at),
             scheduled_for=iso_ms(job.scheduled_for),
             started_at=iso_ms(job.started_at),

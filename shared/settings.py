@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Organisation assigned to a plain API key (one without an ``org:`` prefix).
@@ -22,6 +22,24 @@ class ApiKey:
 
     org: str
     secret: str
+
+
+class RateSetting(BaseModel):
+    """``{"max": N, "duration_ms": W}``: at most N job starts in any W-millisecond window."""
+
+    model_config = ConfigDict(extra="forbid")
+    max: int = Field(gt=0)
+    duration_ms: int = Field(gt=0)
+
+
+class QueueLimitsSetting(BaseModel):
+    """One queue's entry of ``QUEUE_LIMITS``; a field left out keeps the queue table's value,
+    a field set to null removes that limit."""
+
+    model_config = ConfigDict(extra="forbid")
+    limiter: RateSetting | None = None
+    concurrency: int | None = Field(None, gt=0)
+    workspace_limiter: RateSetting | None = None
 
 
 class Settings(BaseSettings):
@@ -64,6 +82,12 @@ class Settings(BaseSettings):
     worker_idle_poll_ms: int = 100  #: longest wait of an idle worker between looks at its queues
     worker_shutdown_timeout_s: float = 60.0  #: on SIGTERM, how long jobs in flight may finish
     delivery_batch: int = 20  #: most due jobs handed to a worker in one message
+    #: per-queue limits over the queue table's, JSON: ``{"sms": {"limiter": {"max": 50,
+    #: "duration_ms": 1000}, "concurrency": 5, "workspace_limiter": null}}``
+    queue_limits: dict[str, QueueLimitsSetting] = {}
+    #: most jobs of a queue without a concurrency limit that are running or handed to workers
+    #: at once; the rest wait in the service's own lines, where priorities apply
+    dispatch_ahead: int = 1000
 
     # Deliveries: where callbacks go, how they are signed and timed out (seed names).
     sms_api_url: str = "http://127.0.0.1:4000"
@@ -78,6 +102,19 @@ class Settings(BaseSettings):
     callback_connect_timeout_s: float = 5.0
     callback_timeout_s: float = 30.0
     max_delay_days: int = 400  #: furthest a job may be scheduled ahead, in days
+    #: comma-separated hosts a callback URL may name; empty: the hosts of SMS_API_URL,
+    #: EMAIL_API_URL and APP_API_URL
+    callback_allowed_hosts: str = ""
+    callback_allowed_networks: str = ""  #: comma-separated CIDRs callbacks may reach outside dev
+
+    # AI provider (OpenAI-compatible; offline built-in when AI_API_URL is unset).
+    ai_api_url: str = ""  #: base URL, e.g. ``https://api.openai.com/v1``; empty: built-in provider
+    ai_api_key: str = ""  #: sent as ``Authorization: Bearer <key>`` when set
+    ai_model: str = "gpt-4o-mini"  #: model name sent with every request
+    ai_timeout_s: float = 30.0  #: connect/read/write timeout of one request, in seconds
+    ai_max_retries: int = 3  #: retries after the first try on 408/429/5xx/network errors
+    #: model name -> US cents per 1,000 tokens (prompt + completion); unlisted models cost 0
+    ai_cost_per_1k_tokens: dict[str, float] = {}
 
     # Emulated AWS identity used in events built by the emulator.
     aws_region: str = "us-east-1"

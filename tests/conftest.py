@@ -15,7 +15,7 @@ import redis
 
 from local.embedded_redis import EmbeddedRedis
 from shared import redis_client
-from shared.settings import settings
+from shared.settings import QueueLimitsSetting, settings
 from tests.servers import Receiver, serve
 
 EVENTS = Path(__file__).parent / "events"
@@ -70,6 +70,20 @@ def redis_prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[st
 def r(redis_prefix: str) -> redis.Redis:
     """The service's own Redis client, bound to the test prefix."""
     return redis_client.get_redis()
+
+
+def set_queue_limits(monkeypatch: pytest.MonkeyPatch, **queues: dict[str, Any]) -> None:
+    """Override queue limits as ``QUEUE_LIMITS`` would: ``sms={"concurrency": None}``."""
+    monkeypatch.setattr(
+        settings, "queue_limits", {name: QueueLimitsSetting(**v) for name, v in queues.items()}
+    )
+
+
+@pytest.fixture
+def unlimited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """SMS and email without the seed's rate and concurrency limits."""
+    off = {"limiter": None, "concurrency": None}
+    set_queue_limits(monkeypatch, sms=off, email=off)
 
 
 @pytest.fixture

@@ -1,139 +1,282 @@
 -- Helpers prepended to every job-store script (Lua scripts cannot import one another).
+--
+-- Every script gets the same four leading arguments, then its own from ARGV[HEAD + 1]:
+--   PREFIX   the key prefix
+--   NS       Dramatiq's namespace (its queue keys)
+--   CFG      queue limits, JSON: {queue: {cap, conc, batch, limited, rate = {max, window_us}?,
+--            ws = {max, window_us}?}}: `cap` bounds jobs active or on a message (it is the
+--            concurrency limit when `conc`); see shared/queue_limits.py
+--   NOW      the caller's clock, epoch ms: record timestamps and due times.
+--            Rate limits use Redis' own clock (TIME) instead, one clock for every worker.
+--
 -- Key layout, all under PREFIX:
---   job:<id>                      hash: the job record
---   jobs:<queue>:<state>          zset of ids per state; the delayed one is scored by due time
---   idx:ws:<workspace>            zset of ids by creation time
---   idx:ct:<workspace>:<contact>  zset of ids by creation time
--- Dramatiq's broker keeps <ns>:<queue> (list of message ids) and <ns>:<queue>.msgs (hash).
+--   job:<id>                       hash: the job record
+--   jobs:<queue>:<state>           zset of ids per state; the delayed one is scored by due time
+--   ready:<queue>:<prio>           list: the workspaces with jobs ready at that priority, in
+--                                  round-robin order (a workspace is listed iff its line is
+--                                  not empty)
+--   ready:<queue>:<prio>:<ws>      list: that workspace's ready job ids at that priority, FIFO
+--   dispatched:<queue>             zset: jobs handed to Dramatiq and not started yet
+--   dispatched-ws:<queue>          hash: the same, counted per workspace
+--   starts:<queue>[:ws:<ws>]       zset: job starts in the limiter's window (TIME, µs)
+--   paused                         set of paused queues
+--   idx:ws:<workspace>             zset of ids by creation time
+--   idx:ct:<workspace>:<contact>   zset of ids by creation time
+-- Dramatiq's broker keeps <ns>:<queue> (list of message ids) and <ns>:<queue>.msgs (hash);
+-- <ns>:<queue>.wake is a list of tokens that wakes an idle worker as soon as a message lands.
+--
+-- A job's life: delayed --due--> waiting (ready) --dispatch--> waiting (on a message)
+-- --start--> active --> completed | failed | delayed (retry). "Ready" jobs wait in our lines,
+-- where priority, round robin, pause and the limits decide which one Dramatiq gets next.
 
-local function state_key(prefix, queue, state)
-  return prefix .. ":jobs:" .. queue .. ":" .. state
+local PREFIX, NS, CFG, NOW = ARGV[1], ARGV[2], cjson.decode(ARGV[3]), tonumber(ARGV[4])
+local HEAD = 4
+local PRIORITIES, DEFAULT_PRIORITY = 10, 5
+
+local function state_key(queue, state)
+  return PREFIX .. ":jobs:" .. queue .. ":" .. state
 end
+
+local function job_key(id) return PREFIX .. ":job:" .. id end
+
+local function queue_cfg(queue) return CFG[queue] or {cap = 1000, batch = 1} end
 
 -- Activity per queue for GET /api/metrics: counters in 10-second buckets kept 10 minutes, and
 -- the last 1,000 wait and run times (ms).
 local STATS_BUCKET_MS, STATS_KEEP_S, STATS_SAMPLES = 10000, 600, 1000
 
-local function count_event(prefix, queue, event, now, n)
+local function count_event(queue, event, n)
   if n == 0 then return end
-  local key = prefix .. ":stats:" .. queue .. ":" .. event .. ":"
-    .. math.floor(now / STATS_BUCKET_MS)
+  local key = PREFIX .. ":stats:" .. queue .. ":" .. event .. ":"
+    .. math.floor(NOW / STATS_BUCKET_MS)
   redis.call("INCRBY", key, n)
   redis.call("EXPIRE", key, STATS_KEEP_S)
 end
 
-local function add_samples(prefix, queue, what, values)
+local function add_samples(queue, what, values)
   if #values == 0 then return end
-  local key = prefix .. ":stats:" .. queue .. ":" .. what
+  local key = PREFIX .. ":stats:" .. queue .. ":" .. what
   redis.call("LPUSH", key, unpack(values))
   redis.call("LTRIM", key, 0, STATS_SAMPLES - 1)
 end
 
 -- Write a new job's record and its workspace/contact index entries (its state comes next).
-local function write_job(prefix, id, queue, actor, data, opts, max_attempts, ws, ct, org, now, due)
-  redis.call("HSET", prefix .. ":job:" .. id, "id", id, "queue", queue, "actor", actor,
-    "data", data, "opts", opts, "attempts", 0, "maxAttempts", max_attempts, "createdAt", now,
-    "scheduledFor", math.max(due, now), "ws", ws, "ct", ct, "org", org, "enq", 0)
+local function write_job(id, queue, actor, data, opts, max_attempts, ws, ct, org, due, prio)
+  redis.call("HSET", job_key(id), "id", id, "queue", queue, "actor", actor,
+    "data", data, "opts", opts, "attempts", 0, "maxAttempts", max_attempts, "createdAt", NOW,
+    "scheduledFor", math.max(due, NOW), "ws", ws, "ct", ct, "org", org, "enq", 0,
+    "prio", prio, "msg", "")
   if ws ~= "" then
-    redis.call("ZADD", prefix .. ":idx:ws:" .. ws, now, id)
-    if ct ~= "" then redis.call("ZADD", prefix .. ":idx:ct:" .. ws .. ":" .. ct, now, id) end
+    redis.call("ZADD", PREFIX .. ":idx:ws:" .. ws, NOW, id)
+    if ct ~= "" then redis.call("ZADD", PREFIX .. ":idx:ct:" .. ws .. ":" .. ct, NOW, id) end
   end
 end
 
 -- Move job `id` from its current state index to `new_state`, scored `score`.
-local function set_state(prefix, job_key, id, queue, old_state, new_state, score)
-  if old_state then redis.call("ZREM", state_key(prefix, queue, old_state), id) end
-  redis.call("ZADD", state_key(prefix, queue, new_state), score, id)
-  redis.call("HSET", job_key, "state", new_state)
+local function set_state(id, queue, old_state, new_state, score)
+  if old_state then redis.call("ZREM", state_key(queue, old_state), id) end
+  redis.call("ZADD", state_key(queue, new_state), score, id)
+  redis.call("HSET", job_key(id), "state", new_state)
 end
 
--- Hand jobs to Dramatiq (as its Redis broker enqueues) in ONE message carrying all their ids:
--- a worker then starts and finishes them with one round trip per handful, not per job. Each
--- job remembers the message id, so a stale copy of an older message is recognised and skipped.
--- All `ids` share `queue`, `actor` and `old_state` (nil for new jobs).
--- A job of a paused queue waits "parked": in the waiting state, on no message, listed in
--- jobs:<queue>:parked until the queue is resumed.
-local function is_paused(prefix, queue)
-  return redis.call("SISMEMBER", prefix .. ":paused", queue) == 1
+local function is_paused(queue)
+  return redis.call("SISMEMBER", PREFIX .. ":paused", queue) == 1
 end
 
-local function park(prefix, job_key, id, queue, old_state, now)
-  redis.call("HSET", job_key, "msg", "")
-  redis.call("ZADD", prefix .. ":jobs:" .. queue .. ":parked", now, id)
-  if old_state ~= "waiting" then set_state(prefix, job_key, id, queue, old_state, "waiting", now) end
+-- -- Limits ------------------------------------------------------------------------------
+
+local function redis_now_us()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
-local function enqueue_batch(prefix, ns, queue, actor, ids, old_state, now)
-  if is_paused(prefix, queue) then
-    for _, id in ipairs(ids) do park(prefix, prefix .. ":job:" .. id, id, queue, old_state, now) end
-    return ""
+local function ws_name(ws)
+  if ws == nil or ws == false or ws == "" then return "-" end
+  return ws
+end
+
+local function starts_key(queue, ws)
+  if ws then return PREFIX .. ":starts:" .. queue .. ":ws:" .. ws end
+  return PREFIX .. ":starts:" .. queue
+end
+
+-- Starts within the window ending at `now_us` (older ones are dropped).
+local function starts_in_window(key, now_us, window_us)
+  redis.call("ZREMRANGEBYSCORE", key, "-inf", now_us - window_us)
+  return redis.call("ZCARD", key)
+end
+
+local function record_start(key, now_us, window_us, member)
+  redis.call("ZADD", key, now_us, member)
+  redis.call("PEXPIRE", key, math.ceil(window_us / 1000) + 1000)
+end
+
+local function dispatched_key(queue) return PREFIX .. ":dispatched:" .. queue end
+local function ws_dispatched_key(queue) return PREFIX .. ":dispatched-ws:" .. queue end
+
+-- A dispatched job left its message (started, cancelled, or handed back): uncount it.
+local function undispatch(queue, id, ws)
+  if redis.call("ZREM", dispatched_key(queue), id) == 1 then
+    local key = ws_dispatched_key(queue)
+    if redis.call("HINCRBY", key, ws_name(ws), -1) <= 0 then redis.call("HDEL", key, ws_name(ws)) end
   end
-  local first = prefix .. ":job:" .. ids[1]
+end
+
+-- -- Ready lines -------------------------------------------------------------------------
+
+-- Jobs made ready during this script call, per queue (to count those a limit holds back).
+local FRESH = {}
+
+local function ready_ring(queue, prio) return PREFIX .. ":ready:" .. queue .. ":" .. prio end
+local function ready_line(queue, prio, ws) return ready_ring(queue, prio) .. ":" .. ws end
+
+-- Make job `id` ready: waiting, on no message, at the back of its workspace's line at its
+-- priority, or at the front when `first` (a job handed back keeps its turn).
+local function make_ready(id, queue, old_state, first)
+  local key = job_key(id)
+  local f = redis.call("HMGET", key, "prio", "ws")
+  local prio = tonumber(f[1]) or DEFAULT_PRIORITY
+  local ws = ws_name(f[2])
+  local line = ready_line(queue, prio, ws)
+  local push = first and "LPUSH" or "RPUSH"
+  if redis.call(push, line, id) == 1 then redis.call(push, ready_ring(queue, prio), ws) end
+  redis.call("HSET", key, "msg", "")
+  if not first then redis.call("HSET", key, "enqueuedAt", NOW) end
+  if old_state ~= "waiting" then set_state(id, queue, old_state, "waiting", NOW) end
+  if not FRESH[queue] then FRESH[queue] = {} end
+  FRESH[queue][id] = true
+end
+
+-- Hand `ids` to Dramatiq (as its Redis broker enqueues) in ONE message carrying them all: a
+-- worker then starts and finishes them with one round trip per handful, not per job. Each job
+-- remembers the message id, so a stale copy of an older message is recognised and skipped.
+local function enqueue_message(queue, actor, ids)
+  local first = job_key(ids[1])
   local msg_id = ids[1] .. "." .. redis.call("HINCRBY", first, "enq", 1)
   if #ids > 1 then msg_id = msg_id .. "+" .. (#ids - 1) end
   local message = cjson.encode({
     queue_name = queue, actor_name = actor, args = {ids}, kwargs = {},
-    options = {redis_message_id = msg_id}, message_id = msg_id, message_timestamp = now})
-  redis.call("HSET", ns .. ":" .. queue .. ".msgs", msg_id, message)
-  redis.call("RPUSH", ns .. ":" .. queue, msg_id)
+    options = {redis_message_id = msg_id}, message_id = msg_id, message_timestamp = NOW})
+  redis.call("HSET", NS .. ":" .. queue .. ".msgs", msg_id, message)
+  redis.call("RPUSH", NS .. ":" .. queue, msg_id)
   for i, id in ipairs(ids) do
-    local job_key = prefix .. ":job:" .. id
-    if i > 1 then redis.call("HINCRBY", job_key, "enq", 1) end
-    redis.call("HSET", job_key, "msg", msg_id, "enqueuedAt", now)
-    set_state(prefix, job_key, id, queue, old_state, "waiting", now)
+    if i > 1 then redis.call("HINCRBY", job_key(id), "enq", 1) end
+    redis.call("HSET", job_key(id), "msg", msg_id)
   end
-  return msg_id
 end
 
-local function enqueue(prefix, ns, job_key, id, queue, actor, old_state, now)
-  return enqueue_batch(prefix, ns, queue, actor, {id}, old_state, now)
-end
+local WAKE_TOKENS = 16
 
--- Jobs collected per (queue, actor), in first-seen order, to enqueue group by group.
-local function new_groups() return {by = {}, order = {}} end
-
-local function add_to_group(groups, queue, actor, id)
-  local name = queue .. " " .. actor
-  if not groups.by[name] then
-    groups.by[name] = {}
-    groups.order[#groups.order + 1] = {name, queue, actor}
-  end
-  table.insert(groups.by[name], id)
-end
-
--- Enqueue `ids` in messages of at most `size` jobs each.
-local function enqueue_chunks(prefix, ns, queue, actor, ids, old_state, now, size)
-  local chunk = {}
+-- Enqueue `ids` (all of `queue`'s `actor`) in messages of at most `size`, then wake workers.
+local function enqueue_chunks(queue, actor, ids, size)
+  local chunk, messages = {}, 0
   for _, id in ipairs(ids) do
     chunk[#chunk + 1] = id
     if #chunk >= size then
-      enqueue_batch(prefix, ns, queue, actor, chunk, old_state, now)
-      chunk = {}
+      enqueue_message(queue, actor, chunk)
+      chunk, messages = {}, messages + 1
     end
   end
-  if #chunk > 0 then enqueue_batch(prefix, ns, queue, actor, chunk, old_state, now) end
+  if #chunk > 0 then
+    enqueue_message(queue, actor, chunk)
+    messages = messages + 1
+  end
+  if messages > 0 then
+    local wake = NS .. ":" .. queue .. ".wake"
+    for _ = 1, math.min(messages, WAKE_TOKENS) do redis.call("RPUSH", wake, 1) end
+    redis.call("LTRIM", wake, 0, WAKE_TOKENS - 1)
+  end
 end
 
--- Delete the job record and every index entry that names it.
-local function remove_job(prefix, id)
-  local job_key = prefix .. ":job:" .. id
-  local f = redis.call("HMGET", job_key, "queue", "state", "ws", "ct")
+-- Room the limits leave for dispatching `queue`'s jobs now: concurrency (or the dispatch cap)
+-- counts jobs active or on a message; the rate limit counts starts in the window plus jobs on
+-- a message (each will start soon).
+local function queue_room(queue, cfg, now_us)
+  local on_message = redis.call("ZCARD", dispatched_key(queue))
+  local room = cfg.cap - on_message - redis.call("ZCARD", state_key(queue, "active"))
+  if cfg.rate then
+    local started = starts_in_window(starts_key(queue), now_us, cfg.rate[2])
+    room = math.min(room, cfg.rate[1] - started - on_message)
+  end
+  return room
+end
+
+-- Hand ready jobs of `queue` to Dramatiq, as many as its limits allow: the highest priority
+-- first; within a priority, one job per workspace in turn (round robin), each workspace within
+-- its own limit; FIFO within a workspace. Returns the number dispatched.
+local function dispatch(queue)
+  local fresh = FRESH[queue] or {}
+  FRESH[queue] = nil
+  local held = 0
+  for _ in pairs(fresh) do held = held + 1 end
+  if is_paused(queue) then return 0 end
+  local cfg = queue_cfg(queue)
+  local now_us = redis_now_us()
+  local room = queue_room(queue, cfg, now_us)
+  local taken, actor = {}, nil
+  local ws_room = {}
+  local per_ws = ws_dispatched_key(queue)
+  for prio = 1, PRIORITIES do
+    if room <= 0 then break end
+    local ring = ready_ring(queue, prio)
+    local blocked = 0
+    while room > 0 do
+      local ws = redis.call("LPOP", ring)
+      if not ws then break end
+      if cfg.ws and ws_room[ws] == nil then
+        ws_room[ws] = cfg.ws[1] - starts_in_window(starts_key(queue, ws), now_us, cfg.ws[2])
+          - tonumber(redis.call("HGET", per_ws, ws) or 0)
+      end
+      if cfg.ws and ws_room[ws] <= 0 then
+        redis.call("RPUSH", ring, ws)  -- this workspace is at its own limit: skip it
+        blocked = blocked + 1
+        if blocked >= redis.call("LLEN", ring) then break end
+      else
+        local line = ready_line(queue, prio, ws)
+        local id = redis.call("LPOP", line)
+        local f = id and redis.call("HMGET", job_key(id), "state", "msg", "actor")
+        if f and f[1] == "waiting" and f[2] == "" then  -- else stale: cancelled or moved on
+          taken[#taken + 1] = id
+          actor = f[3]
+          room = room - 1
+          if cfg.ws then ws_room[ws] = ws_room[ws] - 1 end
+          blocked = 0
+          redis.call("ZADD", dispatched_key(queue), now_us, id)
+          redis.call("HINCRBY", per_ws, ws, 1)
+          if fresh[id] then held = held - 1 end
+        end
+        if redis.call("LLEN", line) > 0 then redis.call("RPUSH", ring, ws) end
+      end
+    end
+  end
+  if cfg.limited then count_event(queue, "deferred", held) end
+  if #taken > 0 then enqueue_chunks(queue, actor, taken, cfg.batch) end
+  return #taken
+end
+
+-- Dispatch every queue that had jobs made ready in this call.
+local function dispatch_fresh()
+  local queues = {}
+  for queue in pairs(FRESH) do queues[#queues + 1] = queue end
+  for _, queue in ipairs(queues) do dispatch(queue) end
+end
+
+-- -- Removal -----------------------------------------------------------------------------
+
+-- Delete the job record and every index entry that names it (a stale entry left in a ready
+-- line is skipped by dispatch).
+local function remove_job(id)
+  local key = job_key(id)
+  local f = redis.call("HMGET", key, "queue", "state", "ws", "ct", "msg")
   if not f[1] then return 0 end
-  redis.call("ZREM", state_key(prefix, f[1], f[2]), id)
-  redis.call("ZREM", state_key(prefix, f[1], "parked"), id)
+  redis.call("ZREM", state_key(f[1], f[2]), id)
+  if f[2] == "waiting" and f[5] and f[5] ~= "" then undispatch(f[1], id, f[3]) end
   if f[3] and f[3] ~= "" then
-    redis.call("ZREM", prefix .. ":idx:ws:" .. f[3], id)
+    redis.call("ZREM", PREFIX .. ":idx:ws:" .. f[3], id)
     if f[4] and f[4] ~= "" then
-      redis.call("ZREM", prefix .. ":idx:ct:" .. f[3] .. ":" .. f[4], id)
+      redis.call("ZREM", PREFIX .. ":idx:ct:" .. f[3] .. ":" .. f[4], id)
     end
   end
-  redis.call("DEL", job_key)
+  redis.call("DEL", key)
   return 1
-end
-
--- Enqueue every group, in messages of at most `size` jobs each.
-local function enqueue_groups(prefix, ns, groups, old_state, now, size)
-  for _, g in ipairs(groups.order) do
-    enqueue_chunks(prefix, ns, g[2], g[3], groups.by[g[1]], old_state, now, size)
-  end
 end

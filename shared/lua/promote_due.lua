@@ -1,18 +1,15 @@
--- Move up to `limit` delayed jobs of one queue that are due by `now` into Dramatiq's queue,
--- in messages of at most `batch` jobs. Atomic: a job is never moved twice nor lost between
--- the two, whatever schedulers run.
--- ARGV: prefix, ns, queue, now_ms, limit, batch.  Returns the number moved.
-local prefix, ns, queue, now = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
-local delayed = state_key(prefix, queue, "delayed")
-local ids = redis.call("ZRANGEBYSCORE", delayed, "-inf", now, "LIMIT", 0, tonumber(ARGV[5]))
-local due = new_groups()
+-- Make up to `limit` delayed jobs of one queue that are due by NOW ready, then dispatch the
+-- queue as its limits allow (also when nothing was due: a limiter window may have moved on).
+-- Atomic: a job is never moved twice nor lost between the two, whatever schedulers run.
+-- ARGV after HEAD: queue, limit.  Returns {jobs made ready, jobs dispatched}.
+local queue, limit = ARGV[HEAD + 1], tonumber(ARGV[HEAD + 2])
+local delayed = state_key(queue, "delayed")
+local ids = redis.call("ZRANGEBYSCORE", delayed, "-inf", NOW, "LIMIT", 0, limit)
 for _, id in ipairs(ids) do
-  local f = redis.call("HMGET", prefix .. ":job:" .. id, "state", "actor")
-  if f[1] == "delayed" then
-    add_to_group(due, queue, f[2], id)
+  if redis.call("HGET", job_key(id), "state") == "delayed" then
+    make_ready(id, queue, "delayed", false)
   else
     redis.call("ZREM", delayed, id)  -- a stray entry (record gone): drop it
   end
 end
-enqueue_groups(prefix, ns, due, "delayed", now, tonumber(ARGV[6]))
-return #ids
+return {#ids, dispatch(queue)}

@@ -1,37 +1,38 @@
--- Give active jobs whose worker stopped beating to another worker: re-enqueued with a new
--- message (the dead worker's copy becomes stale), or failed when it was the last attempt;
--- with `notice_queue` set, a failure also queues its failure notice (job id "<id>.notice").
--- ARGV: prefix, ns, queue, alive_since_s (heartbeat score), now_ms, notice_queue ("" for
---       none), notice_max_attempts
--- Returns the ids re-enqueued or failed.
-local prefix, ns, queue = ARGV[1], ARGV[2], ARGV[3]
-local alive_since, now = tonumber(ARGV[4]), tonumber(ARGV[5])
-local notice_queue, notice_max = ARGV[6], ARGV[7]
+-- Give active jobs whose worker stopped beating to another worker: ready again at the front of
+-- their line (the dead worker's message becomes stale), or failed when it was the last
+-- attempt; with `notice_queue` set, a failure also queues its failure notice (job id
+-- "<id>.notice").
+-- ARGV after HEAD: queue, alive_since_s (heartbeat score), notice_queue ("" for none),
+--       notice_max_attempts
+-- Returns the ids made ready again or failed.
+local queue, alive_since = ARGV[HEAD + 1], tonumber(ARGV[HEAD + 2])
+local notice_queue, notice_max = ARGV[HEAD + 3], ARGV[HEAD + 4]
 local moved = {}
-for _, id in ipairs(redis.call("ZRANGE", state_key(prefix, queue, "active"), 0, -1)) do
-  local job_key = prefix .. ":job:" .. id
-  local f = redis.call("HMGET", job_key, "worker", "actor", "attempts", "maxAttempts", "data",
-    "ws", "ct", "org")
-  local beat = redis.call("ZSCORE", prefix .. ":alive:worker", f[1] or "")
+for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
+  local key = job_key(id)
+  local f = redis.call("HMGET", key, "worker", "attempts", "maxAttempts", "data", "ws", "ct",
+    "org")
+  local beat = redis.call("ZSCORE", PREFIX .. ":alive:worker", f[1] or "")
   if not beat or tonumber(beat) < alive_since then
-    local err = "worker " .. (f[1] or "?") .. " died during attempt " .. (f[3] or "?")
-    redis.call("HSET", job_key, "error", err)
-    if tonumber(f[3] or 0) >= tonumber(f[4] or 1) then
-      redis.call("HSET", job_key, "finishedAt", now)
-      set_state(prefix, job_key, id, queue, "active", "failed", now)
+    local err = "worker " .. (f[1] or "?") .. " died during attempt " .. (f[2] or "?")
+    redis.call("HSET", key, "error", err)
+    if tonumber(f[2] or 0) >= tonumber(f[3] or 1) then
+      redis.call("HSET", key, "finishedAt", NOW)
+      set_state(id, queue, "active", "failed", NOW)
       if notice_queue ~= "" then
         local notice_id = id .. ".notice"
         local notice = cjson.encode({jobId = id, status = "failed", error = err, queue = queue,
-          attempts = tonumber(f[3]), data = cjson.decode(f[5])})
-        write_job(prefix, notice_id, notice_queue, notice_queue, notice, "{}", notice_max,
-          f[6] or "", f[7] or "", f[8] or "", now, now)
-        enqueue(prefix, ns, prefix .. ":job:" .. notice_id, notice_id, notice_queue,
-          notice_queue, nil, now)
+          attempts = tonumber(f[2]), data = cjson.decode(f[4])})
+        write_job(notice_id, notice_queue, notice_queue, notice, "{}", notice_max,
+          f[5] or "", f[6] or "", f[7] or "", NOW, DEFAULT_PRIORITY)
+        make_ready(notice_id, notice_queue, nil, false)
       end
     else
-      enqueue(prefix, ns, job_key, id, queue, f[2], "active", now)
+      make_ready(id, queue, "active", true)
     end
     moved[#moved + 1] = id
   end
 end
+FRESH[queue] = FRESH[queue] or {}
+dispatch_fresh()
 return moved

@@ -1,17 +1,16 @@
--- Move a delayed job to `due_ms`; a due time not in the future runs it now (promote).
--- ARGV: prefix, ns, id, due_ms, now_ms.  Returns "delayed", "waiting", "missing" or the state
--- that forbids it.
-local prefix, ns, id = ARGV[1], ARGV[2], ARGV[3]
-local due, now = tonumber(ARGV[4]), tonumber(ARGV[5])
-local job_key = prefix .. ":job:" .. id
-local f = redis.call("HMGET", job_key, "state", "queue", "actor")
+-- Move a delayed job to `due_ms`; a due time not in the future makes it ready now (promote).
+-- ARGV after HEAD: id, due_ms.  Returns "delayed", "waiting", "missing" or the state that
+-- forbids it.
+local id, due = ARGV[HEAD + 1], tonumber(ARGV[HEAD + 2])
+local f = redis.call("HMGET", job_key(id), "state", "queue")
 if not f[1] then return "missing" end
 if f[1] ~= "delayed" then return f[1] end
-if due > now then
-  redis.call("HSET", job_key, "scheduledFor", due)
-  set_state(prefix, job_key, id, f[2], "delayed", "delayed", due)
+if due > NOW then
+  redis.call("HSET", job_key(id), "scheduledFor", due)
+  set_state(id, f[2], "delayed", "delayed", due)
   return "delayed"
 end
-redis.call("HSET", job_key, "scheduledFor", now)
-enqueue(prefix, ns, job_key, id, f[2], f[3], "delayed", now)
+redis.call("HSET", job_key(id), "scheduledFor", NOW)
+make_ready(id, f[2], "delayed", false)
+dispatch_fresh()
 return "waiting"

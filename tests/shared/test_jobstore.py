@@ -44,7 +44,10 @@ def test_a_due_job_goes_straight_to_the_dramatiq_queue_and_a_later_one_waits(r, 
     assert r.zscore(f"{redis_prefix}:jobs:sms:delayed", later) == now + 60_000
 
 
-def test_concurrent_schedulers_move_each_due_job_exactly_once(r, redis_prefix):
+def test_concurrent_schedulers_move_each_due_job_exactly_once(
+    r, redis_prefix, unlimited, monkeypatch
+):
+    monkeypatch.setattr(settings, "dispatch_ahead", 5000)
     store = JobStore()
     now = now_ms()
     created = store.create_many([job(now + 1 + i % 50) for i in range(3000)], at_ms=now)
@@ -93,7 +96,9 @@ def test_only_the_current_message_may_start_or_finish_a_job(redis_prefix):
     assert done.state == "completed" and done.result == {"status": 200} and done.finished_at
 
 
-def test_due_jobs_travel_in_messages_of_at_most_delivery_batch_jobs(r, redis_prefix, monkeypatch):
+def test_due_jobs_travel_in_messages_of_at_most_delivery_batch_jobs(
+    r, redis_prefix, unlimited, monkeypatch
+):
     monkeypatch.setattr(settings, "delivery_batch", 4)
     store = JobStore()
     now = now_ms()
@@ -177,7 +182,9 @@ def test_a_failure_and_its_notice_are_written_in_one_step(redis_prefix):
     assert queued.data == notice and queued.workspace_id == "ws1" and queued.state == "waiting"
 
 
-def test_a_message_taken_after_a_pause_parks_its_jobs_and_resume_requeues_them(r, redis_prefix):
+def test_a_message_taken_after_a_pause_hands_its_jobs_back_and_resume_dispatches_them(
+    r, redis_prefix
+):
     store = JobStore()
     job_id = store.create(job(now_ms())).job_id
     (message,) = r.lrange(ready_key("sms"), 0, -1)
