@@ -28,6 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from shared.keepalive_transport import KeepAliveTransport
+from shared.netguard import BlockedAddress
 from shared.settings import settings
 
 #: Longest back-off or honoured ``Retry-After``, in milliseconds (one hour).
@@ -231,6 +232,8 @@ def _classify_error(exc: Exception, elapsed_ms: float, timeout: httpx.Timeout) -
         error = f"{phase} timed out after {limit} s"
     elif isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         retryable, error = False, f"invalid callback URL: {_describe(exc)}"
+    elif isinstance(exc, BlockedAddress):  # the address won't change its nature on a retry
+        retryable, error = False, _describe(exc)
     elif isinstance(exc, httpx.ConnectError):
         error = f"connect error: {_describe(exc)}"
     else:
@@ -253,16 +256,21 @@ def _client_options() -> dict[str, Any]:
     return {"limits": LIMITS, "follow_redirects": False, "timeout": current_timeout()}
 
 
-def _sync_client_options() -> dict[str, Any]:
+def _sync_client_options(*, guarded: bool = False) -> dict[str, Any]:
     """The sync client runs on the lean keep-alive transport (``shared.keepalive_transport``)."""
-    transport = KeepAliveTransport(max_body_bytes=MAX_RESPONSE_BYTES)
+    transport = KeepAliveTransport(max_body_bytes=MAX_RESPONSE_BYTES, guard=guarded)
     return {"transport": transport, "follow_redirects": False, "timeout": current_timeout()}
 
 
 class CallbackClient:
-    """Posts callbacks over one pooled, keep-alive ``httpx.Client``, safe to share by threads."""
+    """Posts callbacks over one pooled, keep-alive ``httpx.Client``, safe to share by threads.
 
-    def __init__(self) -> None:
+    ``guarded=True`` is for URLs users submitted: outside dev, an address that is not public
+    (nor in ``CALLBACK_ALLOWED_NETWORKS``) fails at once, unretryable (``shared.netguard``).
+    """
+
+    def __init__(self, *, guarded: bool = False) -> None:
+        self.guarded = guarded
         self._client: httpx.Client | None = None
         self._lock = threading.Lock()
 
@@ -271,7 +279,7 @@ class CallbackClient:
         if client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = httpx.Client(**_sync_client_options())
+                    self._client = httpx.Client(**_sync_client_options(guarded=self.guarded))
                 client = self._client
         return client
 

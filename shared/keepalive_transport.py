@@ -11,6 +11,11 @@ streaming. An idle connection is reused only while it is younger than ``keepaliv
 and the peer has not closed it. If the peer closes it just as it is reused (reset, or EOF
 before any byte of answer), the request is sent once more on a fresh connection, as other
 clients do for such races; any other failure is the caller's to retry.
+
+With ``guard=True`` the transport resolves each host itself through
+:func:`shared.netguard.resolve_checked` and connects to exactly the checked addresses (TLS
+still verifies the host name): a refused address raises :class:`shared.netguard.BlockedAddress`
+before any packet is sent to it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,8 @@ import time
 from typing import Any
 
 import httpx
+
+from shared.netguard import BlockedAddress, resolve_checked
 
 #: Largest response head (status line + headers) accepted, in bytes.
 MAX_HEAD_BYTES = 65_536
@@ -85,6 +92,22 @@ class _Connection:
             self.sock.close()
 
 
+def _open_checked(host: str, port: int, timeout: float | None) -> socket.socket:
+    """A socket connected to the first reachable address of ``host`` that the guard allows."""
+    error: OSError | None = None
+    for family, sockaddr in resolve_checked(host, port):
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.settimeout(timeout)
+            sock.connect(sockaddr)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        return sock
+    raise error or OSError(f"no address found for {host!r}")
+
+
 class KeepAliveTransport(httpx.BaseTransport):
     """Pooled HTTP/1.1 connections per origin; thread-safe; ``max_body_bytes`` read at most."""
 
@@ -95,11 +118,13 @@ class KeepAliveTransport(httpx.BaseTransport):
         keepalive_expiry_s: float = 4.0,
         max_body_bytes: int = 65_536,
         ssl_context: ssl.SSLContext | None = None,
+        guard: bool = False,
     ) -> None:
         self.max_idle = max_idle_per_origin
         self.expiry_s = keepalive_expiry_s
         self.max_body = max_body_bytes
         self.ssl_context = ssl_context or ssl.create_default_context()
+        self.guard = guard  #: connect only to addresses ``resolve_checked`` allows
         self._idle: dict[Origin, list[_Connection]] = {}
         self._lock = threading.Lock()
 
@@ -141,10 +166,16 @@ class KeepAliveTransport(httpx.BaseTransport):
     ) -> _Connection:
         scheme, host, port = origin
         try:
-            sock = socket.create_connection((host, port), timeout=timeout.get("connect"))
+            if self.guard:
+                sock = _open_checked(host, port, timeout.get("connect"))
+            else:
+                sock = socket.create_connection((host, port), timeout=timeout.get("connect"))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
                 sock = self.ssl_context.wrap_socket(sock, server_hostname=host)
+        except BlockedAddress as exc:
+            exc.request = request
+            raise
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"connect timed out: {exc}", request=request) from exc
         except (OSError, ssl.SSLError) as exc:

@@ -1,7 +1,7 @@
 """Queue metrics (the seed's "batch performance" monitoring), read in one Redis round trip.
 
-Per queue: jobs per state, jobs started/completed/failed/retried in the last 1 and 5 minutes,
-throughput, and wait time (ready → started) and run time (started → finished) percentiles
+Per queue: jobs per state, jobs started/completed/failed/retried/deferred in the last 1 and 5
+minutes (deferred: ready jobs a rate or concurrency limit made wait for a free slot), throughput, and wait time (ready → started) and run time (started → finished) percentiles
 over the last 1,000 jobs. The counters are written by the job store's Lua scripts, in
 10-second buckets kept 10 minutes.
 """
@@ -20,7 +20,7 @@ from shared.queues import JOB_QUEUES
 #: Width of one counter bucket, in milliseconds (as in ``shared/lua/_lib.lua``).
 BUCKET_MS = 10_000
 #: Events counted per queue.
-EVENTS = ("started", "completed", "failed", "retried")
+EVENTS = ("started", "completed", "failed", "retried", "deferred")
 
 
 class _Camel(BaseModel):
@@ -37,6 +37,7 @@ class Window(_Camel):
     completed: int
     failed: int
     retried: int
+    deferred: int  #: jobs that had to wait for a free slot (never counted as failed or retried)
 
 
 class QueueMetrics(_Camel):
@@ -111,7 +112,7 @@ def prometheus_text(metrics: Metrics) -> bytes:
                 "qs_jobs", "Jobs per queue and state", labels=["queue", "state"]
             )
             events = GaugeMetricFamily(
-                "qs_job_events", "Jobs started/completed/failed/retried in a recent window",
+                "qs_job_events", "Jobs started/completed/failed/retried/deferred in a recent window",
                 labels=["queue", "event", "window"],
             )  # fmt: skip
             throughput = GaugeMetricFamily(

@@ -26,7 +26,7 @@ def test_metrics_count_states_recent_events_and_timings(service: Service, receiv
     sms = response.json()["queues"]["sms"]
     assert sms["paused"] is False
     assert sms["counts"] == {"delayed": 1, "waiting": 0, "active": 0, "completed": 3, "failed": 1}
-    assert sms["last1m"] == {"started": 5, "completed": 3, "failed": 1, "retried": 1}
+    assert sms["last1m"] == {"started": 5, "completed": 3, "failed": 1, "retried": 1, "deferred": 0}
     assert sms["last5m"] == sms["last1m"]
     assert sms["throughputPerS"] == 0.05
     assert sms["runMs"]["p50"] >= 0 and sms["waitMs"]["p95"] >= sms["waitMs"]["p50"] >= 0

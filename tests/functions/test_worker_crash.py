@@ -26,11 +26,12 @@ from tests.servers import Receiver
 
 
 def start_worker(
-    receiver: Receiver, threads: int = 2, processes: int = 1
+    receiver: Receiver, threads: int = 2, processes: int = 1, **extra_env: str
 ) -> subprocess.Popen[bytes]:
-    """``qs worker`` as a separate process group, on the test prefix."""
+    """``qs worker`` as a separate process group, on the test prefix (plus ``extra_env``)."""
     env = dict(
         os.environ,
+        **extra_env,
         REDIS_URL=settings.resolved_redis_url(),
         REDIS_PREFIX=settings.redis_prefix,
         SMS_API_URL=receiver.url,

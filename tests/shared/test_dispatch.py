@@ -1,0 +1,183 @@
+"""The dispatch step: which ready job Dramatiq gets next, and when (priority, round robin across
+workspaces, rate and concurrency limits), against real Redis."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.jobstore import Finish, Job, JobStore, NewJob, Skipped, now_ms
+from shared.metrics import collect
+from shared.queues import QUEUES, Rate, effective, lua_config, ready_key
+from shared.settings import settings
+from tests.conftest import set_queue_limits, wait_for
+
+
+def sms_job(workspace: str = "w1", priority: int = 5, **extra) -> NewJob:
+    fields = dict(
+        queue="sms", actor="sms", data={"message": "hi"}, due_ms=now_ms(), max_attempts=3,
+        workspace_id=workspace, priority=priority,
+    )  # fmt: skip
+    return NewJob(**(fields | extra))
+
+
+def dispatched(r, queue: str = "sms") -> list[str]:
+    """Every job id in Dramatiq's queue, in queue order."""
+    messages = r.hgetall(ready_key(queue) + ".msgs")
+    return [
+        i for m in r.lrange(ready_key(queue), 0, -1) for i in json.loads(messages[m])["args"][0]
+    ]
+
+
+def take(r, store: JobStore, queue: str = "sms") -> list[Job | Skipped]:
+    """Act as a worker: pop every message in Dramatiq's queue and start its jobs."""
+    started: list[Job | Skipped] = []
+    messages = r.hgetall(ready_key(queue) + ".msgs")
+    while (msg_id := r.lpop(ready_key(queue))) is not None:
+        ids = json.loads(messages[msg_id])["args"][0]
+        started += store.start_many(ids, msg_id, "test-worker")
+    return started
+
+
+def run_one_round(r, store: JobStore) -> list[str]:
+    """Start whatever is dispatched, complete it; the ids started, in order."""
+    jobs = [j for j in take(r, store) if isinstance(j, Job)]
+    store.finish_many([Finish(j, "completed") for j in jobs])
+    return [j.id for j in jobs]
+
+
+def test_a_higher_priority_job_starts_before_every_waiting_lower_one(r, redis_prefix, monkeypatch):
+    set_queue_limits(monkeypatch, sms={"limiter": None, "concurrency": 2})
+    store = JobStore()
+    bulk = [c.job_id for c in store.create_many([sms_job() for _ in range(50)])]
+    urgent = store.create(sms_job(priority=1)).job_id
+    low = store.create(sms_job(priority=9)).job_id
+    assert dispatched(r) == bulk[:2], "two slots: the first two bulk jobs took them"
+    order = []
+    while len(order) < 52:
+        order += run_one_round(r, store)
+    assert order[:3] == [*bulk[:2], urgent]
+    assert order[3:51] == bulk[2:] and order[51] == low, "FIFO within a priority"
+
+
+def test_workspaces_take_turns_so_a_campaign_cannot_starve_a_single_message(
+    r, redis_prefix, monkeypatch
+):
+    set_queue_limits(monkeypatch, sms={"limiter": None, "concurrency": 1})
+    store = JobStore()
+    campaign = [c.job_id for c in store.create_many([sms_job("A") for _ in range(1000)])]
+    single = store.create(sms_job("B")).job_id
+    other = [c.job_id for c in store.create_many([sms_job("C") for _ in range(2)])]
+    order = []
+    while len(order) < 6:
+        order += run_one_round(r, store)
+    assert order == [campaign[0], campaign[1], single, other[0], campaign[2], other[1]]
+
+
+def test_the_rate_limit_holds_jobs_back_until_the_window_frees_and_never_counts_an_attempt(
+    r, redis_prefix, monkeypatch
+):
+    set_queue_limits(
+        monkeypatch, sms={"limiter": {"max": 3, "duration_ms": 400}, "concurrency": None}
+    )
+    store = JobStore()
+    ids = [c.job_id for c in store.create_many([sms_job() for _ in range(7)])]
+    first = run_one_round(r, store)
+    assert first == ids[:3]
+    store.promote_due("sms")  # the scheduler's pass: the window is still full
+    assert dispatched(r) == []
+    assert {store.get(i).state for i in ids[3:]} == {"waiting"}  # type: ignore[union-attr]
+    second = wait_for(lambda: store.promote_due("sms") is not None and run_one_round(r, store))
+    assert second == ids[3:6]
+    started = sorted(store.get(i).started_at for i in ids[:6])  # type: ignore[union-attr,type-var]
+    assert started[3] - started[0] >= 400, "no 400 ms window holds more than 3 starts"
+    held = [store.get(i) for i in ids[3:]]
+    assert all(j.attempts <= 1 and j.error is None for j in held)  # type: ignore[union-attr]
+    sms = collect(store).queues["sms"]
+    assert sms.last_1m.deferred == 4 and sms.last_1m.retried == sms.last_1m.failed == 0
+
+
+def test_a_start_that_would_break_the_limit_waits_at_the_front_unattempted(
+    r, redis_prefix, monkeypatch
+):
+    set_queue_limits(monkeypatch, sms={"limiter": {"max": 2, "duration_ms": 60_000}})
+    store = JobStore()
+    first, second = (c.job_id for c in store.create_many([sms_job(), sms_job()]))
+    later = store.create(sms_job()).job_id
+    # another process started a job of this queue behind the dispatcher's back
+    now_us = int(r.time()[0]) * 1_000_000
+    r.zadd(f"{redis_prefix}:starts:sms", {"elsewhere:1": now_us})
+    started = take(r, store)
+    assert isinstance(started[0], Job) and started[1] == Skipped(second, "rate limit")
+    job = store.get(second)
+    assert job.state == "waiting" and job.attempts == 0 and job.message_id == ""  # type: ignore[union-attr]
+    line = r.lrange(f"{redis_prefix}:ready:sms:5:w1", 0, -1)
+    assert line == [second, later], "it keeps its turn"
+    assert collect(store).queues["sms"].last_1m.deferred == 2  # `later` at create, `second` now
+
+
+def test_concurrency_counts_jobs_running_on_every_worker(r, redis_prefix, monkeypatch):
+    set_queue_limits(monkeypatch, sms={"limiter": None, "concurrency": 3})
+    store = JobStore()
+    ids = [c.job_id for c in store.create_many([sms_job() for _ in range(10)])]
+    running = [j for j in take(r, store) if isinstance(j, Job)]
+    assert [j.id for j in running] == ids[:3] and store.count("sms", "active") == 3
+    store.promote_due("sms")
+    assert dispatched(r) == [], "no slot until one finishes"
+    store.finish_many([Finish(running[0], "completed")])
+    assert dispatched(r) == [ids[3]], "a finish hands its slot on at once"
+
+
+def test_a_workspace_limit_holds_back_only_that_workspace(r, redis_prefix, monkeypatch):
+    set_queue_limits(
+        monkeypatch,
+        sms={
+            "limiter": None,
+            "concurrency": 10,
+            "workspace_limiter": {"max": 2, "duration_ms": 60_000},
+        },
+    )
+    store = JobStore()
+    a = [c.job_id for c in store.create_many([sms_job("A") for _ in range(5)])]
+    b = store.create(sms_job("B")).job_id
+    assert run_one_round(r, store) == [a[0], a[1], b]
+    store.promote_due("sms")
+    assert dispatched(r) == [] and store.count("sms", "waiting") == 3
+
+
+def test_pause_holds_ready_jobs_and_resume_dispatches_within_the_limits(
+    r, redis_prefix, monkeypatch
+):
+    set_queue_limits(monkeypatch, sms={"limiter": None, "concurrency": 2})
+    store = JobStore()
+    store.pause("sms")
+    ids = [c.job_id for c in store.create_many([sms_job() for _ in range(5)])]
+    assert dispatched(r) == [] and store.count("sms", "waiting") == 5
+    assert store.resume("sms") == 2 and dispatched(r) == ids[:2]
+
+
+def test_cancelling_a_dispatched_job_frees_its_slot(r, redis_prefix, monkeypatch):
+    set_queue_limits(monkeypatch, sms={"limiter": None, "concurrency": 1})
+    store = JobStore()
+    first, second = (c.job_id for c in store.create_many([sms_job(), sms_job()]))
+    assert store.cancel(first) == "cancelled"
+    store.promote_due("sms")
+    assert dispatched(r)[-1] == second
+
+
+def test_queue_limits_come_from_the_table_and_the_env_override(monkeypatch):
+    assert effective(QUEUES["sms"]).limiter == Rate(50, 1000)
+    assert effective(QUEUES["sms"]).concurrency == 5
+    set_queue_limits(
+        monkeypatch, sms={"concurrency": None}, email={"limiter": {"max": 7, "duration_ms": 10}}
+    )
+    assert effective(QUEUES["sms"]).concurrency is None
+    assert effective(QUEUES["sms"]).limiter == Rate(50, 1000), "a field left out keeps its default"
+    config = json.loads(lua_config())
+    assert (
+        config["email"]["rate"] == [7, 10_000] and config["sms"]["cap"] == settings.dispatch_ahead
+    )
+    set_queue_limits(monkeypatch, smss={"concurrency": 1})
+    with pytest.raises(ValueError, match="unknown queue.*smss"):
+        lua_config()
