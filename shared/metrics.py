@@ -1,7 +1,8 @@
 """Queue metrics (the seed's "batch performance" monitoring), read in one Redis round trip.
 
 Per queue: jobs per state, jobs started/completed/failed/retried/deferred in the last 1 and 5
-minutes (deferred: ready jobs a rate or concurrency limit made wait for a free slot), throughput, and wait time (ready → started) and run time (started → finished) percentiles
+minutes (deferred: ready jobs a rate or concurrency limit made wait for a free slot),
+throughput, and wait time (ready → started) and run time (started → finished) percentiles
 over the last 1,000 jobs. The counters are written by the job store's Lua scripts, in
 10-second buckets kept 10 minutes.
 """
@@ -112,7 +113,7 @@ def prometheus_text(metrics: Metrics) -> bytes:
                 "qs_jobs", "Jobs per queue and state", labels=["queue", "state"]
             )
             events = GaugeMetricFamily(
-                "qs_job_events", "Jobs started/completed/failed/retried/deferred in a recent window",
+                "qs_job_events", "Jobs started/completed/failed/retried/deferred, recent window",
                 labels=["queue", "event", "window"],
             )  # fmt: skip
             throughput = GaugeMetricFamily(

@@ -30,7 +30,7 @@ LIMITS = {
 def limited_workers(
     redis_prefix: str, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[JobStore]:
-    """4 ``qs worker`` processes and a scheduler loop, SMS limited to 10 per 500 ms and 3 at once."""
+    """4 ``qs worker`` processes and a scheduler loop; SMS: 10 per 500 ms, 3 at once."""
     set_queue_limits(monkeypatch, sms=LIMITS)
     receiver.delay_s = 0.05  # each callback takes a while, so concurrency shows
     workers = start_worker(receiver, processes=4, QUEUE_LIMITS=json.dumps({"sms": LIMITS}))

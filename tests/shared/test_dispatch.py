@@ -103,7 +103,7 @@ def test_a_start_that_would_break_the_limit_waits_at_the_front_unattempted(
 ):
     set_queue_limits(monkeypatch, sms={"limiter": {"max": 2, "duration_ms": 60_000}})
     store = JobStore()
-    first, second = (c.job_id for c in store.create_many([sms_job(), sms_job()]))
+    _, second = (c.job_id for c in store.create_many([sms_job(), sms_job()]))
     later = store.create(sms_job()).job_id
     # another process started a job of this queue behind the dispatcher's back
     now_us = int(r.time()[0]) * 1_000_000
@@ -179,5 +179,5 @@ def test_queue_limits_come_from_the_table_and_the_env_override(monkeypatch):
         config["email"]["rate"] == [7, 10_000] and config["sms"]["cap"] == settings.dispatch_ahead
     )
     set_queue_limits(monkeypatch, smss={"concurrency": 1})
-    with pytest.raises(ValueError, match="unknown queue.*smss"):
+    with pytest.raises(ValueError, match=r"unknown queue.*smss"):
         lua_config()
