@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import api, delayed, redis_bench, throughput
+from bench import api, delayed, limits, redis_bench, throughput
 from bench.common import Config, Section
 from bench.report import cpu_busy, print_table, write_markdown
 
@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     throughput.NAME: throughput.run,
     api.NAME: api.run,
     redis_bench.NAME: redis_bench.run,
+    limits.NAME: limits.run,
 }
 
 #: Warn when the CPUs are busier than this share before the run starts.
@@ -50,6 +51,9 @@ SIZES: dict[str, tuple[float, float]] = {
     "api_warmup_s": (2, 1),
     "api_workers": (0, 0),  # 0: the gateway's --workers (1 without it)
     "redis_requests": (200_000, 50_000),
+    "limits_jobs": (5_000, 1_000),
+    "limits_campaign": (50_000, 10_000),
+    "limits_priority_n": (10_000, 10_000),
 }
 HELP = {
     "delayed_n": "far-future jobs in the delayed benchmark",

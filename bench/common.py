@@ -120,6 +120,9 @@ class Config:
     gateway_args: list[str] = field(default_factory=list)
     api_workers: int = 0  #: uvicorn workers of the naive baseline; 0: the gateway's --workers
     redis_requests: int = 200_000
+    limits_jobs: int = 5_000  #: jobs through the 50/s limiter
+    limits_campaign: int = 50_000  #: workspace A's campaign in the fair-share run
+    limits_priority_n: int = 10_000  #: priority-5 jobs waiting in the priority run
 
 
 # --- child processes ------------------------------------------------------------------------
@@ -298,12 +301,21 @@ def embedded_redis(workdir: Path, name: str) -> Iterator[EmbeddedRedis]:
         server.stop()
 
 
-def use_redis(url: str) -> None:
-    """Point this process's ``settings`` (hence ``JobStore``) at ``url`` under the bench prefix."""
-    from shared.settings import settings
+def use_redis(url: str, queue_limits: str = "{}") -> None:
+    """Point this process's ``settings`` (hence ``JobStore``) at ``url`` under the bench prefix,
+    with ``queue_limits`` (``QUEUE_LIMITS`` JSON) as the service children get them."""
+    from pydantic import TypeAdapter
+
+    from shared.settings import QueueLimitsSetting, settings
 
     settings.redis_url = url
     settings.redis_prefix = PREFIX
+    settings.queue_limits = TypeAdapter(dict[str, QueueLimitsSetting]).validate_json(queue_limits)
+
+
+#: ``QUEUE_LIMITS`` that lifts the seed's SMS limits (50/s, 5 at once), for the benchmarks that
+#: measure the scheduler and the workers rather than a limiter.
+SMS_UNLIMITED = json.dumps({"sms": {"limiter": None, "concurrency": None}})
 
 
 # --- the receiver ---------------------------------------------------------------------------
@@ -407,9 +419,10 @@ def measure(cfg: Config, name: str, notes: list[str], ours: Any, baseline: Any, 
 
 @contextlib.contextmanager
 def our_service(
-    cfg: Config, name: str, logdir: Path, notes: list[str]
+    cfg: Config, name: str, logdir: Path, notes: list[str], queue_limits: str = SMS_UNLIMITED
 ) -> Iterator[tuple[Children, Receiver, dict[str, str], Any]]:
-    """A fresh embedded Redis, a receiver, the service's environment and a job store on it."""
+    """A fresh embedded Redis, a receiver, the service's environment and a job store on it,
+    all with ``queue_limits`` (``QUEUE_LIMITS`` JSON; default: SMS without limits)."""
     from shared.jobstore import JobStore
 
     with (
@@ -417,6 +430,6 @@ def our_service(
         Children(logdir, notes) as children,
     ):
         receiver = Receiver(children)
-        env = service_env(redis_server.url, receiver.url)
-        use_redis(redis_server.url)
+        env = service_env(redis_server.url, receiver.url, QUEUE_LIMITS=queue_limits)
+        use_redis(redis_server.url, queue_limits)
         yield children, receiver, env, JobStore()

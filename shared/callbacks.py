@@ -353,20 +353,19 @@ class AsyncCallbackClient:
             await client.aclose()
 
 
-_shared: CallbackClient | None = None
-_shared_pid = 0
+_shared: dict[tuple[int, bool], CallbackClient] = {}
 _shared_lock = threading.Lock()
 
 
-def callback_client() -> CallbackClient:
-    """The process-wide sync client; a forked child gets its own rather than its parent's."""
-    global _shared, _shared_pid
-    pid = os.getpid()
-    if _shared is None or _shared_pid != pid:
+def callback_client(*, guarded: bool = False) -> CallbackClient:
+    """The process-wide sync client (``guarded``: the one for user-submitted URLs); a forked
+    child gets its own rather than its parent's."""
+    key = (os.getpid(), guarded)
+    client = _shared.get(key)
+    if client is None:
         with _shared_lock:
-            if _shared is None or _shared_pid != pid:
-                _shared, _shared_pid = CallbackClient(), pid
-    return _shared
+            client = _shared.setdefault(key, CallbackClient(guarded=guarded))
+    return client
 
 
 # --- Back-off -------------------------------------------------------------------------------

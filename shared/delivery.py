@@ -15,13 +15,26 @@ def join_url(base: str, path: str) -> str:
     return base.rstrip("/") + "/" + path.lstrip("/")
 
 
-def deliver(job: Job, url: str, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """POST ``payload`` to ``url`` (signed, ``webhook-id`` = job id); ``JobFailed`` unless 2xx."""
-    outcome = callback_client().post(url, payload, message_id=job.id)
+def deliver(
+    job: Job,
+    url: str,
+    payload: Mapping[str, Any],
+    *,
+    guarded: bool = False,
+    keep: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """POST ``payload`` to ``url`` (signed, ``webhook-id`` = job id); ``JobFailed`` unless 2xx.
+
+    ``guarded``: ``url`` came from a user, so it may only reach public addresses (outside dev);
+    ``keep``: what the job computed before delivering, kept on the job if the POST fails (a
+    retry then reuses it rather than computing it again).
+    """
+    outcome = callback_client(guarded=guarded).post(url, payload, message_id=job.id)
     if outcome.ok:
         return {"status": outcome.status, "elapsedMs": round(outcome.elapsed_ms, 1)}
     raise JobFailed(
         outcome.error or f"HTTP {outcome.status}",
         retryable=outcome.retryable,
         retry_after_s=outcome.retry_after_s,
+        result=keep,
     )

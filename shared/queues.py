@@ -74,6 +74,12 @@ QUEUES: dict[str, QueueSpec] = {
             concurrency=5,
         ),
         QueueSpec(
+            "ai-response",
+            processor="functions.jobs.ai_response:process",
+            limiter=Rate(10, 1000),
+            concurrency=5,
+        ),
+        QueueSpec(
             FAILURE_NOTICES_QUEUE,
             processor="functions.jobs.notify_failure:process",
             notify_failure=False,

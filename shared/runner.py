@@ -27,11 +27,19 @@ Processor = Callable[[Job], Any]
 class JobFailed(Exception):
     """Raised by a processor: ``retryable`` failures are tried again after a back-off."""
 
-    def __init__(self, error: str, *, retryable: bool, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self,
+        error: str,
+        *,
+        retryable: bool,
+        retry_after_s: float | None = None,
+        result: Any = None,
+    ) -> None:
         super().__init__(error)
         self.error = error
         self.retryable = retryable
         self.retry_after_s = retry_after_s
+        self.result = result  #: kept as the job's result (e.g. work a retry can reuse)
 
 
 def retry_delay_ms(spec: QueueSpec, job: Job, failure: JobFailed) -> int:
@@ -69,11 +77,13 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
             "attempt %d/%d failed, retry in %d ms: %s",
             job.attempts, job.max_attempts, wait, failure.error, extra=extra,
         )  # fmt: skip
-        return Finish(job, "delayed", error=failure.error, due_ms=now_ms() + wait)
+        return Finish(
+            job, "delayed", error=failure.error, due_ms=now_ms() + wait, result=failure.result
+        )
     log.error("failed after %d attempt(s): %s", job.attempts, failure.error, extra=extra)
     notify = spec.notify_failure and settings.failure_webhook_url
     notice = failure_notice(job, failure.error) if notify else None
-    return Finish(job, "failed", error=failure.error, notice=notice)
+    return Finish(job, "failed", error=failure.error, notice=notice, result=failure.result)
 
 
 def run_jobs(

@@ -42,6 +42,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from shared.netguard import UnsafeUrl, check_callback_url
 from shared.settings import settings
 
 #: Validation-context key holding "now" as UTC epoch milliseconds (the clock when absent).
@@ -192,7 +193,35 @@ Identifier = Annotated[
     BeforeValidator(_number_to_str),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
 ]
+
+
+def _ai_text_size(value: str) -> str:
+    limit = settings.ai_max_text_bytes
+    if len(value.encode("utf-8", "surrogatepass")) > limit:
+        raise PydanticCustomError(
+            "too_large",
+            "must be at most {limit} bytes of UTF-8 (AI_MAX_TEXT_BYTES)",
+            {"limit": limit},
+        )
+    return value
+
+
+def _callback_url(value: str) -> str:
+    try:
+        check_callback_url(value)
+    except UnsafeUrl as exc:
+        raise PydanticCustomError("unsafe_url", "{reason}", {"reason": str(exc)}) from None
+    return value
+
+
 JobId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_job_id)]
+#: Text for an AI job: not blank, at most ``AI_MAX_TEXT_BYTES``.
+AiText = Annotated[str, AfterValidator(_not_blank), AfterValidator(_ai_text_size)]
+#: A URL a user gives for the service to call: an allowed host, https in production
+#: (``shared.netguard``; the address is checked again when connecting).
+CallbackUrl = Annotated[
+    str, StringConstraints(strip_whitespace=True), AfterValidator(_callback_url)
+]
 Metadata = Annotated[dict[str, Any] | None, AfterValidator(_metadata)]
 
 

@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     #: model name -> US cents per 1,000 tokens (prompt + completion); unlisted models cost 0
     ai_cost_per_1k_tokens: dict[str, float] = {}
 
+    # AI requests: POST /api/ai-response admission limits (seed) and input size.
+    ai_response_limit_per_workspace: int = 100  #: requests per window per workspace
+    ai_response_limit_per_contact: int = 5  #: requests per window per contact
+    ai_response_limit_window_s: int = 60  #: the sliding window of both, in seconds
+    ai_max_text_bytes: int = 102_400  #: largest text an AI request may carry (UTF-8 bytes)
+
     # Emulated AWS identity used in events built by the emulator.
     aws_region: str = "us-east-1"
     aws_account_id: str = "123456789012"

@@ -1,0 +1,116 @@
+"""AI responses (seed "AI response processing"): accept a message, reply to it later.
+
+``POST /api/ai-response`` admits a request against the per-workspace and per-contact limits
+(sliding windows, ``shared.ratelimit``), then queues a job on ``ai-response``. The job asks the
+AI provider for a reply and POSTs it to the request's ``callback_url`` in the seed's adaptive
+format: the SMS shape when that URL's path is the SMS endpoint, else the AI-response shape.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from shared.http import Request, Response
+from shared.jobstore import Job, JobStore, NewJob, now_ms
+from shared.queues import QUEUES
+from shared.ratelimit import Limit, enforce
+from shared.schemas import AiText, CallbackUrl
+from shared.settings import settings
+
+QUEUE = "ai-response"
+
+_Id = Annotated[
+    str,
+    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
+    Field(min_length=1, max_length=200),
+]
+
+
+class AiResponseOptions(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    priority: int = Field(5, ge=1, le=10)  #: 1 is highest
+
+
+class AiResponseCreate(BaseModel):
+    """Body of ``POST /api/ai-response`` (the seed's snake_case names)."""
+
+    model_config = ConfigDict(extra="ignore")
+    workspace_id: _Id
+    contact_id: _Id
+    message_id: _Id
+    message_text: AiText
+    callback_url: CallbackUrl
+    #: the key of the per-contact limit (seed: ``"workspace-id:contact-id"``, the default)
+    rate_limit_key: str | None = Field(None, min_length=1, max_length=200)
+    options: AiResponseOptions | None = None
+
+
+class AiResponseAccepted(BaseModel):
+    success: bool = True
+    jobId: str
+    message: str = "AI response job queued"
+
+
+def admission_limits() -> tuple[Limit, Limit]:
+    """(per workspace, per contact), from settings."""
+    window_ms = settings.ai_response_limit_window_s * 1000
+    return (
+        Limit("ai-response:workspace", settings.ai_response_limit_per_workspace, window_ms),
+        Limit("ai-response:contact", settings.ai_response_limit_per_contact, window_ms),
+    )
+
+
+def accept(request: Request[AiResponseCreate]) -> Response:
+    """Admit (or 429), then queue the job: ``202 {success, jobId, message}``."""
+    body = request.body
+    assert request.principal is not None
+    per_workspace, per_contact = admission_limits()
+    contact_key = body.rate_limit_key or f"{body.workspace_id}:{body.contact_id}"
+    enforce([(per_workspace, body.workspace_id), (per_contact, contact_key)])
+    spec = QUEUES[QUEUE]
+    created = JobStore().create(
+        NewJob(
+            queue=QUEUE,
+            actor=spec.actor,
+            data=body.model_dump(exclude={"options"}, exclude_none=True),
+            due_ms=now_ms(),
+            max_attempts=spec.max_attempts,
+            workspace_id=body.workspace_id,
+            contact_id=body.contact_id,
+            org=request.principal.org,
+            priority=body.options.priority if body.options else 5,
+        )
+    )
+    return Response(AiResponseAccepted(jobId=created.job_id), status=202)
+
+
+def is_sms_endpoint(url: str) -> bool:
+    """Whether ``url``'s path is the SMS endpoint (``SMS_CALLBACK_ENDPOINT``)."""
+    path = urlsplit(url).path.rstrip("/") or "/"
+    return path == (settings.sms_callback_endpoint.rstrip("/") or "/")
+
+
+def callback_payload(job: Job, reply: str) -> dict[str, Any]:
+    """The seed's adaptive callback body for ``reply``."""
+    data = job.data
+    if is_sms_endpoint(data["callback_url"]):
+        return {
+            "to": data["contact_id"],
+            "message": reply,
+            "workspaceId": data["workspace_id"],
+            "contactId": data["contact_id"],
+            "metadata": {
+                "source": "ai_response",
+                "messageId": data["message_id"],
+                "job_id": job.id,
+            },
+        }
+    return {
+        "workspace_id": data["workspace_id"],
+        "message_id": data["message_id"],
+        "job_id": job.id,
+        "response_text": reply,
+    }
