@@ -112,6 +112,14 @@ class Skipped:
     reason: str
 
 
+@dataclass(frozen=True)
+class Wait:
+    """A job whose rate-limit slot frees in ``ms`` milliseconds: start it again then."""
+
+    job_id: str
+    ms: int
+
+
 #: How an attempt ended: ``requeue`` hands an unattempted job back (its attempt not counted).
 Outcome = Literal["completed", "failed", "delayed", "requeue"]
 
@@ -292,27 +300,34 @@ class JobStore:
 
     # -- worker ---------------------------------------------------------------------------
 
-    def start_many(self, job_ids: list[str], message_id: str, worker: str) -> list[Job | Skipped]:
+    def start_many(
+        self, job_ids: list[str], message_id: str, worker: str
+    ) -> list[Job | Skipped | Wait]:
         """Mark each job of this message active for a new attempt, in one round trip, started
         at Redis' clock.
 
         A job cancelled, finished, or moved to another message since comes back ``Skipped``;
-        so does one its queue's limits (or a pause) hold back: it waits for the next slot.
+        so does one its queue's limits (or a pause) hold back: it waits for the next slot in
+        line. One whose rate slot frees within moments comes back ``Wait``: ask again then.
         """
         reply = self._run("start", message_id, worker, *job_ids)
-        out: list[Job | Skipped] = []
+        out: list[Job | Skipped | Wait] = []
         for entry in reply:
             if entry[1] == "skip":
                 out.append(Skipped(entry[0], entry[2]))
+            elif entry[1] == "wait":
+                out.append(Wait(entry[0], int(entry[2])))
             else:
                 fields = entry[2:]
                 out.append(Job.from_hash(dict(zip(fields[::2], fields[1::2], strict=True))))
         return out
 
     def start(self, job_id: str, message_id: str, worker: str) -> Job | str:
-        """``start_many`` for one job: the job, or the reason to skip it."""
+        """``start_many`` for one job: the job, or why not now (a skip reason, or ``wait``)."""
         (started,) = self.start_many([job_id], message_id, worker)
-        return started.reason if isinstance(started, Skipped) else started
+        if isinstance(started, Skipped):
+            return started.reason
+        return "wait" if isinstance(started, Wait) else started
 
     def finish_many(self, finishes: list[Finish], *, at_ms: int | None = None) -> int:
         """Record how attempts ended, in one round trip; how many were still theirs to finish."""

@@ -114,6 +114,11 @@ def check_queue_limits() -> None:
         raise ValueError(f"QUEUE_LIMITS names unknown queue(s) {sorted(unknown)}; known: {known}")
 
 
+#: A rate-limited job is handed to a worker up to this many milliseconds before its slot frees,
+#: and waits there for the exact moment: the limiter loses no time to polling or hand-over.
+RATE_LEAD_MS = 50
+
+
 def lua_config() -> str:
     """Every job queue's limits, as the job-store scripts read them (CFG in ``_lib.lua``)."""
     check_queue_limits()
@@ -125,6 +130,7 @@ def lua_config() -> str:
             "cap": spec.concurrency or settings.dispatch_ahead,
             "conc": bool(spec.concurrency),
             "limited": bool(spec.concurrency or spec.limiter or spec.workspace_limiter),
+            "lead_us": RATE_LEAD_MS * 1000,
         }
         for field, rate in (("rate", spec.limiter), ("ws", spec.workspace_limiter)):
             if rate:

@@ -14,7 +14,7 @@ from typing import Any
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 from shared.callbacks import next_retry_delay_ms
-from shared.jobstore import Finish, Job, JobStore, Skipped, now_ms
+from shared.jobstore import Finish, Job, JobStore, Skipped, Wait, now_ms
 from shared.liveness import process_id
 from shared.queues import QueueSpec
 from shared.settings import settings
@@ -101,16 +101,35 @@ def run_jobs(
     deadline = time.monotonic() + BATCH_BUDGET_S
     for first in range(0, len(job_ids), CHUNK):
         finishes = []
-        for job in store.start_many(job_ids[first : first + CHUNK], message_id, worker):
-            if isinstance(job, Skipped):
-                log.info(
-                    "skipped: %s", job.reason, extra={"job_id": job.job_id, "queue": spec.name}
-                )
-            elif time.monotonic() > deadline:  # out of time: hand back, attempt not counted
+        for job in start(store, spec, job_ids[first : first + CHUNK], message_id, worker):
+            if time.monotonic() > deadline:  # out of time: hand back, attempt not counted
                 finishes.append(Finish(job, "requeue"))
             else:
                 finishes.append(attempt(spec, processor, job))
         store.finish_many(finishes)
+
+
+def start(
+    store: JobStore, spec: QueueSpec, job_ids: list[str], message_id: str, worker: str
+) -> list[Job]:
+    """Start ``job_ids``: the jobs that started. One told to wait for its rate slot (a few
+    milliseconds away) is asked again when the slot frees; skipped ones are logged."""
+    started: list[Job] = []
+    while job_ids:
+        waiting: list[Wait] = []
+        for job in store.start_many(job_ids, message_id, worker):
+            if isinstance(job, Skipped):
+                log.info(
+                    "skipped: %s", job.reason, extra={"job_id": job.job_id, "queue": spec.name}
+                )
+            elif isinstance(job, Wait):
+                waiting.append(job)
+            else:
+                started.append(job)
+        if waiting:
+            time.sleep(min(w.ms for w in waiting) / 1000)
+        job_ids = [w.job_id for w in waiting]
+    return started
 
 
 def failure_notice(job: Job, error: str) -> dict[str, Any]:

@@ -3,9 +3,9 @@
 -- Every script gets the same four leading arguments, then its own from ARGV[HEAD + 1]:
 --   PREFIX   the key prefix
 --   NS       Dramatiq's namespace (its queue keys)
---   CFG      queue limits, JSON: {queue: {cap, conc, batch, limited, rate = {max, window_us}?,
---            ws = {max, window_us}?}}: `cap` bounds jobs active or on a message (it is the
---            concurrency limit when `conc`); see shared/queue_limits.py
+--   CFG      queue limits, JSON: {queue: {cap, conc, batch, limited, lead_us, rate = {max,
+--            window_us}?, ws = {max, window_us}?}}: `cap` bounds jobs active or on a message
+--            (it is the concurrency limit when `conc`); see shared/queues.py lua_config
 --   NOW      the caller's clock, epoch ms: record timestamps and due times.
 --            Rate limits use Redis' own clock (TIME) instead, one clock for every worker.
 --
@@ -100,10 +100,20 @@ local function starts_key(queue, ws)
   return PREFIX .. ":starts:" .. queue
 end
 
--- Starts within the window ending at `now_us` (older ones are dropped).
-local function starts_in_window(key, now_us, window_us)
+-- Starts within the window ending at `now_us` (older ones are dropped); with `lead_us`, only
+-- those still in the window at `now_us + lead_us` count.
+local function starts_in_window(key, now_us, window_us, lead_us)
   redis.call("ZREMRANGEBYSCORE", key, "-inf", now_us - window_us)
+  if lead_us then return redis.call("ZCOUNT", key, now_us + lead_us - window_us, "+inf") end
   return redis.call("ZCARD", key)
+end
+
+-- Microseconds until the window of `key` has room for one more start (0: room now).
+local function until_room(key, now_us, max, window_us)
+  local count = starts_in_window(key, now_us, window_us)
+  if count < max then return 0 end
+  local freeing = redis.call("ZRANGE", key, count - max, count - max, "WITHSCORES")
+  return math.max(1, tonumber(freeing[2]) + window_us - now_us)
 end
 
 local function record_start(key, now_us, window_us, member)
@@ -150,7 +160,7 @@ end
 -- Hand `ids` to Dramatiq (as its Redis broker enqueues) in ONE message carrying them all: a
 -- worker then starts and finishes them with one round trip per handful, not per job. Each job
 -- remembers the message id, so a stale copy of an older message is recognised and skipped.
-local function enqueue_message(queue, actor, ids)
+local function enqueue_message(queue, actor, ids, at_ms)
   local first = job_key(ids[1])
   local msg_id = ids[1] .. "." .. redis.call("HINCRBY", first, "enq", 1)
   if #ids > 1 then msg_id = msg_id .. "+" .. (#ids - 1) end
@@ -161,24 +171,24 @@ local function enqueue_message(queue, actor, ids)
   redis.call("RPUSH", NS .. ":" .. queue, msg_id)
   for i, id in ipairs(ids) do
     if i > 1 then redis.call("HINCRBY", job_key(id), "enq", 1) end
-    redis.call("HSET", job_key(id), "msg", msg_id)
+    redis.call("HSET", job_key(id), "msg", msg_id, "dispatchedAt", at_ms)
   end
 end
 
 local WAKE_TOKENS = 16
 
 -- Enqueue `ids` (all of `queue`'s `actor`) in messages of at most `size`, then wake workers.
-local function enqueue_chunks(queue, actor, ids, size)
+local function enqueue_chunks(queue, actor, ids, size, at_ms)
   local chunk, messages = {}, 0
   for _, id in ipairs(ids) do
     chunk[#chunk + 1] = id
     if #chunk >= size then
-      enqueue_message(queue, actor, chunk)
+      enqueue_message(queue, actor, chunk, at_ms)
       chunk, messages = {}, messages + 1
     end
   end
   if #chunk > 0 then
-    enqueue_message(queue, actor, chunk)
+    enqueue_message(queue, actor, chunk, at_ms)
     messages = messages + 1
   end
   if messages > 0 then
@@ -190,12 +200,14 @@ end
 
 -- Room the limits leave for dispatching `queue`'s jobs now: concurrency (or the dispatch cap)
 -- counts jobs active or on a message; the rate limit counts starts in the window plus jobs on
--- a message (each will start soon).
+-- a message (each will start soon). A rate slot that frees within `lead_us` counts as free:
+-- its job reaches a worker early and waits there for the exact moment (start.lua), so the
+-- limiter loses no time to polling or hand-over.
 local function queue_room(queue, cfg, now_us)
   local on_message = redis.call("ZCARD", dispatched_key(queue))
   local room = cfg.cap - on_message - redis.call("ZCARD", state_key(queue, "active"))
   if cfg.rate then
-    local started = starts_in_window(starts_key(queue), now_us, cfg.rate[2])
+    local started = starts_in_window(starts_key(queue), now_us, cfg.rate[2], cfg.lead_us)
     room = math.min(room, cfg.rate[1] - started - on_message)
   end
   return room
@@ -224,7 +236,8 @@ local function dispatch(queue)
       local ws = redis.call("LPOP", ring)
       if not ws then break end
       if cfg.ws and ws_room[ws] == nil then
-        ws_room[ws] = cfg.ws[1] - starts_in_window(starts_key(queue, ws), now_us, cfg.ws[2])
+        ws_room[ws] = cfg.ws[1]
+          - starts_in_window(starts_key(queue, ws), now_us, cfg.ws[2], cfg.lead_us)
           - tonumber(redis.call("HGET", per_ws, ws) or 0)
       end
       if cfg.ws and ws_room[ws] <= 0 then
@@ -250,7 +263,7 @@ local function dispatch(queue)
     end
   end
   if cfg.limited then count_event(queue, "deferred", held) end
-  if #taken > 0 then enqueue_chunks(queue, actor, taken, cfg.batch) end
+  if #taken > 0 then enqueue_chunks(queue, actor, taken, cfg.batch, math.floor(now_us / 1000)) end
   return #taken
 end
 

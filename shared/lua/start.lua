@@ -1,28 +1,37 @@
 -- A worker takes the jobs of one message: each one still waiting on that message (or active
 -- on it, when redelivered after its worker died) becomes active, attempt +1, started at
--- Redis' clock. The limits are checked again here, on that one clock: a job that would break
--- one (or whose queue was paused since) goes back to the front of its line unattempted, for
--- the next free slot.
+-- Redis' clock. The limits are checked again here, on that one clock: a job whose rate slot
+-- frees within the queue's lead time is told to wait that long and ask again (it was sent
+-- early on purpose, see queue_room); one that would break a limit otherwise (or whose queue
+-- was paused since) goes back to the front of its line unattempted, for the next free slot.
 -- ARGV after HEAD: msg_id, worker, id1, id2, ...
--- Returns one entry per id: {id, "skip", reason} or {id, "ok", field1, value1, ...}.
+-- Returns one entry per id: {id, "skip", reason}, {id, "wait", ms} or
+-- {id, "ok", field1, value1, ...}.
 local msg_id, worker = ARGV[HEAD + 1], ARGV[HEAD + 2]
 local now_us = redis_now_us()
 local now = math.floor(now_us / 1000)
 local reply = {}
 local queue, waits = nil, {}
 
--- Why the limits forbid starting one more job of `q` for workspace `ws` now, or nil.
+-- Why the limits forbid starting one more job of `q` for workspace `ws` now (or nil), and
+-- when the reason is a rate slot freeing within the lead time, the µs until it does.
 local function over_limit(q, ws)
   if is_paused(q) then return "queue paused" end
   local cfg = queue_cfg(q)
   if cfg.conc and redis.call("ZCARD", state_key(q, "active")) >= cfg.cap then
     return "concurrency limit"
   end
-  if cfg.rate and starts_in_window(starts_key(q), now_us, cfg.rate[2]) >= cfg.rate[1] then
-    return "rate limit"
-  end
-  if cfg.ws and starts_in_window(starts_key(q, ws), now_us, cfg.ws[2]) >= cfg.ws[1] then
-    return "workspace rate limit"
+  local checks = {{"rate limit", cfg.rate, starts_key(q)}, {"workspace rate limit", cfg.ws,
+    starts_key(q, ws)}}
+  for _, check in ipairs(checks) do
+    local rate = check[2]
+    if rate then
+      local wait_us = until_room(check[3], now_us, rate[1], rate[2])
+      if wait_us > 0 then
+        if wait_us <= (cfg.lead_us or 0) then return check[1], wait_us end
+        return check[1]
+      end
+    end
   end
   return nil
 end
@@ -39,17 +48,18 @@ for i = HEAD + 3, #ARGV do
     reply[#reply + 1] = {id, "skip", "state " .. f[1]}
   else
     local q, ws = f[3], ws_name(f[5])
-    local refused = nil
-    if f[1] == "waiting" then
+    local refused, wait_us = nil, nil
+    if f[1] == "waiting" then refused, wait_us = over_limit(q, ws) end
+    if wait_us then
+      reply[#reply + 1] = {id, "wait", math.ceil(wait_us / 1000)}
+    elseif refused then
       undispatch(q, id, f[5])
-      refused = over_limit(q, ws)
-    end
-    if refused then
       make_ready(id, q, "waiting", true)
       FRESH[q] = nil
       if refused ~= "queue paused" then count_event(q, "deferred", 1) end
       reply[#reply + 1] = {id, "skip", refused}
     else
+      if f[1] == "waiting" then undispatch(q, id, f[5]) end
       local cfg = queue_cfg(q)
       local member = id .. ":" .. (tonumber(f[6]) + 1)
       if cfg.rate then record_start(starts_key(q), now_us, cfg.rate[2], member) end

@@ -4,10 +4,11 @@ workspaces, rate and concurrency limits), against real Redis."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
-from shared.jobstore import Finish, Job, JobStore, NewJob, Skipped, now_ms
+from shared.jobstore import Finish, Job, JobStore, NewJob, Skipped, Wait, now_ms
 from shared.metrics import collect
 from shared.queues import QUEUES, Rate, effective, lua_config, ready_key
 from shared.settings import settings
@@ -31,12 +32,19 @@ def dispatched(r, queue: str = "sms") -> list[str]:
 
 
 def take(r, store: JobStore, queue: str = "sms") -> list[Job | Skipped]:
-    """Act as a worker: pop every message in Dramatiq's queue and start its jobs."""
+    """Act as a worker: pop every message in Dramatiq's queue and start its jobs (one told to
+    wait for its rate slot is asked again when that frees)."""
     started: list[Job | Skipped] = []
     messages = r.hgetall(ready_key(queue) + ".msgs")
     while (msg_id := r.lpop(ready_key(queue))) is not None:
         ids = json.loads(messages[msg_id])["args"][0]
-        started += store.start_many(ids, msg_id, "test-worker")
+        while ids:
+            replies = store.start_many(ids, msg_id, "test-worker")
+            started += [j for j in replies if not isinstance(j, Wait)]
+            waits = [j for j in replies if isinstance(j, Wait)]
+            if waits:
+                time.sleep(max(w.ms for w in waits) / 1000)
+            ids = [w.job_id for w in waits]
     return started
 
 
@@ -181,3 +189,24 @@ def test_queue_limits_come_from_the_table_and_the_env_override(monkeypatch):
     set_queue_limits(monkeypatch, smss={"concurrency": 1})
     with pytest.raises(ValueError, match=r"unknown queue.*smss"):
         lua_config()
+
+
+def test_a_rate_limited_job_reaches_a_worker_early_and_starts_on_its_slot_exactly(
+    r, redis_prefix, monkeypatch
+):
+    set_queue_limits(monkeypatch, sms={"limiter": {"max": 2, "duration_ms": 200}})
+    store = JobStore()
+    ids = [c.job_id for c in store.create_many([sms_job() for _ in range(3)])]
+    first = [j for j in take(r, store) if isinstance(j, Job)]
+    assert [j.id for j in first] == ids[:2]
+    wait_for(lambda: store.promote_due("sms") is not None and dispatched(r), what="a hand-over")
+    handed = int(r.hget(f"{redis_prefix}:job:{ids[2]}", "dispatchedAt"))
+    slot = first[0].started_at + 200  # type: ignore[operator]
+    assert slot - 60 <= handed < slot, "handed over within the lead time before its slot"
+    msg_id = r.lpop(ready_key("sms"))
+    (early,) = store.start_many([ids[2]], msg_id, "w")
+    assert isinstance(early, Wait) and 0 < early.ms <= 60
+    time.sleep(early.ms / 1000)
+    (third,) = store.start_many([ids[2]], msg_id, "w")
+    assert isinstance(third, Job) and slot <= third.started_at <= slot + 20  # type: ignore[operator]
+    assert collect(store).queues["sms"].last_1m.retried == 0
