@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import dramatiq
 
-from shared.queues import JOB_QUEUES, QueueSpec
+from shared.queues import JOB_QUEUES, QueueSpec, resolve
 from shared.runner import Processor, run_jobs
-
-
-def load_processor(path: str) -> Processor:
-    """``module:function`` -> the function."""
-    module, _, name = path.partition(":")
-    fn: Processor = getattr(importlib.import_module(module), name)
-    return fn
 
 
 def declare_job_actors() -> dict[str, dramatiq.Actor[Any, Any]]:
@@ -23,7 +15,7 @@ def declare_job_actors() -> dict[str, dramatiq.Actor[Any, Any]]:
     actors = {}
     for spec in JOB_QUEUES:
         assert spec.processor is not None
-        processor = load_processor(spec.processor)
+        processor: Processor = resolve(spec.processor)
 
         def run(
             job_ids: list[str] | str, spec: QueueSpec = spec, processor: Processor = processor

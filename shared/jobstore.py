@@ -125,6 +125,24 @@ Outcome = Literal["completed", "failed", "delayed", "requeue"]
 
 
 @dataclass(frozen=True)
+class FollowUp:
+    """A job to create when another one finishes (in the same step): a failure notice, a
+    webhook. It runs ``queue``'s processor on ``data``."""
+
+    queue: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What a finished job cost, added to its organisation's totals (``GET /v1/usage``)."""
+
+    kind: str  #: e.g. the AI job type
+    tokens: int
+    cost_cents: float
+
+
+@dataclass(frozen=True)
 class Finish:
     """How one attempt ended, for ``finish_many``."""
 
@@ -133,8 +151,9 @@ class Finish:
     result: Any = None
     error: str | None = None
     due_ms: int = 0  #: when ``delayed``: the next try, epoch ms
-    #: when ``failed``: the failure notice to queue on ``failure-notices``, in the same step
-    notice: dict[str, Any] | None = None
+    #: when ``completed`` or ``failed``: jobs to create in the same step
+    follow_ups: tuple[FollowUp, ...] = ()
+    usage: Usage | None = None  #: when ``completed`` or ``failed``
 
 
 @dataclass(frozen=True)
@@ -152,6 +171,8 @@ class NewJob:
     org: str = ""  #: the organisation of the API key that created it
     #: 1 (first) to 10: among a queue's waiting jobs, the lowest number starts first
     priority: int = 5
+    #: listing indexes to add the job to (``ids_in``), e.g. an organisation's AI jobs
+    indexes: tuple[str, ...] = ()
     #: (scope, key, fingerprint): a second create with the same scope and key returns the
     #: first job; with another fingerprint it is a conflict.
     idempotency: tuple[str, str, str] | None = None
@@ -209,7 +230,7 @@ class JobStore:
             new_job_id(at_ms), job.queue, job.actor, job.due_ms,
             json.dumps(job.data, separators=(",", ":")), json.dumps(job.options),
             job.max_attempts, job.workspace_id, job.contact_id, idem_key, fp, ttl, job.org,
-            job.priority,
+            job.priority, " ".join(job.indexes),
         ]  # fmt: skip
 
     def create_many(self, jobs: list[NewJob], *, at_ms: int | None = None) -> list[Created]:
@@ -241,6 +262,34 @@ class JobStore:
     def get(self, job_id: str) -> Job | None:
         raw = self.client.hgetall(self.key("job", job_id))
         return Job.from_hash(raw) if raw else None  # type: ignore[arg-type]
+
+    def ids_in(
+        self,
+        index: str,
+        *,
+        states: tuple[str, ...] = (),
+        queue: str = "",
+        offset: int = 0,
+        limit: int = 50,
+    ) -> tuple[list[str], int]:
+        """Newest-first ids of listing index ``index`` (see ``NewJob.indexes``), optionally only
+        those of ``queue`` in one of ``states``; (one page of ids, how many match in all)."""
+        key = self.key("idx", index)
+        if not states:
+            ids = self.client.zrevrange(key, offset, offset + limit - 1)
+            return [str(i) for i in ids], int(self.client.zcard(key))
+        matched: list[tuple[float, str]] = []
+        for state in states:  # the intersection with each state index, by creation time
+            weights = {key: 1, self.key("jobs", queue, state): 0}
+            pairs: list[Any] = self.client.zinter(weights, withscores=True)
+            matched += [(float(score), str(job_id)) for job_id, score in pairs]
+        matched.sort(reverse=True)
+        return [job_id for _, job_id in matched[offset : offset + limit]], len(matched)
+
+    def usage(self, org: str) -> dict[str, str]:
+        """An organisation's usage totals: ``{"<kind>:jobs|tokens|costCents": value}``."""
+        raw: dict[str, str] = self.client.hgetall(self.key("usage", org or "-"))  # type: ignore[assignment]
+        return raw
 
     def count(self, queue: str, state: JobState) -> int:
         return int(self.client.zcard(self.key("jobs", queue, state)))
@@ -334,15 +383,11 @@ class JobStore:
         if not finishes:
             return 0
         at_ms = now_ms() if at_ms is None else at_ms
-        notices = QUEUES[FAILURE_NOTICES_QUEUE]
-        args: list[Any] = [notices.name, notices.max_attempts]
+        args: list[Any] = []
         for f in finishes:
-            result = "" if f.result is None else json.dumps(f.result, separators=(",", ":"))
+            result = "" if f.result is None else _compact(f.result)
             args += [f.job.id, f.job.message_id, f.outcome, f.due_ms, result, f.error or ""]
-            if f.notice is None:
-                args += ["", ""]
-            else:
-                args += [new_job_id(at_ms), json.dumps(f.notice, separators=(",", ":"))]
+            args.append(_finish_extras(f, at_ms))
         return int(self._run("finish", *args, at_ms=at_ms))
 
     def finish(
@@ -357,6 +402,25 @@ class JobStore:
     ) -> bool:
         """Record how this attempt ended; False when the job moved on without it."""
         return bool(self.finish_many([Finish(job, outcome, result, error, due_ms)], at_ms=at_ms))
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _finish_extras(finish: Finish, at_ms: int) -> str:
+    """``finish.lua``'s extras of one job: follow-ups and usage, as JSON; "" for none."""
+    extras: dict[str, Any] = {}
+    if finish.follow_ups:
+        extras["followUps"] = [
+            {"id": new_job_id(at_ms), "queue": f.queue, "data": _compact(f.data),
+             "max": QUEUES[f.queue].max_attempts}
+            for f in finish.follow_ups
+        ]  # fmt: skip
+    if finish.usage:
+        u = finish.usage
+        extras["usage"] = {"kind": u.kind, "tokens": u.tokens, "costCents": u.cost_cents}
+    return _compact(extras) if extras else ""
 
 
 def new_idempotency_scope(secret: str) -> str:

@@ -7,8 +7,11 @@ schedules come from ``serverless.yml``.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import json
 from dataclasses import dataclass, replace
+from typing import Any
 
 from shared.redis_client import dramatiq_namespace
 from shared.settings import RateSetting, settings
@@ -41,6 +44,9 @@ class QueueSpec:
     keep_completed_ms: int = HOUR_MS  #: completed jobs are deleted this long after finishing
     keep_failed_ms: int = 7 * DAY_MS  #: failed jobs are deleted this long after failing
     notify_failure: bool = True  #: POST a failure notice to ``FAILURE_WEBHOOK_URL`` on failure
+    #: ``module:function`` called as ``fn(finish, at_ms)`` when a job ends (completed or failed
+    #: for good), returning follow-up jobs to create in the same step (e.g. a webhook)
+    on_final: str | None = None
     limiter: Rate | None = None  #: job starts per window, across every worker (None: no limit)
     concurrency: int | None = None  #: most jobs active at once, across every worker
     #: job starts per window for each workspace (``workspaceId``) on its own
@@ -80,6 +86,13 @@ QUEUES: dict[str, QueueSpec] = {
             concurrency=5,
         ),
         QueueSpec(
+            "ai-jobs",
+            processor="functions.jobs.ai_job:process",
+            max_attempts=3,
+            on_final="shared.ai_jobs:on_final",
+        ),
+        QueueSpec("webhooks", processor="functions.jobs.webhook:process", max_attempts=5),
+        QueueSpec(
             FAILURE_NOTICES_QUEUE,
             processor="functions.jobs.notify_failure:process",
             notify_failure=False,
@@ -90,6 +103,13 @@ QUEUES: dict[str, QueueSpec] = {
 
 #: Queues whose jobs live in the job store (everything but cron).
 JOB_QUEUES = [spec for spec in QUEUES.values() if spec.processor is not None]
+
+
+@functools.cache
+def resolve(path: str) -> Any:
+    """``module:function`` -> the function (processors and hooks of the queue table)."""
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def effective(spec: QueueSpec) -> QueueSpec:

@@ -9,14 +9,15 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 from shared.callbacks import next_retry_delay_ms
-from shared.jobstore import Finish, Job, JobStore, Skipped, Wait, now_ms
+from shared.jobstore import Finish, FollowUp, Job, JobStore, Skipped, Usage, Wait, now_ms
 from shared.liveness import process_id
-from shared.queues import QueueSpec
+from shared.queues import FAILURE_NOTICES_QUEUE, QueueSpec, resolve
 from shared.settings import settings
 
 log = logging.getLogger("qs.runner")
@@ -83,7 +84,8 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
     log.error("failed after %d attempt(s): %s", job.attempts, failure.error, extra=extra)
     notify = spec.notify_failure and settings.failure_webhook_url
     notice = failure_notice(job, failure.error) if notify else None
-    return Finish(job, "failed", error=failure.error, notice=notice, result=failure.result)
+    follow_ups = (FollowUp(FAILURE_NOTICES_QUEUE, notice),) if notice else ()
+    return Finish(job, "failed", error=failure.error, follow_ups=follow_ups, result=failure.result)
 
 
 def run_jobs(
@@ -106,7 +108,23 @@ def run_jobs(
                 finishes.append(Finish(job, "requeue"))
             else:
                 finishes.append(attempt(spec, processor, job))
-        store.finish_many(finishes)
+        at = now_ms()
+        store.finish_many([finalize(spec, f, at) for f in finishes], at_ms=at)
+
+
+def finalize(spec: QueueSpec, finish: Finish, at_ms: int) -> Finish:
+    """A final outcome with what comes with it: the usage its result reports
+    (``{"usage": {kind, tokens, costCents}}``) and the queue's ``on_final`` follow-ups."""
+    if finish.outcome not in ("completed", "failed"):
+        return finish
+    reported = finish.result.get("usage") if isinstance(finish.result, dict) else None
+    usage = (
+        Usage(str(reported["kind"]), int(reported["tokens"]), float(reported["costCents"]))
+        if reported
+        else None
+    )
+    extra = tuple(resolve(spec.on_final)(finish, at_ms)) if spec.on_final else ()
+    return replace(finish, usage=usage, follow_ups=finish.follow_ups + extra)
 
 
 def start(

@@ -30,7 +30,12 @@ def process(job: Job) -> dict[str, Any]:
                 retry_after_s=exc.retry_after_s,
             ) from exc
     text = generated["output"]["text"]
-    kept = {"ai": generated}
+    usage = {
+        "kind": "reply",
+        "tokens": generated["totalTokens"],
+        "costCents": generated["costCents"],
+    }
+    kept = {"ai": generated, "usage": usage}
     delivered = deliver(
         job, job.data["callback_url"], callback_payload(job, text), guarded=True, keep=kept
     )

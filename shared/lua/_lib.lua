@@ -22,6 +22,9 @@
 --   paused                         set of paused queues
 --   idx:ws:<workspace>             zset of ids by creation time
 --   idx:ct:<workspace>:<contact>   zset of ids by creation time
+--   idx:<name>                     zset of ids by creation time, for listings a job asks for
+--                                  (e.g. an organisation's AI jobs of one type)
+--   usage:<org>                    hash: "<kind>:jobs|tokens|costCents" summed over finished jobs
 -- Dramatiq's broker keeps <ns>:<queue> (list of message ids) and <ns>:<queue>.msgs (hash);
 -- <ns>:<queue>.wake is a list of tokens that wakes an idle worker as soon as a message lands.
 --
@@ -60,15 +63,20 @@ local function add_samples(queue, what, values)
   redis.call("LTRIM", key, 0, STATS_SAMPLES - 1)
 end
 
--- Write a new job's record and its workspace/contact index entries (its state comes next).
-local function write_job(id, queue, actor, data, opts, max_attempts, ws, ct, org, due, prio)
+-- Write a new job's record and its index entries (its state comes next). `indexes`: names
+-- of extra listing indexes, space-separated ("" for none).
+local function write_job(id, queue, actor, data, opts, max_attempts, ws, ct, org, due, prio,
+                         indexes)
   redis.call("HSET", job_key(id), "id", id, "queue", queue, "actor", actor,
     "data", data, "opts", opts, "attempts", 0, "maxAttempts", max_attempts, "createdAt", NOW,
     "scheduledFor", math.max(due, NOW), "ws", ws, "ct", ct, "org", org, "enq", 0,
-    "prio", prio, "msg", "")
+    "prio", prio, "msg", "", "idx", indexes or "")
   if ws ~= "" then
     redis.call("ZADD", PREFIX .. ":idx:ws:" .. ws, NOW, id)
     if ct ~= "" then redis.call("ZADD", PREFIX .. ":idx:ct:" .. ws .. ":" .. ct, NOW, id) end
+  end
+  for name in string.gmatch(indexes or "", "%S+") do
+    redis.call("ZADD", PREFIX .. ":idx:" .. name, NOW, id)
   end
 end
 
@@ -274,14 +282,36 @@ local function dispatch_fresh()
   for _, queue in ipairs(queues) do dispatch(queue) end
 end
 
+-- Write the follow-up jobs of a finished one (failure notice, webhook), ready at once.
+-- `follow_ups`: decoded JSON list of {id, queue, data (a JSON string), max}; they inherit the
+-- finished job's workspace, contact and organisation.
+local function write_follow_ups(follow_ups, ws, ct, org)
+  for _, f in ipairs(follow_ups) do
+    write_job(f.id, f.queue, f.queue, f.data, "{}", f.max, ws or "", ct or "", org or "", NOW,
+      DEFAULT_PRIORITY, "")
+    make_ready(f.id, f.queue, nil, false)
+  end
+end
+
+-- Add a finished job's AI usage to its organisation's totals.
+local function add_usage(org, usage)
+  local key = PREFIX .. ":usage:" .. (org ~= "" and org or "-")
+  redis.call("HINCRBY", key, usage.kind .. ":jobs", 1)
+  redis.call("HINCRBY", key, usage.kind .. ":tokens", usage.tokens)
+  redis.call("HINCRBYFLOAT", key, usage.kind .. ":costCents", usage.costCents)
+end
+
 -- -- Removal -----------------------------------------------------------------------------
 
 -- Delete the job record and every index entry that names it (a stale entry left in a ready
 -- line is skipped by dispatch).
 local function remove_job(id)
   local key = job_key(id)
-  local f = redis.call("HMGET", key, "queue", "state", "ws", "ct", "msg")
+  local f = redis.call("HMGET", key, "queue", "state", "ws", "ct", "msg", "idx")
   if not f[1] then return 0 end
+  for name in string.gmatch(f[6] or "", "%S+") do
+    redis.call("ZREM", PREFIX .. ":idx:" .. name, id)
+  end
   redis.call("ZREM", state_key(f[1], f[2]), id)
   if f[2] == "waiting" and f[5] and f[5] ~= "" then undispatch(f[1], id, f[3]) end
   if f[3] and f[3] ~= "" then

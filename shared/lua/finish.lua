@@ -1,15 +1,16 @@
 -- Record how attempts ended: completed, failed, delayed again for a retry at `due_ms`, or
 -- handed back unattempted ("requeue": ready again at the front of its line, the attempt not
--- counted). A failure may carry a failure notice: a new job on the notice queue, written in
--- the same step, so a worker dying right after the failure cannot lose the notice.
+-- counted). A final outcome (completed, failed) may bring follow-up jobs (a failure notice, a
+-- webhook) and AI usage for the organisation's totals, written in the same step: a worker
+-- dying right after cannot lose a notice nor count usage twice.
 -- Only the attempt holding a job's current message may finish it. The slots freed are
 -- dispatched again at once.
--- ARGV after HEAD: notice_queue, notice_max_attempts, then per job 8 values:
---       id, msg_id, outcome, due_ms, result_json, error, notice_id, notice_json ("" for none)
+-- ARGV after HEAD: per job 7 values: id, msg_id, outcome, due_ms, result_json, error,
+--       extras_json ("" for none: {"followUps": [{id, queue, data, max}], "usage": {kind,
+--       tokens, costCents}})
 -- Returns the number of jobs finished (the others had moved on without this attempt).
-local notice_queue, notice_max = ARGV[HEAD + 1], ARGV[HEAD + 2]
 local done, freed = 0, {}
-for base = HEAD + 3, #ARGV, 8 do
+for base = HEAD + 1, #ARGV, 7 do
   local id, msg_id, outcome = ARGV[base], ARGV[base + 1], ARGV[base + 2]
   local key = job_key(id)
   local f = redis.call("HMGET", key, "state", "msg", "queue", "ws", "ct", "org", "startedAt")
@@ -32,11 +33,10 @@ for base = HEAD + 3, #ARGV, 8 do
     else
       redis.call("HSET", key, "finishedAt", NOW)
       set_state(id, queue, "active", outcome, NOW)
-      local notice_id = ARGV[base + 6]
-      if outcome == "failed" and notice_id ~= "" then
-        write_job(notice_id, notice_queue, notice_queue, ARGV[base + 7], "{}", notice_max,
-          f[4] or "", f[5] or "", f[6] or "", NOW, DEFAULT_PRIORITY)
-        make_ready(notice_id, notice_queue, nil, false)
+      if ARGV[base + 6] ~= "" then
+        local extras = cjson.decode(ARGV[base + 6])
+        write_follow_ups(extras.followUps or {}, f[4], f[5], f[6])
+        if extras.usage then add_usage(f[6] or "", extras.usage) end
       end
     end
     done = done + 1

@@ -20,12 +20,10 @@ for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
       redis.call("HSET", key, "finishedAt", NOW)
       set_state(id, queue, "active", "failed", NOW)
       if notice_queue ~= "" then
-        local notice_id = id .. ".notice"
         local notice = cjson.encode({jobId = id, status = "failed", error = err, queue = queue,
           attempts = tonumber(f[2]), data = cjson.decode(f[4])})
-        write_job(notice_id, notice_queue, notice_queue, notice, "{}", notice_max,
-          f[5] or "", f[6] or "", f[7] or "", NOW, DEFAULT_PRIORITY)
-        make_ready(notice_id, notice_queue, nil, false)
+        write_follow_ups({{id = id .. ".notice", queue = notice_queue, data = notice,
+          max = notice_max}}, f[5], f[6], f[7])
       end
     else
       make_ready(id, queue, "active", true)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from local.embedded_redis import EmbeddedRedis
-from shared.jobstore import Finish, JobStore, NewJob, Skipped, new_job_id, now_ms
+from shared.jobstore import Finish, FollowUp, JobStore, NewJob, Skipped, new_job_id, now_ms
 from shared.queues import ready_key
 from shared.settings import settings
 
@@ -175,7 +175,16 @@ def test_a_failure_and_its_notice_are_written_in_one_step(redis_prefix):
     job_id = store.create(job(now_ms(), workspace_id="ws1", contact_id="c1")).job_id
     running = store.start(job_id, f"{job_id}.1", "w")
     notice = {"jobId": job_id, "status": "failed", "error": "HTTP 400"}
-    assert store.finish_many([Finish(running, "failed", error="HTTP 400", notice=notice)])  # type: ignore[arg-type]
+    assert store.finish_many(
+        [
+            Finish(
+                running,
+                "failed",
+                error="HTTP 400",
+                follow_ups=(FollowUp("failure-notices", notice),),
+            )
+        ]
+    )  # type: ignore[arg-type]
     notices = store.ids("failure-notices", "waiting")
     assert len(notices) == 1
     queued = store.get(notices[0])
