@@ -34,14 +34,14 @@ class DueJobs:
         self._last_housekeeping = 0.0
 
     def promote(self) -> int:
-        """Move every job due now into its queue; how many moved."""
+        """Make every job due now ready and dispatch every queue (one round trip per tick,
+        more while a backlog of due jobs lasts); how many became ready."""
         moved = 0
-        for spec in self.queues:
-            while True:
-                n = self.store.promote_due(spec.name, limit=PROMOTE_BATCH)
-                moved += n
-                if n < PROMOTE_BATCH:
-                    break
+        queues = [spec.name for spec in self.queues]
+        while queues:
+            counts = self.store.promote_due_many(queues, limit=PROMOTE_BATCH)
+            moved += sum(counts)
+            queues = [q for q, n in zip(queues, counts, strict=True) if n >= PROMOTE_BATCH]
         return moved
 
     def housekeeping(self) -> None:

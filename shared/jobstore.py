@@ -104,6 +104,13 @@ class Job:
         )
 
 
+#: The record fields ``Job.from_hash`` reads.
+JOB_FIELDS = (
+    "id", "queue", "actor", "state", "data", "opts", "attempts", "maxAttempts", "createdAt",
+    "scheduledFor", "startedAt", "finishedAt", "result", "error", "ws", "ct", "msg", "org", "prio",
+)  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Skipped:
     """A job of a message that is not to be run (cancelled, finished, or re-enqueued since)."""
@@ -329,8 +336,13 @@ class JobStore:
         """Make up to ``limit`` due delayed jobs ready, then dispatch the queue as its limits
         allow (also when none was due: a limiter window may have moved on); how many became
         ready."""
-        ready, _dispatched = self._run("promote_due", queue, limit, at_ms=at_ms)
-        return int(ready)
+        return self.promote_due_many([queue], limit=limit, at_ms=at_ms)[0]
+
+    def promote_due_many(
+        self, queues: list[str], *, limit: int = 1000, at_ms: int | None = None
+    ) -> list[int]:
+        """``promote_due`` for several queues in one round trip; how many became ready, each."""
+        return [int(n) for n in self._run("promote_due", limit, *queues, at_ms=at_ms)]
 
     def recover(
         self, queue: str, *, alive_since_s: float, notify: bool = False, at_ms: int | None = None
@@ -359,7 +371,7 @@ class JobStore:
         so does one its queue's limits (or a pause) hold back: it waits for the next slot in
         line. One whose rate slot frees within moments comes back ``Wait``: ask again then.
         """
-        reply = self._run("start", message_id, worker, *job_ids)
+        reply = self._run("start", message_id, worker, *job_ids, "--", *JOB_FIELDS)
         out: list[Job | Skipped | Wait] = []
         for entry in reply:
             if entry[1] == "skip":
@@ -367,8 +379,7 @@ class JobStore:
             elif entry[1] == "wait":
                 out.append(Wait(entry[0], int(entry[2])))
             else:
-                fields = entry[2:]
-                out.append(Job.from_hash(dict(zip(fields[::2], fields[1::2], strict=True))))
+                out.append(Job.from_hash(dict(zip(JOB_FIELDS, entry[2:], strict=True))))
         return out
 
     def start(self, job_id: str, message_id: str, worker: str) -> Job | str:

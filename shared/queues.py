@@ -140,7 +140,20 @@ RATE_LEAD_MS = 50
 
 
 def lua_config() -> str:
-    """Every job queue's limits, as the job-store scripts read them (CFG in ``_lib.lua``)."""
+    """Every job queue's limits, as the job-store scripts read them (CFG in ``_lib.lua``);
+    rebuilt only when the settings it comes from change."""
+    global _config
+    limits, batch, ahead = settings.queue_limits, settings.delivery_batch, settings.dispatch_ahead
+    if _config is None or _config[0] is not limits or _config[1:3] != (batch, ahead):
+        _config = (limits, batch, ahead, _build_lua_config())
+    return _config[3]
+
+
+#: (the QUEUE_LIMITS object, kept alive so it cannot be mistaken for another, batch, ahead, JSON)
+_config: tuple[object, int, int, str] | None = None
+
+
+def _build_lua_config() -> str:
     check_queue_limits()
     config = {}
     for spec in map(effective, JOB_QUEUES):

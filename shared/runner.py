@@ -118,12 +118,14 @@ def finalize(spec: QueueSpec, finish: Finish, at_ms: int) -> Finish:
     if finish.outcome not in ("completed", "failed"):
         return finish
     reported = finish.result.get("usage") if isinstance(finish.result, dict) else None
+    extra = tuple(resolve(spec.on_final)(finish, at_ms)) if spec.on_final else ()
+    if not (reported or extra):
+        return finish
     usage = (
         Usage(str(reported["kind"]), int(reported["tokens"]), float(reported["costCents"]))
         if reported
         else None
     )
-    extra = tuple(resolve(spec.on_final)(finish, at_ms)) if spec.on_final else ()
     return replace(finish, usage=usage, follow_ups=finish.follow_ups + extra)
 
 

@@ -16,8 +16,9 @@
 --                                  round-robin order (a workspace is listed iff its line is
 --                                  not empty)
 --   ready:<queue>:<prio>:<ws>      list: that workspace's ready job ids at that priority, FIFO
+--   ready:<queue>                  counter: entries in all of the queue's lines (stale included)
 --   dispatched:<queue>             zset: jobs handed to Dramatiq and not started yet
---   dispatched-ws:<queue>          hash: the same, counted per workspace
+--   dispatched-ws:<queue>          hash: the same, counted per workspace (with a workspace limit)
 --   starts:<queue>[:ws:<ws>]       zset: job starts in the limiter's window (TIME, µs)
 --   paused                         set of paused queues
 --   idx:ws:<workspace>             zset of ids by creation time
@@ -67,10 +68,13 @@ end
 -- of extra listing indexes, space-separated ("" for none).
 local function write_job(id, queue, actor, data, opts, max_attempts, ws, ct, org, due, prio,
                          indexes)
-  redis.call("HSET", job_key(id), "id", id, "queue", queue, "actor", actor,
+  local key = job_key(id)
+  redis.call("HSET", key, "id", id, "queue", queue, "actor", actor,
     "data", data, "opts", opts, "attempts", 0, "maxAttempts", max_attempts, "createdAt", NOW,
-    "scheduledFor", math.max(due, NOW), "ws", ws, "ct", ct, "org", org, "enq", 0,
-    "prio", prio, "msg", "", "idx", indexes or "")
+    "scheduledFor", math.max(due, NOW), "ws", ws, "ct", ct, "org", org)
+  -- fields at their default are left out (absent reads as: priority 5, no message, no index)
+  if tonumber(prio) ~= DEFAULT_PRIORITY then redis.call("HSET", key, "prio", prio) end
+  if indexes and indexes ~= "" then redis.call("HSET", key, "idx", indexes) end
   if ws ~= "" then
     redis.call("ZADD", PREFIX .. ":idx:ws:" .. ws, NOW, id)
     if ct ~= "" then redis.call("ZADD", PREFIX .. ":idx:ct:" .. ws .. ":" .. ct, NOW, id) end
@@ -134,7 +138,7 @@ local function ws_dispatched_key(queue) return PREFIX .. ":dispatched-ws:" .. qu
 
 -- A dispatched job left its message (started, cancelled, or handed back): uncount it.
 local function undispatch(queue, id, ws)
-  if redis.call("ZREM", dispatched_key(queue), id) == 1 then
+  if redis.call("ZREM", dispatched_key(queue), id) == 1 and queue_cfg(queue).ws then
     local key = ws_dispatched_key(queue)
     if redis.call("HINCRBY", key, ws_name(ws), -1) <= 0 then redis.call("HDEL", key, ws_name(ws)) end
   end
@@ -145,6 +149,7 @@ end
 -- Jobs made ready during this script call, per queue (to count those a limit holds back).
 local FRESH = {}
 
+local function ready_count_key(queue) return PREFIX .. ":ready:" .. queue end
 local function ready_ring(queue, prio) return PREFIX .. ":ready:" .. queue .. ":" .. prio end
 local function ready_line(queue, prio, ws) return ready_ring(queue, prio) .. ":" .. ws end
 
@@ -158,6 +163,7 @@ local function make_ready(id, queue, old_state, first)
   local line = ready_line(queue, prio, ws)
   local push = first and "LPUSH" or "RPUSH"
   if redis.call(push, line, id) == 1 then redis.call(push, ready_ring(queue, prio), ws) end
+  redis.call("INCR", ready_count_key(queue))
   redis.call("HSET", key, "msg", "")
   if not first then redis.call("HSET", key, "enqueuedAt", NOW) end
   if old_state ~= "waiting" then set_state(id, queue, old_state, "waiting", NOW) end
@@ -224,15 +230,21 @@ end
 -- Hand ready jobs of `queue` to Dramatiq, as many as its limits allow: the highest priority
 -- first; within a priority, one job per workspace in turn (round robin), each workspace within
 -- its own limit; FIFO within a workspace. Returns the number dispatched.
-local function dispatch(queue)
+-- `whole`: only when a whole message's worth (the queue's batch) can go, or every ready job:
+-- a finishing job hands on room in full messages, which costs workers far less per job
+-- than many small ones (the scheduler's tick sends whatever room there is).
+local function dispatch(queue, whole)
   local fresh = FRESH[queue] or {}
   FRESH[queue] = nil
   local held = 0
   for _ in pairs(fresh) do held = held + 1 end
-  if is_paused(queue) then return 0 end
+  local ready = tonumber(redis.call("GET", ready_count_key(queue)) or 0)
+  if ready <= 0 or is_paused(queue) then return 0 end
   local cfg = queue_cfg(queue)
   local now_us = redis_now_us()
   local room = queue_room(queue, cfg, now_us)
+  if whole and room < math.min(cfg.batch, ready) then return 0 end
+  local popped = 0
   local taken, actor = {}, nil
   local ws_room = {}
   local per_ws = ws_dispatched_key(queue)
@@ -255,6 +267,7 @@ local function dispatch(queue)
       else
         local line = ready_line(queue, prio, ws)
         local id = redis.call("LPOP", line)
+        if id then popped = popped + 1 end
         local f = id and redis.call("HMGET", job_key(id), "state", "msg", "actor")
         if f and f[1] == "waiting" and f[2] == "" then  -- else stale: cancelled or moved on
           taken[#taken + 1] = id
@@ -263,23 +276,25 @@ local function dispatch(queue)
           if cfg.ws then ws_room[ws] = ws_room[ws] - 1 end
           blocked = 0
           redis.call("ZADD", dispatched_key(queue), now_us, id)
-          redis.call("HINCRBY", per_ws, ws, 1)
+          if cfg.ws then redis.call("HINCRBY", per_ws, ws, 1) end
           if fresh[id] then held = held - 1 end
         end
         if redis.call("LLEN", line) > 0 then redis.call("RPUSH", ring, ws) end
       end
     end
   end
+  if popped > 0 then redis.call("DECRBY", ready_count_key(queue), popped) end
   if cfg.limited then count_event(queue, "deferred", held) end
   if #taken > 0 then enqueue_chunks(queue, actor, taken, cfg.batch, math.floor(now_us / 1000)) end
   return #taken
 end
 
--- Dispatch every queue that had jobs made ready in this call.
-local function dispatch_fresh()
+-- Dispatch every queue that had jobs made ready (or slots freed) in this call; `whole`: see
+-- dispatch.
+local function dispatch_fresh(whole)
   local queues = {}
   for queue in pairs(FRESH) do queues[#queues + 1] = queue end
-  for _, queue in ipairs(queues) do dispatch(queue) end
+  for _, queue in ipairs(queues) do dispatch(queue, whole) end
 end
 
 -- Write the follow-up jobs of a finished one (failure notice, webhook), ready at once.

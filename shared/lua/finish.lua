@@ -43,5 +43,5 @@ for base = HEAD + 1, #ARGV, 7 do
   end
 end
 for queue in pairs(freed) do FRESH[queue] = FRESH[queue] or {} end
-dispatch_fresh()
+dispatch_fresh(true)
 return done

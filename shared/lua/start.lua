@@ -5,38 +5,52 @@
 -- early on purpose, see queue_room); one that would break a limit otherwise (or whose queue
 -- was paused since) goes back to the front of its line unattempted, for the next free slot.
 -- ARGV after HEAD: msg_id, worker, id1, id2, ...
+-- ARGV after the ids: none; the job fields to return follow a "--" separator:
+--   ... id_n, "--", field1, field2, ...
 -- Returns one entry per id: {id, "skip", reason}, {id, "wait", ms} or
--- {id, "ok", field1, value1, ...}.
+-- {id, "ok", value1, value2, ...} (the values of the requested fields).
 local msg_id, worker = ARGV[HEAD + 1], ARGV[HEAD + 2]
 local now_us = redis_now_us()
 local now = math.floor(now_us / 1000)
 local reply = {}
 local queue, waits = nil, {}
+local RATE_CHECKS = {{"rate", "rate limit"}, {"ws", "workspace rate limit"}}
 
 -- Why the limits forbid starting one more job of `q` for workspace `ws` now (or nil), and
 -- when the reason is a rate slot freeing within the lead time, the µs until it does.
+local paused = {}
 local function over_limit(q, ws)
-  if is_paused(q) then return "queue paused" end
+  if paused[q] == nil then paused[q] = is_paused(q) end
+  if paused[q] then return "queue paused" end
   local cfg = queue_cfg(q)
+  if not cfg.limited then return nil end
   if cfg.conc and redis.call("ZCARD", state_key(q, "active")) >= cfg.cap then
     return "concurrency limit"
   end
-  local checks = {{"rate limit", cfg.rate, starts_key(q)}, {"workspace rate limit", cfg.ws,
-    starts_key(q, ws)}}
-  for _, check in ipairs(checks) do
-    local rate = check[2]
+  for _, check in ipairs(RATE_CHECKS) do
+    local rate = cfg[check[1]]
     if rate then
-      local wait_us = until_room(check[3], now_us, rate[1], rate[2])
+      local key = check[1] == "rate" and starts_key(q) or starts_key(q, ws)
+      local wait_us = until_room(key, now_us, rate[1], rate[2])
       if wait_us > 0 then
-        if wait_us <= (cfg.lead_us or 0) then return check[1], wait_us end
-        return check[1]
+        if wait_us <= (cfg.lead_us or 0) then return check[2], wait_us end
+        return check[2]
       end
     end
   end
   return nil
 end
 
+local fields, last_id = {}, #ARGV
 for i = HEAD + 3, #ARGV do
+  if ARGV[i] == "--" then
+    last_id = i - 1
+    for j = i + 1, #ARGV do fields[#fields + 1] = ARGV[j] end
+    break
+  end
+end
+
+for i = HEAD + 3, last_id do
   local id = ARGV[i]
   local key = job_key(id)
   local f = redis.call("HMGET", key, "state", "msg", "queue", "enqueuedAt", "ws", "attempts")
@@ -61,17 +75,20 @@ for i = HEAD + 3, #ARGV do
     else
       if f[1] == "waiting" then undispatch(q, id, f[5]) end
       local cfg = queue_cfg(q)
-      local member = id .. ":" .. (tonumber(f[6]) + 1)
-      if cfg.rate then record_start(starts_key(q), now_us, cfg.rate[2], member) end
-      if cfg.ws then record_start(starts_key(q, ws), now_us, cfg.ws[2], member) end
+      if cfg.rate or cfg.ws then
+        local member = id .. ":" .. (tonumber(f[6]) + 1)
+        if cfg.rate then record_start(starts_key(q), now_us, cfg.rate[2], member) end
+        if cfg.ws then record_start(starts_key(q, ws), now_us, cfg.ws[2], member) end
+      end
       redis.call("HINCRBY", key, "attempts", 1)
       redis.call("HSET", key, "startedAt", now, "worker", worker)
       set_state(id, q, f[1], "active", now)
       queue = q
       waits[#waits + 1] = math.max(0, now - tonumber(f[4] or now))
-      local entry = redis.call("HGETALL", key)
-      table.insert(entry, 1, "ok")
-      table.insert(entry, 1, id)
+      local entry = {id, "ok"}
+      for j, value in ipairs(redis.call("HMGET", key, unpack(fields))) do
+        entry[j + 2] = value or ""
+      end
       reply[#reply + 1] = entry
     end
   end
