@@ -82,3 +82,34 @@ class Receiver:
             return JSONResponse({"received": True})
 
         return Starlette(routes=[Route("/{path:path}", record, methods=["POST"])])
+
+
+@dataclass
+class FakeOpenAI:
+    """An OpenAI-compatible chat-completions server: records each request; answers from
+    ``script`` (status, headers) first, then ``content`` with ``tokens`` (prompt, completion);
+    ``delays_s`` makes the next answers that slow."""
+
+    url: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    content: str = "{}"
+    tokens: tuple[int, int] = (30, 10)
+    delays_s: list[float] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def completions(request: Request) -> Response:
+            self.requests.append(await request.json())
+            if self.delays_s:
+                await asyncio.sleep(self.delays_s.pop(0))
+            if self.script:
+                status, headers = self.script.pop(0)
+                return JSONResponse({"error": {"message": "scripted"}}, status, headers=headers)
+            prompt, completion = self.tokens
+            return JSONResponse({
+                "choices": [{"message": {"role": "assistant", "content": self.content}}],
+                "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
+                          "total_tokens": prompt + completion},
+            })  # fmt: skip
+
+        return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])

@@ -18,7 +18,7 @@ from shared.due_jobs import DueJobs
 from shared.jobstore import JobStore
 from shared.settings import settings
 from tests.conftest import wait_for
-from tests.servers import Receiver, serve
+from tests.servers import FakeOpenAI, Receiver, serve
 
 #: Signing secret the service uses in these tests.
 SECRET = "whsec_" + "c2VjcmV0LWtleS1mb3ItdGVzdHMtMTIzNDU2Nzg5MA=="
@@ -86,3 +86,16 @@ def service(
         worker.stop()
         broker.close()
         dramatiq.set_broker(previous)
+
+
+@pytest.fixture
+def openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
+    """A fake OpenAI-compatible API on 127.0.0.1 as ``AI_API_URL`` (model ``fake-model`` at
+    2.5 cents per 1,000 tokens)."""
+    fake = FakeOpenAI()
+    with serve(fake.app()) as url:
+        fake.url = url
+        monkeypatch.setattr(settings, "ai_api_url", url + "/v1")
+        monkeypatch.setattr(settings, "ai_model", "fake-model")
+        monkeypatch.setattr(settings, "ai_cost_per_1k_tokens", {"fake-model": 2.5})
+        yield fake

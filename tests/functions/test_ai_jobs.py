@@ -4,24 +4,17 @@ usage sums and signed webhooks to a real receiver."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from shared.callbacks import verify
 from shared.settings import settings
 from tests.conftest import wait_for
 from tests.functions.conftest import SECRET, Service
-from tests.servers import Receiver, serve
+from tests.servers import FakeOpenAI, Receiver
 
 TEXT = (
     "Our team met on Monday to review the billing migration. The new invoice system cut "
@@ -122,43 +115,10 @@ def test_listing_filters_by_status_and_type_and_pages_newest_first(service: Serv
     assert service.http.get("/v1/jobs", params={"limit": 1000}).status_code == 400
 
 
-@dataclass
-class FakeOpenAI:
-    """An OpenAI-compatible server: answers from ``script`` (status, headers), then success."""
-
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
-
-    def app(self) -> Starlette:
-        async def completions(request: Request) -> JSONResponse:
-            self.requests.append(await request.json())
-            if self.script:
-                status, headers = self.script.pop(0)
-                return JSONResponse({"error": {"message": "scripted"}}, status, headers=headers)
-            answer = '{"label": "positive", "score": 0.9}'
-            return JSONResponse({
-                "choices": [{"message": {"role": "assistant", "content": answer}}],
-                "usage": {"prompt_tokens": 30, "completion_tokens": 10, "total_tokens": 40},
-            })  # fmt: skip
-
-        return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
-
-
-@pytest.fixture
-def openai(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeOpenAI]:
-    fake = FakeOpenAI()
-    with serve(fake.app()) as url:
-        fake.url = url
-        monkeypatch.setattr(settings, "ai_api_url", url + "/v1")
-        monkeypatch.setattr(settings, "ai_model", "fake-model")
-        monkeypatch.setattr(settings, "ai_cost_per_1k_tokens", {"fake-model": 2.5})
-        yield fake
-
-
 def test_tokens_and_cost_are_recorded_and_summed_per_organisation_and_type(
     service: Service, openai: FakeOpenAI, other_org: httpx.Client
 ):
+    openai.content = '{"label": "positive", "score": 0.9}'
     openai.script = [(429, {"retry-after": "1"}), (500, {})]  # retried by the provider
     first = service.http.post("/v1/jobs/sentiment", json={"text": "good"}).json()["id"]
     done = wait_status(service.http, first, "SUCCEEDED")
@@ -188,29 +148,15 @@ def test_a_provider_timeout_is_retried_by_the_job(
 ):
     monkeypatch.setattr(settings, "ai_timeout_s", 0.3)
     monkeypatch.setattr(settings, "ai_max_retries", 0)
-    slow = [True]
-
-    async def sometimes_slow(request: Request) -> JSONResponse:
-        if slow and slow.pop(0):
-            await asyncio.sleep(1)
-        return JSONResponse({
-            "choices": [{"message": {"role": "assistant", "content": '{"label": "billing"}'}}],
-            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
-        })  # fmt: skip
-
-    with serve(
-        Starlette(routes=[Route("/v1/chat/completions", sometimes_slow, methods=["POST"])])
-    ) as url:
-        monkeypatch.setattr(settings, "ai_api_url", url + "/v1")
-        job_id = service.http.post(
-            "/v1/jobs/classify", json={"text": "invoice", "options": {"labels": ["billing"]}}
-        ).json()["id"]
-        wait_for(
-            lambda: service.store.get(job_id).state == "delayed", what="a retry after the timeout"
-        )  # type: ignore[union-attr]
-        assert "no answer" in (service.store.get(job_id).error or "")  # type: ignore[union-attr]
-        service.store.reschedule(job_id, 0)  # skip the 2 s back-off
-        done = wait_status(service.http, job_id, "SUCCEEDED")
+    openai.content = '{"label": "billing"}'
+    openai.delays_s = [1.0]  # the first answer comes too late
+    job_id = service.http.post(
+        "/v1/jobs/classify", json={"text": "invoice", "options": {"labels": ["billing"]}}
+    ).json()["id"]
+    wait_for(lambda: service.store.get(job_id).state == "delayed", what="a retry after the timeout")  # type: ignore[union-attr]
+    assert "no answer" in (service.store.get(job_id).error or "")  # type: ignore[union-attr]
+    service.store.reschedule(job_id, 0)  # skip the 2 s back-off
+    done = wait_status(service.http, job_id, "SUCCEEDED")
     assert done["attempts"] == 2 and done["output"]["label"] == "billing"
 
 

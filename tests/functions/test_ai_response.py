@@ -4,19 +4,14 @@ kept across callback retries — against the real service and a real receiver.""
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
 
 from shared.callbacks import verify
 from shared.settings import settings
 from tests.functions.conftest import SECRET, Service
-from tests.servers import Receiver, serve
+from tests.servers import FakeOpenAI, Receiver
 
 
 def request(receiver: Receiver, path: str = "/api/ai-callback", **extra: Any) -> dict[str, Any]:
@@ -120,30 +115,10 @@ def test_a_callback_to_a_private_address_fails_at_delivery_outside_dev(
     assert receiver.to("/api/ai-callback") == []
 
 
-@pytest.fixture
-def openai_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
-    """A real OpenAI-compatible server on 127.0.0.1 that records every request."""
-    seen: list[dict[str, Any]] = []
-
-    async def completions(req: Request) -> JSONResponse:
-        seen.append(await req.json())
-        return JSONResponse({
-            "choices": [{"message": {"role": "assistant", "content": "Friday works, see you!"}}],
-            "usage": {"prompt_tokens": 40, "completion_tokens": 6, "total_tokens": 46},
-        })  # fmt: skip
-
-    with serve(
-        Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
-    ) as url:
-        monkeypatch.setattr(settings, "ai_api_url", url + "/v1")
-        monkeypatch.setattr(settings, "ai_model", "test-model")
-        monkeypatch.setattr(settings, "ai_cost_per_1k_tokens", {"test-model": 0.5})
-        yield seen
-
-
 def test_a_callback_retry_resends_the_same_reply_without_asking_the_ai_again(
-    service: Service, receiver: Receiver, openai_server: list[dict[str, Any]]
+    service: Service, receiver: Receiver, openai: FakeOpenAI
 ):
+    openai.content, openai.tokens = "Friday works, see you!", (40, 6)
     receiver.script["/api/ai-callback"] = [(500, {})]
     body = request(receiver)
     job_id = service.http.post("/api/ai-response", json=body).json()["jobId"]
@@ -153,6 +128,6 @@ def test_a_callback_retry_resends_the_same_reply_without_asking_the_ai_again(
     first, second = receiver.to("/api/ai-callback")
     assert first.json() == second.json()
     assert second.json()["response_text"] == "Friday works, see you!"
-    assert len(openai_server) == 1 and openai_server[0]["model"] == "test-model"
+    assert len(openai.requests) == 1 and openai.requests[0]["model"] == "fake-model"
     ai = job["result"]["ai"]
-    assert ai["provider"] == "openai" and ai["totalTokens"] == 46 and ai["costCents"] == 0.023
+    assert ai["provider"] == "openai" and ai["totalTokens"] == 46 and ai["costCents"] == 0.115

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from bench.limits import max_in_window
 from shared.due_jobs import DueJobs
 from shared.jobstore import Job, JobStore, NewJob, now_ms
 from shared.metrics import collect
@@ -44,16 +45,6 @@ def limited_workers(
         loop.join(timeout=5)
         os.killpg(workers.pid, signal.SIGTERM)
         workers.wait(timeout=30)
-
-
-def max_in_window(times_ms: list[int], window_ms: int) -> int:
-    """The most of ``times_ms`` inside any window of ``window_ms`` (sliding)."""
-    times, most, first = sorted(times_ms), 0, 0
-    for last, t in enumerate(times):
-        while t - times[first] >= window_ms:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 def max_overlap(spans: list[tuple[int, int]]) -> int:
