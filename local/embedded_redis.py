@@ -56,8 +56,14 @@ class EmbeddedRedis:
             args += ["--appendonly", "yes", "--appendfsync", "everysec"]
         else:
             args += ["--appendonly", "no"]
+        # Its own session: a Ctrl-C to the terminal's process group must not stop Redis before
+        # the workers have finished their jobs; its owner stops it last (or its death does).
         self.process = subprocess.Popen(
-            args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent
+            args,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
         )
         deadline = time.monotonic() + START_TIMEOUT_S
         client = redis.Redis.from_url(self.url, socket_connect_timeout=0.2)
