@@ -52,7 +52,8 @@ class DueJobs:
             recovered = self.store.recover(spec.name, alive_since_s=alive_since, notify=notify)
             for job_id in recovered:
                 log.warning(
-                    "recovered from a dead worker", extra={"job_id": job_id, "queue": spec.name}
+                    "handed to another worker (its worker died or held it unstarted)",
+                    extra={"job_id": job_id, "queue": spec.name},
                 )
             self.store.clean(spec.name, "completed", older_than_ms=spec.keep_completed_ms)
             self.store.clean(spec.name, "failed", older_than_ms=spec.keep_failed_ms)

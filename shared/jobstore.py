@@ -347,12 +347,20 @@ class JobStore:
     def recover(
         self, queue: str, *, alive_since_s: float, notify: bool = False, at_ms: int | None = None
     ) -> list[str]:
-        """Re-enqueue (or fail, on the last attempt) active jobs of workers that stopped beating.
+        """Re-enqueue (or fail, on the last attempt) active jobs of workers that stopped beating,
+        and jobs a worker has held unstarted for ``HEARTBEAT_TTL_S``.
 
         ``notify``: a job failed this way also queues its failure notice.
         """
         notices = QUEUES[FAILURE_NOTICES_QUEUE]
-        args = [queue, alive_since_s, notices.name if notify else "", notices.max_attempts]
+        stale_ms = int(settings.heartbeat_ttl_s * 1000)
+        args = [
+            queue,
+            alive_since_s,
+            notices.name if notify else "",
+            notices.max_attempts,
+            stale_ms,
+        ]
         return list(self._run("recover", *args, at_ms=at_ms))
 
     def clean(self, queue: str, state: JobState, *, older_than_ms: int, limit: int = 1000) -> int:

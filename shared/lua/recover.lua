@@ -2,12 +2,28 @@
 -- their line (the dead worker's message becomes stale), or failed when it was the last
 -- attempt; with `notice_queue` set, a failure also queues its failure notice (job id
 -- "<id>.notice").
+-- In a queue with a concurrency limit, jobs handed to a worker that has not started them for
+-- `stale_ms` (it died with them prefetched, or is busy with other work) go back to the front
+-- of their line too, so they hold no slot meanwhile; their old message becomes stale.
 -- ARGV after HEAD: queue, alive_since_s (heartbeat score), notice_queue ("" for none),
---       notice_max_attempts
+--       notice_max_attempts, stale_ms
 -- Returns the ids made ready again or failed.
 local queue, alive_since = ARGV[HEAD + 1], tonumber(ARGV[HEAD + 2])
 local notice_queue, notice_max = ARGV[HEAD + 3], ARGV[HEAD + 4]
+local stale_us = tonumber(ARGV[HEAD + 5]) * 1000
 local moved = {}
+local stale = {}
+if queue_cfg(queue).conc then
+  stale = redis.call("ZRANGEBYSCORE", dispatched_key(queue), "-inf", redis_now_us() - stale_us)
+end
+for _, id in ipairs(stale) do
+  local f = redis.call("HMGET", job_key(id), "state", "msg", "ws")
+  undispatch(queue, id, f[3])
+  if f[1] == "waiting" and f[2] and f[2] ~= "" then
+    make_ready(id, queue, "waiting", true)
+    moved[#moved + 1] = id
+  end
+end
 for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
   local key = job_key(id)
   local f = redis.call("HMGET", key, "worker", "attempts", "maxAttempts", "data", "ws", "ct",

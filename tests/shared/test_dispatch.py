@@ -210,3 +210,17 @@ def test_a_rate_limited_job_reaches_a_worker_early_and_starts_on_its_slot_exactl
     (third,) = store.start_many([ids[2]], msg_id, "w")
     assert isinstance(third, Job) and slot <= third.started_at <= slot + 20  # type: ignore[operator]
     assert collect(store).queues["sms"].last_1m.retried == 0
+
+
+def test_a_job_a_worker_holds_unstarted_too_long_gives_its_slot_back(r, redis_prefix, monkeypatch):
+    set_queue_limits(monkeypatch, sms={"limiter": None, "concurrency": 1})
+    monkeypatch.setattr(settings, "heartbeat_ttl_s", 0.05)
+    store = JobStore()
+    job_id = store.create(sms_job()).job_id
+    (held,) = r.lrange(ready_key("sms"), 0, -1)  # a worker prefetched it, then went silent
+    assert store.recover("sms", alive_since_s=0) == [], "not held long yet"
+    assert wait_for(lambda: store.recover("sms", alive_since_s=0)) == [job_id]
+    again = store.get(job_id)
+    assert again.state == "waiting" and again.message_id not in ("", held)  # type: ignore[union-attr]
+    assert store.start(job_id, held, "w") == "stale message"
+    assert isinstance(store.start(job_id, again.message_id, "w"), Job)  # type: ignore[union-attr]
