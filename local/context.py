@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import random
 import uuid
 from datetime import UTC, datetime
 from time import monotonic
@@ -12,7 +13,7 @@ from typing import Any
 @functools.cache
 def _log_stream(function_name: str) -> str:
     """One stream per function per process, as Lambda has one per warm execution environment."""
-    return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}"
+    return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{random.getrandbits(128):032x}"
 
 
 class LambdaContext:
@@ -40,7 +41,8 @@ class LambdaContext:
         self.function_name = function_name
         self.invoked_function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
         self.memory_limit_in_mb = memory_mb
-        self.aws_request_id = str(uuid.uuid4())
+        # emulated ids need no secrecy: the fast generator, not a system call per request
+        self.aws_request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = _log_stream(function_name)
         self._deadline = monotonic() + timeout_s
