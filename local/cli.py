@@ -178,6 +178,14 @@ SERVING = {"gateway", "worker", "scheduler"}
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logs.configure(settings.log_level)
+    if args.command in SERVING | {"dev"}:
+        from shared.queues import check_queue_limits
+
+        try:
+            check_queue_limits()
+        except ValueError as exc:
+            print(f"qs {args.command}: refusing to start: {exc}", file=sys.stderr)
+            return 1
     if args.command in SERVING:
         from shared.redis_check import UnsafeRedis, check_redis_at_startup
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from local.cli import main
-from tests.conftest import EVENTS
+from tests.conftest import EVENTS, set_queue_limits
 
 
 def test_routes_lists_every_route_and_schedule_with_its_cron_form(
@@ -42,3 +42,10 @@ def test_invoke_takes_an_event_file_or_inline_data(redis_prefix: str, capsys):
 def test_invoke_of_an_unknown_function_names_the_known_ones(capsys, tmp_path: Path):
     assert main(["invoke", "nope"]) == 2
     assert "health" in capsys.readouterr().err
+
+
+def test_serving_commands_refuse_queue_limits_for_an_unknown_queue(monkeypatch, capsys):
+    set_queue_limits(monkeypatch, smss={"concurrency": 3})
+    assert main(["worker"]) == 1
+    err = capsys.readouterr().err
+    assert "refusing to start" in err and "smss" in err and "sms" in err
