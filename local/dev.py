@@ -109,7 +109,10 @@ class DevServer:
     def environment(self) -> dict[str, str]:
         """Children's environment: the caller's, plus Redis URL and credentials."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
-        explicit_redis = {"redis_url", "redis_host"} & settings.model_fields_set
+        # an empty REDIS_URL / REDIS_HOST means "not set", as everywhere else
+        explicit_redis = bool(settings.redis_url) or (
+            "redis_host" in settings.model_fields_set and bool(settings.redis_host)
+        )
         if explicit_redis:
             env["REDIS_URL"] = settings.resolved_redis_url()
         else:

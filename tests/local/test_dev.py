@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -15,8 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from local.dev import ROOT
+from local.dev import ROOT, DevServer
 from local.embedded_redis import free_port
+from shared.settings import Settings
 from tests.servers import Receiver
 
 
@@ -131,3 +133,18 @@ def test_qs_dev_serves_health_reloads_on_change_and_stops_cleanly_on_ctrl_c(
     assert dev.process.wait(timeout=40) == 0
     dev.wait_for("every child gone", lambda: not any(alive(p) for p in processes), 10)
     assert "stopped" in dev.output()
+
+
+def test_an_empty_redis_url_still_means_the_embedded_redis(tmp_path, monkeypatch):
+    monkeypatch.setenv("REDIS_URL", "")
+    monkeypatch.setattr("local.dev.settings", Settings())
+    server = DevServer(
+        host="127.0.0.1", port=0, threads=1, reload=False, data_dir=tmp_path, out=io.StringIO()
+    )
+    try:
+        env = server.environment()
+        assert server.redis is not None and env["REDIS_URL"] == server.redis.url
+        assert "6379" not in env["REDIS_URL"]
+    finally:
+        if server.redis is not None:
+            server.redis.stop()
