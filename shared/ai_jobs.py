@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.ai import parse_options
 from shared.http import Problem, Request
-from shared.http.problems import field_errors
+from shared.http.problems import field_errors, invalid_fields
 from shared.jobstore import Finish, FollowUp, Job, JobStore, NewJob, now_ms
 from shared.netguard import UnsafeUrl, check_callback_url
 from shared.queues import QUEUES
@@ -105,12 +105,7 @@ def _options(job_type: str, given: dict[str, Any] | None) -> dict[str, Any]:
         errors.append({"field": "options.priority", "message": "must be an integer from 1 to 10",
                        "type": "priority"})  # fmt: skip
     if errors:
-        raise Problem(
-            422,
-            f"{len(errors)} invalid field(s): " + ", ".join(e["field"] for e in errors),
-            title="Validation failed",
-            errors=errors,
-        )
+        raise invalid_fields(errors)
     return own | common
 
 

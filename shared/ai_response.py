@@ -8,25 +8,19 @@ format: the SMS shape when that URL's path is the SMS endpoint, else the AI-resp
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from shared.http import Request, Response
 from shared.jobstore import Job, JobStore, NewJob, now_ms
 from shared.queues import QUEUES
 from shared.ratelimit import Limit, enforce
-from shared.schemas import AiText, CallbackUrl
+from shared.schemas import AiText, CallbackUrl, Identifier
 from shared.settings import settings
 
 QUEUE = "ai-response"
-
-_Id = Annotated[
-    str,
-    BeforeValidator(lambda v: str(v) if isinstance(v, int) and not isinstance(v, bool) else v),
-    Field(min_length=1, max_length=200),
-]
 
 
 class AiResponseOptions(BaseModel):
@@ -38,9 +32,9 @@ class AiResponseCreate(BaseModel):
     """Body of ``POST /api/ai-response`` (the seed's snake_case names)."""
 
     model_config = ConfigDict(extra="ignore")
-    workspace_id: _Id
-    contact_id: _Id
-    message_id: _Id
+    workspace_id: Identifier
+    contact_id: Identifier
+    message_id: Identifier
     message_text: AiText
     callback_url: CallbackUrl
     #: the key of the per-contact limit (seed: ``"workspace-id:contact-id"``, the default)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.ai import AIError, run_task
+from shared.ai_jobs import COMMON_OPTIONS
 from shared.jobstore import Job
 from shared.runner import JobFailed
 
@@ -14,9 +15,7 @@ AI_BUDGET_S = 40.0
 
 def process(job: Job) -> dict[str, Any]:
     data = job.data
-    options = {
-        k: v for k, v in (data.get("options") or {}).items() if k not in ("webhookUrl", "priority")
-    }
+    options = {k: v for k, v in (data.get("options") or {}).items() if k not in COMMON_OPTIONS}
     try:
         completion = run_task(data["type"], data["text"], options, budget_s=AI_BUDGET_S)
     except AIError as exc:

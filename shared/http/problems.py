@@ -65,7 +65,11 @@ def field_errors(exc: ValidationError) -> list[dict[str, str]]:
 
 def validation_problem(exc: ValidationError) -> Problem:
     """422 listing every invalid field."""
-    errors = field_errors(exc)
+    return invalid_fields(field_errors(exc))
+
+
+def invalid_fields(errors: list[dict[str, str]]) -> Problem:
+    """422 listing ``errors`` (``[{field, message, type}]``)."""
     return Problem(
         422,
         f"{len(errors)} invalid field(s): " + ", ".join(e["field"] for e in errors),
