@@ -82,10 +82,7 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
             job, "delayed", error=failure.error, due_ms=now_ms() + wait, result=failure.result
         )
     log.error("failed after %d attempt(s): %s", job.attempts, failure.error, extra=extra)
-    notify = spec.notify_failure and settings.failure_webhook_url
-    notice = failure_notice(job, failure.error) if notify else None
-    follow_ups = (FollowUp(FAILURE_NOTICES_QUEUE, notice),) if notice else ()
-    return Finish(job, "failed", error=failure.error, follow_ups=follow_ups, result=failure.result)
+    return Finish(job, "failed", error=failure.error, result=failure.result)
 
 
 def run_jobs(
@@ -113,12 +110,17 @@ def run_jobs(
 
 
 def finalize(spec: QueueSpec, finish: Finish, at_ms: int) -> Finish:
-    """A final outcome with what comes with it: the usage its result reports
-    (``{"usage": {kind, tokens, costCents}}``) and the queue's ``on_final`` follow-ups."""
+    """A final outcome with what comes with it, written in the same step: the failure notice
+    (``FAILURE_WEBHOOK_URL``), the queue's ``on_final`` follow-ups, and the usage its result
+    reports (``{"usage": {kind, tokens, costCents}}``)."""
     if finish.outcome not in ("completed", "failed"):
         return finish
+    extra: tuple[FollowUp, ...] = ()
+    if finish.outcome == "failed" and spec.notify_failure and settings.failure_webhook_url:
+        extra += (FollowUp(FAILURE_NOTICES_QUEUE, failure_notice(finish.job, finish.error or "")),)
+    if spec.on_final:
+        extra += tuple(resolve(spec.on_final)(finish, at_ms))
     reported = finish.result.get("usage") if isinstance(finish.result, dict) else None
-    extra = tuple(resolve(spec.on_final)(finish, at_ms)) if spec.on_final else ()
     if not (reported or extra):
         return finish
     usage = (
