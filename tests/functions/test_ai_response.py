@@ -24,8 +24,13 @@ def request(receiver: Receiver, path: str = "/api/ai-callback", **extra: Any) ->
 
 
 def ai_jobs(service: Service) -> int:
+    """Jobs of the queue in any state, read in one transaction so a job moving on counts once."""
+    store = service.store
     states = ("delayed", "waiting", "active", "completed", "failed")
-    return sum(service.store.count("ai-response", s) for s in states)
+    with store.client.pipeline(transaction=True) as pipe:
+        for state in states:
+            pipe.zcard(store.key("jobs", "ai-response", state))
+        return sum(pipe.execute())
 
 
 def test_the_reply_is_posted_in_the_ai_response_format_signed(service: Service, receiver: Receiver):
