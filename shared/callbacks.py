@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from shared.keepalive_transport import KeepAliveTransport
+from shared.keepalive_transport import KeepAliveTransport, RawResponse
 from shared.netguard import BlockedAddress
 from shared.settings import settings
 
@@ -39,8 +39,6 @@ MAX_RESPONSE_BYTES = 65_536
 ERROR_BODY_CHARS = 200
 #: Default accepted clock skew between ``webhook-timestamp`` and now, in seconds.
 DEFAULT_TOLERANCE_S = 300
-#: Pool sized for many worker threads (or coroutines) posting at once.
-LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=100, keepalive_expiry=30.0)
 
 _SECRET_PREFIX = "whsec_"
 _RETRYABLE_STATUSES = frozenset({408, 429})
@@ -185,7 +183,7 @@ def _describe(exc: Exception) -> str:
 
 def classify(
     url: str,
-    result: httpx.Response | Exception,
+    result: httpx.Response | RawResponse | Exception,
     *,
     body: bytes = b"",
     elapsed_ms: float = 0.0,
@@ -252,36 +250,31 @@ _DELIVERY_ERRORS = (httpx.HTTPError, httpx.InvalidURL)
 # --- Clients --------------------------------------------------------------------------------
 
 
-def _client_options() -> dict[str, Any]:
-    return {"limits": LIMITS, "follow_redirects": False, "timeout": current_timeout()}
-
-
-def _sync_client_options(*, guarded: bool = False) -> dict[str, Any]:
-    """The sync client runs on the lean keep-alive transport (``shared.keepalive_transport``)."""
-    transport = KeepAliveTransport(max_body_bytes=MAX_RESPONSE_BYTES, guard=guarded)
-    return {"transport": transport, "follow_redirects": False, "timeout": current_timeout()}
-
-
 class CallbackClient:
-    """Posts callbacks over one pooled, keep-alive ``httpx.Client``, safe to share by threads.
+    """Posts callbacks over one pool of keep-alive connections, safe to share by threads.
 
-    ``guarded=True`` is for URLs users submitted: outside dev, an address that is not public
-    (nor in ``CALLBACK_ALLOWED_NETWORKS``) fails at once, unretryable (``shared.netguard``).
+    The pool is :class:`shared.keepalive_transport.KeepAliveTransport`, used directly: its
+    ``post`` skips httpx's request and response models, the larger part of a worker's CPU per
+    callback. ``guarded=True`` is for URLs users submitted: outside dev, an address that is not
+    public (nor in ``CALLBACK_ALLOWED_NETWORKS``) fails at once, unretryable
+    (``shared.netguard``).
     """
 
     def __init__(self, *, guarded: bool = False) -> None:
         self.guarded = guarded
-        self._client: httpx.Client | None = None
+        self._transport: KeepAliveTransport | None = None
         self._lock = threading.Lock()
 
-    def _http(self) -> httpx.Client:
-        client = self._client
-        if client is None:
+    def _pool(self) -> KeepAliveTransport:
+        transport = self._transport
+        if transport is None:
             with self._lock:
-                if self._client is None:
-                    self._client = httpx.Client(**_sync_client_options(guarded=self.guarded))
-                client = self._client
-        return client
+                if self._transport is None:
+                    self._transport = KeepAliveTransport(
+                        max_body_bytes=MAX_RESPONSE_BYTES, guard=self.guarded
+                    )
+                transport = self._transport
+        return transport
 
     def post(self, url: str, payload: Mapping[str, Any], *, message_id: str) -> Outcome:
         """POST ``payload`` as signed JSON to ``url``; ``message_id`` is constant across retries."""
@@ -290,67 +283,17 @@ class CallbackClient:
         timeout = current_timeout()
         started = time.perf_counter()
         try:
-            with self._http().stream(
-                "POST", url, content=body, headers=headers, timeout=timeout
-            ) as response:
-                received = b""
-                try:
-                    for chunk in response.iter_bytes():
-                        received += chunk
-                        if len(received) > MAX_RESPONSE_BYTES:
-                            break
-                except httpx.HTTPError:
-                    pass  # the status decides; a broken body only loses the error text
+            response = self._pool().post(url, body, headers, timeout)
         except _DELIVERY_ERRORS as exc:
             return classify(url, exc, elapsed_ms=_elapsed_ms(started), timeout=timeout)
-        return classify(url, response, body=received, elapsed_ms=_elapsed_ms(started))
+        return classify(url, response, body=response.content, elapsed_ms=_elapsed_ms(started))
 
     def close(self) -> None:
         """Close pooled connections; a later ``post`` opens a fresh pool."""
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
-
-class AsyncCallbackClient:
-    """The async twin of :class:`CallbackClient`; use one instance per event loop."""
-
-    def __init__(self) -> None:
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:  # no await in between: safe without a lock on one loop
-            self._client = httpx.AsyncClient(**_client_options())
-        return self._client
-
-    async def post(self, url: str, payload: Mapping[str, Any], *, message_id: str) -> Outcome:
-        """POST ``payload`` as signed JSON to ``url``; ``message_id`` is constant across retries."""
-        body = encode_payload(payload)
-        headers = webhook_headers(message_id, body)
-        timeout = current_timeout()
-        started = time.perf_counter()
-        try:
-            async with self._http().stream(
-                "POST", url, content=body, headers=headers, timeout=timeout
-            ) as response:
-                received = b""
-                try:
-                    async for chunk in response.aiter_bytes():
-                        received += chunk
-                        if len(received) > MAX_RESPONSE_BYTES:
-                            break
-                except httpx.HTTPError:
-                    pass  # the status decides; a broken body only loses the error text
-        except _DELIVERY_ERRORS as exc:
-            return classify(url, exc, elapsed_ms=_elapsed_ms(started), timeout=timeout)
-        return classify(url, response, body=received, elapsed_ms=_elapsed_ms(started))
-
-    async def aclose(self) -> None:
-        """Close pooled connections; a later ``post`` opens a fresh pool."""
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+            transport, self._transport = self._transport, None
+        if transport is not None:
+            transport.close()
 
 
 _shared: dict[tuple[int, bool], CallbackClient] = {}

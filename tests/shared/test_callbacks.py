@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import os
@@ -24,7 +23,6 @@ from local.embedded_redis import free_port
 from shared import callbacks
 from shared.callbacks import (
     MAX_DELAY_MS,
-    AsyncCallbackClient,
     CallbackClient,
     Outcome,
     backoff_ms,
@@ -276,33 +274,6 @@ def test_body_is_exactly_the_compact_json_of_the_payload(
     assert json.loads(request.body) == payload
     assert request.headers["content-type"] == "application/json"
     assert request.headers["user-agent"].startswith("queue-services/")
-
-
-def test_async_client_classifies_like_the_sync_client(receiver: Receiver) -> None:
-    replies = [Reply(200), Reply(503, {"retry-after": "3"}), Reply(404), Reply(302)]
-
-    async def post_all() -> list[Outcome]:
-        client = AsyncCallbackClient()
-        try:
-            outcomes = []
-            for _ in replies:
-                url = f"{receiver.url}/send-email"
-                outcomes.append(await client.post(url, {"n": 1}, message_id="job-7"))
-            refused = f"http://127.0.0.1:{free_port()}/x"
-            outcomes.append(await client.post(refused, {}, message_id="job-7"))
-            return outcomes
-        finally:
-            await client.aclose()
-
-    receiver.reset(*replies)
-    ok, throttled, missing, redirect, refused = asyncio.run(post_all())
-    assert ok.ok and ok.status == 200
-    assert throttled.retryable and throttled.retry_after_s == 3.0
-    assert not missing.retryable and missing.status == 404
-    assert not redirect.retryable and redirect.status == 302
-    assert refused.retryable and refused.error is not None
-    assert refused.error.startswith("connect error:")
-    assert {r.headers["webhook-id"] for r in receiver.requests} == {"job-7"}
 
 
 def test_the_client_survives_many_concurrent_posts_from_threads(
