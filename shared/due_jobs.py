@@ -17,7 +17,9 @@ from shared.settings import settings
 log = logging.getLogger("qs.due_jobs")
 
 #: Most jobs one promotion call moves (a larger backlog takes several calls, back to back).
-PROMOTE_BATCH = 1000
+#: Small enough that workers start on the first jobs of a burst while the rest are promoted:
+#: 1,000 jobs due at once reach the workers in ten short Lua calls, not one 30 ms call.
+PROMOTE_BATCH = 100
 #: Seconds between recovery and retention passes.
 HOUSEKEEPING_INTERVAL_S = 1.0
 
