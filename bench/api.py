@@ -130,13 +130,17 @@ def wait_ready(port: int, alive: Callable[[], bool], name: str) -> None:
 
 
 def _gateway_workers(args: list[str]) -> int:
-    """The ``--workers N`` among the extra gateway arguments (1 when absent)."""
+    """The gateway's processes: ``--workers N`` among the extra gateway arguments, else the
+    default of ``qs gateway`` (``GATEWAY_WORKERS=0``: the machine's CPUs + 1)."""
+    from local.gateway import process_count
+
+    requested = 0
     for i, arg in enumerate(args):
         if arg == "--workers" and i + 1 < len(args):
-            return int(args[i + 1])
-        if arg.startswith("--workers="):
-            return int(arg.split("=", 1)[1])
-    return 1
+            requested = int(args[i + 1])
+        elif arg.startswith("--workers="):
+            requested = int(arg.split("=", 1)[1])
+    return process_count(requested)
 
 
 def run_ours(cfg: Config, logdir: Path, script: Path, notes: list[str]) -> Wrk:
@@ -228,8 +232,8 @@ def run(cfg: Config) -> Section:
     extra = f" {' '.join(cfg.gateway_args)}" if cfg.gateway_args else ""
     section = Section(
         NAME,
-        f"API: POST {PATH} via `qs gateway{extra}`, wrk -t1 -c{cfg.api_connections} "
-        f"-d{cfg.api_duration_s}s",
+        f"API: POST {PATH} via `qs gateway{extra}` ({_gateway_workers(cfg.gateway_args)} "
+        f"processes), wrk -t1 -c{cfg.api_connections} -d{cfg.api_duration_s}s",
     )
     if tool("wrk") is None:
         section.notes.append("wrk is not installed (`make bench` installs it): skipped")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,16 +71,18 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     """Serve the HTTP API on HOST:PORT."""
     import uvicorn
 
-    from local.gateway import build_app
+    from local.gateway import build_app, process_count
 
     options: dict[str, Any] = dict(
         host=args.host, port=args.port, log_level=settings.log_level.lower(),
         access_log=args.access_log, timeout_graceful_shutdown=10,
     )  # fmt: skip
-    if args.workers > 1:  # each process builds its own app from the import string
-        uvicorn.run("local.gateway:build_app", factory=True, workers=args.workers, **options)
+    workers = process_count(args.workers)
+    if workers > 1:  # each process builds its own app from the import string
+        os.environ["GATEWAY_THREADS"] = str(args.threads)  # read by each process's settings
+        uvicorn.run("local.gateway:build_app", factory=True, workers=workers, **options)
     else:
-        uvicorn.run(build_app(), **options)
+        uvicorn.run(build_app(threads=args.threads), **options)
     return 0
 
 
@@ -155,7 +158,11 @@ def parser() -> argparse.ArgumentParser:
             p.add_argument("--access-log", action="store_true", help="log every request")
             p.add_argument(
                 "--workers", type=int, default=settings.gateway_workers,
-                help="processes (GATEWAY_WORKERS)",
+                help="processes; 0: the machine's CPUs + 1 (GATEWAY_WORKERS)",
+            )  # fmt: skip
+            p.add_argument(
+                "--threads", type=int, default=settings.gateway_threads,
+                help="handler threads per process; 0: on the event loop (GATEWAY_THREADS)",
             )  # fmt: skip
     p = add("worker", cmd_worker)
     p.add_argument("--processes", "-p", type=int, default=settings.worker_processes)

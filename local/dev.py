@@ -30,6 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WATCHED = ("functions", "shared", "local", "serverless.yml", ".env")
 #: Seconds a child gets to stop after SIGTERM before it is killed.
 STOP_TIMEOUT_S = 15.0
+#: Handler threads of the dev gateway, so a function's timeout is enforced as in Lambda.
+DEV_GATEWAY_THREADS = 2
 
 
 @dataclass
@@ -96,8 +98,10 @@ class DevServer:
         self.stopping = threading.Event()
         self.redis: EmbeddedRedis | None = None
         python = [sys.executable, "-m", "local.cli"]
+        gateway = ["--workers", "1", "--threads", str(DEV_GATEWAY_THREADS)]
         self.children = [
-            Child("gateway", [*python, "gateway", "--host", host, "--port", str(port)]),
+            # one process, handlers in threads: Lambda's timeouts hold, as a developer expects
+            Child("gateway", [*python, "gateway", "--host", host, "--port", str(port), *gateway]),
             Child("scheduler", [*python, "scheduler"]),
             Child("worker", [*python, "worker", "--processes", "1", "--threads", str(threads)]),
         ]

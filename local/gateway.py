@@ -1,9 +1,11 @@
 """Local API Gateway (HTTP API, payload v2.0) + Lambda, built from ``serverless.yml``.
 
 Each ``httpApi`` event becomes a Starlette route; a request becomes a v2.0 event, the handler
-(imported once, then reused warm) runs in a worker thread with a Lambda-like context, and its
-result becomes the HTTP response. ``POST /2015-03-31/functions/{name}/invocations`` is Lambda's
-Invoke API, as serverless-offline offers it.
+(imported once, then reused warm) runs with a Lambda-like context (on the event loop, or in a
+worker thread when ``GATEWAY_THREADS`` > 0), and its result becomes the HTTP response. Routes
+without path parameters are looked up in a dict before Starlette's router is consulted.
+``POST /2015-03-31/functions/{name}/invocations`` is Lambda's Invoke API, as serverless-offline
+offers it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -99,11 +103,12 @@ def _specificity(item: tuple[HttpRoute, Function]) -> tuple[bool, int, bool]:
 
 
 class Invoker:
-    """Runs handlers like Lambda: in worker threads, each call bounded by its function's timeout.
+    """Runs handlers like Lambda, with a Lambda-like context.
 
-    A small pool (``GATEWAY_THREADS``) overlaps one call's Redis round trip with another's
-    Python work; many more threads only add GIL contention. With 0 threads handlers run on the
-    event loop itself: the least overhead, but the function's timeout is not enforced.
+    With 0 threads (the default) a handler runs on the event loop itself: the least overhead
+    (the gateway's processes overlap each other's Redis round trips), but a function's timeout
+    is only logged when exceeded, not enforced. With a pool (``GATEWAY_THREADS`` > 0) each call
+    is bounded by its function's timeout (a 504), at the price of the thread hand-offs.
     """
 
     def __init__(self, threads: int) -> None:
@@ -115,7 +120,15 @@ class Invoker:
             account_id=settings.aws_account_id,
         )  # fmt: skip
         if self.pool is None:
-            return handler(event, context)
+            started = time.monotonic()
+            try:
+                return handler(event, context)
+            finally:
+                if (elapsed := time.monotonic() - started) > fn.timeout_s:
+                    log.warning(
+                        "function %s ran %.1f s, past its timeout of %s s (not enforced with "
+                        "GATEWAY_THREADS=0)", fn.name, elapsed, fn.timeout_s,
+                    )  # fmt: skip
         call = asyncio.get_running_loop().run_in_executor(self.pool, handler, event, context)
         async with asyncio.timeout(fn.timeout_s):
             return await call
@@ -218,17 +231,43 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem(exc.status_code, detail, request.url.path, headers=dict(exc.headers or {}))
 
 
-def build_app(manifest: Manifest | None = None) -> Starlette:
-    """The gateway app for ``manifest`` (default: the project's ``serverless.yml``)."""
+def process_count(workers: int) -> int:
+    """Gateway processes for ``--workers``/``GATEWAY_WORKERS`` = ``workers``: 0 means the
+    machine's CPUs + 1, so one process runs while another waits on Redis."""
+    return workers or (os.cpu_count() or 1) + 1
+
+
+class LiteralRoutes:
+    """ASGI app: a request whose method and path name a route without parameters goes straight
+    to its function; every other one (parameters, 404, 405, lifespan) to Starlette's router."""
+
+    def __init__(self, router: Starlette, table: dict[tuple[str, str], FunctionApp]) -> None:
+        self.router = router
+        self.table = table
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            app = self.table.get((scope["method"], scope["path"]))
+            if app is not None:
+                await app(scope, receive, send)
+                return
+        await self.router(scope, receive, send)
+
+
+def build_app(manifest: Manifest | None = None, threads: int | None = None) -> LiteralRoutes:
+    """The gateway app for ``manifest`` (default: the project's ``serverless.yml``), running
+    handlers on ``threads`` threads per process (default ``GATEWAY_THREADS``)."""
     manifest = manifest or load()
-    invoke = Invoker(settings.gateway_threads)
-    routes = [
-        Route(
-            starlette_path(route.path),
-            FunctionApp(route, fn, invoke),
-            methods=ANY_METHOD if route.method == "*" else [route.method],
-        )
-        for route, fn in sorted(manifest.routes, key=_specificity)
-    ]
+    invoke = Invoker(settings.gateway_threads if threads is None else threads)
+    routes: list[Route] = []
+    literal: dict[tuple[str, str], FunctionApp] = {}
+    for route, fn in sorted(manifest.routes, key=_specificity):
+        app = FunctionApp(route, fn, invoke)
+        methods = ANY_METHOD if route.method == "*" else [route.method]
+        routes.append(Route(starlette_path(route.path), app, methods=methods))
+        if "{" not in route.path:
+            for method in methods:
+                literal.setdefault((method, route.path), app)
     routes.insert(0, Route(INVOKE_PATH, _invoke_endpoint(manifest, invoke), methods=["POST"]))
-    return Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    router = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
+    return LiteralRoutes(router, literal)

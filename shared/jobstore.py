@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import redis
+from redis.exceptions import NoScriptError
 
 from shared.queues import FAILURE_NOTICES_QUEUE, QUEUES, lua_config
 from shared.redis_client import dramatiq_namespace, get_redis
@@ -220,7 +221,11 @@ class JobStore:
     def _run(self, name: str, *args: Any, at_ms: int | None = None) -> Any:
         """Run script ``name`` with the common head (see ``_lib.lua``), then ``args``."""
         head = [self.prefix, self.ns, lua_config(), now_ms() if at_ms is None else at_ms]
-        return _script(name)(keys=[], args=[*head, *args], client=self.client)
+        script = _script(name)
+        try:  # EVALSHA straight away: redis-py's Script wrapper costs more than the call
+            return self.client.execute_command("EVALSHA", script.sha, 0, *head, *args)
+        except NoScriptError:  # a server that has not seen it (or was restarted): load it
+            return script(keys=[], args=[*head, *args], client=self.client)
 
     def key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))

@@ -60,8 +60,8 @@ class Settings(BaseSettings):
     port: int = 3000
     app_env: Literal["dev", "production"] = "dev"
     max_body_bytes: int = 1_048_576  #: request bodies above this many bytes get 413
-    gateway_workers: int = 1  #: ``qs gateway`` processes (use the machine's cores in production)
-    gateway_threads: int = 2  #: handler threads per gateway process; 0: on the event loop
+    gateway_workers: int = 0  #: ``qs gateway`` processes; 0: the machine's CPUs + 1
+    gateway_threads: int = 0  #: handler threads per gateway process; 0: on the event loop
 
     # Credentials.
     api_keys: str = ""  #: comma-separated; an entry may be ``org:key``

@@ -17,7 +17,7 @@ from tests.servers import serve
 
 @pytest.fixture
 def gateway(fixture_manifest: Manifest, api_key: str) -> Iterator[httpx.Client]:
-    with serve(build_app(fixture_manifest)) as url, httpx.Client(base_url=url) as client:
+    with serve(build_app(fixture_manifest, threads=2)) as url, httpx.Client(base_url=url) as client:
         yield client
 
 
@@ -150,11 +150,19 @@ def test_project_health_route_answers_through_the_gateway(redis_prefix: str, api
     assert response.json()["status"] == "ok"
 
 
-def test_handlers_can_run_on_the_event_loop_with_zero_threads(
+def test_handlers_run_on_the_event_loop_by_default(
     fixture_manifest: Manifest, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr(settings, "gateway_threads", 0)
     with serve(build_app(fixture_manifest)) as url:
         response = httpx.get(f"{url}/items/5")
+        literal = httpx.get(f"{url}/boom")
     assert response.status_code == 200
     assert response.json()["event"]["pathParameters"] == {"itemId": "5"}
+    assert_problem(literal, 500)
+
+
+def test_a_literal_route_answers_only_its_own_method(gateway: httpx.Client):
+    assert gateway.get("/boom").status_code == 500  # the literal table's route ...
+    assert "not allowed" in assert_problem(gateway.delete("/boom"), 405)["detail"]
+    assert_problem(gateway.get("/boomer"), 404)  # ... and nothing near it
