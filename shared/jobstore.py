@@ -447,6 +447,7 @@ def _finish_extras(finish: Finish, at_ms: int) -> str:
     return _compact(extras) if extras else ""
 
 
+@functools.lru_cache(maxsize=256)
 def new_idempotency_scope(secret: str) -> str:
     """The scope idempotency keys live in for one API key (a hash, never the key itself)."""
     return hashlib.sha256(secret.encode()).hexdigest()[:16]

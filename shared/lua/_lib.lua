@@ -33,7 +33,7 @@
 -- --start--> active --> completed | failed | delayed (retry). "Ready" jobs wait in our lines,
 -- where priority, round robin, pause and the limits decide which one Dramatiq gets next.
 
-local PREFIX, NS, CFG, NOW = ARGV[1], ARGV[2], cjson.decode(ARGV[3]), tonumber(ARGV[4])
+local PREFIX, NS, NOW = ARGV[1], ARGV[2], tonumber(ARGV[4])
 local HEAD = 4
 local PRIORITIES, DEFAULT_PRIORITY = 10, 5
 
@@ -43,7 +43,12 @@ end
 
 local function job_key(id) return PREFIX .. ":job:" .. id end
 
-local function queue_cfg(queue) return CFG[queue] or {cap = 1000, batch = 1} end
+-- CFG is decoded on first use: creating a delayed job never needs it.
+local CFG = nil
+local function queue_cfg(queue)
+  if CFG == nil then CFG = cjson.decode(ARGV[3]) end
+  return CFG[queue] or {cap = 1000, batch = 1}
+end
 
 -- Activity per queue for GET /api/metrics: counters in 10-second buckets kept 10 minutes, and
 -- the last 1,000 wait and run times (ms).
