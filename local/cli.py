@@ -72,10 +72,12 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     import uvicorn
 
     from local.gateway import build_app, process_count
+    from local.http_protocol import UVICORN_HTTP
 
     options: dict[str, Any] = dict(
         host=args.host, port=args.port, log_level=settings.log_level.lower(),
         access_log=args.access_log, timeout_graceful_shutdown=10,
+        http=UVICORN_HTTP,
     )  # fmt: skip
     workers = process_count(args.workers)
     if workers > 1:  # each process builds its own app from the import string

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from local.gateway import build_app
+from local.http_protocol import UVICORN_HTTP
 from shared.actors import declare_job_actors
 from shared.broker import build_broker
 from shared.due_jobs import DueJobs
@@ -78,7 +79,7 @@ def service(
     loop = threading.Thread(target=due.run, daemon=True)
     loop.start()
     try:
-        with serve(build_app()) as url:
+        with serve(build_app(), UVICORN_HTTP) as url:
             yield Service(url, api_key)
     finally:
         due.stop()

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from local.gateway import build_app
+from local.http_protocol import UVICORN_HTTP
 from local.manifest import Manifest
 from shared.liveness import beat
 from shared.settings import settings
@@ -17,7 +18,8 @@ from tests.servers import serve
 
 @pytest.fixture
 def gateway(fixture_manifest: Manifest, api_key: str) -> Iterator[httpx.Client]:
-    with serve(build_app(fixture_manifest, threads=2)) as url, httpx.Client(base_url=url) as client:
+    app = build_app(fixture_manifest, threads=2)
+    with serve(app, UVICORN_HTTP) as url, httpx.Client(base_url=url) as client:
         yield client
 
 
