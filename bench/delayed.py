@@ -3,7 +3,8 @@
 Issue: those 1,000 are delivered with lateness p99 <= 100 ms, and worker RSS does not grow
 with the N. The 1,000 are scheduled one at a time, each due 2 s after its own creation, as a
 client's loop does and as DESIGN.md measured BullMQ (and as the baseline sends them); the same
-1,000 all due in one millisecond are measured as well, as a stress figure without a target. Ours: ``qs worker`` + ``qs scheduler``, jobs created with ``JobStore.create_many``.
+1,000 all due in one millisecond are measured as well, as a stress figure without a target.
+Ours: ``qs worker`` + ``qs scheduler``, jobs created with ``JobStore.create_many``.
 Baseline: a plain Dramatiq actor with Dramatiq's own delay queue (``send_with_options(delay=)``).
 """
 
