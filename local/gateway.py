@@ -114,12 +114,16 @@ class Invoker:
     def __init__(self, threads: int) -> None:
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lambda") if threads else None
 
-    async def __call__(self, fn: Function, handler: Callable[..., Any], event: Any) -> Any:
+    async def __call__(
+        self, fn: Function, handler: Callable[..., Any], event: Any, *, background: bool = False
+    ) -> Any:
+        """The handler's result; ``background`` calls (the Invoke API's ``Event`` type, which
+        nobody waits for) always run in a thread, bounded by the timeout, never on the loop."""
         context = LambdaContext(
             fn.name, timeout_s=fn.timeout_s, region=settings.aws_region,
             account_id=settings.aws_account_id,
         )  # fmt: skip
-        if self.pool is None:
+        if self.pool is None and not background:
             started = time.monotonic()
             try:
                 return handler(event, context)
@@ -197,7 +201,7 @@ def _invoke_endpoint(manifest: Manifest, invoker: Invoker) -> Callable[[Request]
             handlers[fn.name] = fn.load()
         invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
         if invocation_type == "Event":
-            task = asyncio.create_task(invoker(fn, handlers[fn.name], event))
+            task = asyncio.create_task(invoker(fn, handlers[fn.name], event, background=True))
             task.add_done_callback(_log_async_failure(fn.name))
             return Response(status_code=202)
         try:

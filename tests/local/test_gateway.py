@@ -168,3 +168,16 @@ def test_a_literal_route_answers_only_its_own_method(gateway: httpx.Client):
     assert gateway.get("/boom").status_code == 500  # the literal table's route ...
     assert "not allowed" in assert_problem(gateway.delete("/boom"), 405)["detail"]
     assert_problem(gateway.get("/boomer"), 404)  # ... and nothing near it
+
+
+def test_an_event_invocation_runs_off_the_loop_even_with_zero_threads(
+    fixture_manifest: Manifest, api_key: str
+):
+    invoke = {"authorization": f"Bearer {api_key}", "x-amz-invocation-type": "Event"}
+    with serve(build_app(fixture_manifest, threads=0), UVICORN_HTTP) as url:
+        started = time.monotonic()
+        queued = httpx.post(f"{url}/2015-03-31/functions/slow/invocations", headers=invoke)
+        answered = httpx.get(f"{url}/items/1")
+        elapsed_s = time.monotonic() - started
+    assert queued.status_code == 202 and answered.status_code == 200
+    assert elapsed_s < 1.5, "the 3 s handler held up neither answer"
