@@ -33,6 +33,17 @@ def test_job_ids_are_unique_and_sort_by_creation_time():
     assert sorted(ids, key=lambda i: i[:10]) == ids
 
 
+def test_a_job_id_is_a_ulid_whose_first_ten_digits_spell_its_creation_time():
+    crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    at_ms = 1_469_918_176_385  # the ULID spec's example time: 01ARYZ6S41
+    job_id = new_job_id(at_ms=at_ms)
+    assert job_id[:10] == "01ARYZ6S41"
+    value = 0
+    for digit in job_id:
+        value = value * 32 + crockford.index(digit)
+    assert value >> 80 == at_ms and value < 2**128
+
+
 def test_a_due_job_goes_straight_to_the_dramatiq_queue_and_a_later_one_waits(r, redis_prefix):
     store = JobStore()
     now = now_ms()
