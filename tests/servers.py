@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -20,11 +22,24 @@ from starlette.routing import Route
 from local.embedded_redis import free_port
 
 
+def self_signed_certificate(folder: Path, hostname: str) -> tuple[Path, Path]:
+    """(key, certificate) files of a one-day self-signed certificate for ``hostname``."""
+    key, cert = folder / "key.pem", folder / "cert.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={hostname}",
+         "-addext", f"subjectAltName=DNS:{hostname}"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
 @contextmanager
-def serve(app: Any, http: str = "auto") -> Iterator[str]:
-    """Run ``app`` under uvicorn (``http``: its protocol option) on a free loopback port;
-    yields its base URL."""
+def serve(app: Any, http: str = "auto", tls: tuple[Path, Path] | None = None) -> Iterator[str]:
+    """Run ``app`` under uvicorn (``http``: its protocol option; ``tls``: key and certificate
+    files) on a free loopback port; yields its base URL."""
     port = free_port()
+    key, cert = tls or (None, None)
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
@@ -32,6 +47,8 @@ def serve(app: Any, http: str = "auto") -> Iterator[str]:
         log_level="warning",
         timeout_graceful_shutdown=1,
         http=http,
+        ssl_keyfile=key and str(key),
+        ssl_certfile=cert and str(cert),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
@@ -41,7 +58,7 @@ def serve(app: Any, http: str = "auto") -> Iterator[str]:
         assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)

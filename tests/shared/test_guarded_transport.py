@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,14 +12,12 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from local.embedded_redis import free_port
 from shared.callbacks import CallbackClient, Outcome
 from shared.keepalive_transport import KeepAliveTransport
 from shared.settings import settings
-from tests.conftest import wait_for
-from tests.servers import Receiver
+from tests.servers import Receiver, self_signed_certificate, serve
 
 _real_getaddrinfo = socket.getaddrinfo
 
@@ -184,28 +180,9 @@ def test_the_connection_goes_to_the_checked_address_with_the_host_name_kept(
 @contextmanager
 def tls_server(tmp_path: Path, hostname: str) -> Iterator[tuple[int, Path]]:
     """A uvicorn TLS server on 127.0.0.1 with a self-signed certificate for ``hostname``."""
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", f"/CN={hostname}",
-         "-addext", f"subjectAltName=DNS:{hostname}"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    backend = Receiver()
-    port = free_port()
-    config = uvicorn.Config(
-        backend.app(), host="127.0.0.1", port=port, log_level="warning",
-        ssl_keyfile=str(key), ssl_certfile=str(cert),
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, what="TLS server")
-    try:
-        yield port, cert
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
+    key, cert = self_signed_certificate(tmp_path, hostname)
+    with serve(Receiver().app(), tls=(key, cert)) as url:
+        yield int(url.rsplit(":", 1)[1]), cert
 
 
 def test_tls_verifies_the_host_name_while_connecting_to_the_checked_address(

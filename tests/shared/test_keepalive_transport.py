@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -19,6 +17,7 @@ from starlette.routing import Route
 from local.embedded_redis import free_port
 from shared.keepalive_transport import KeepAliveTransport
 from tests.conftest import wait_for
+from tests.servers import self_signed_certificate, serve
 
 
 class RawServer:
@@ -168,28 +167,14 @@ def test_connection_errors_and_timeouts_are_httpx_errors():
 
 
 def test_https_callbacks_work_over_tls(tmp_path: Path):
-    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=DNS:localhost"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    key, cert = self_signed_certificate(tmp_path, "localhost")
 
     async def hook(request):  # type: ignore[no-untyped-def]
         return JSONResponse({"received": len(await request.body())})
 
     app = Starlette(routes=[Route("/hook", hook, methods=["POST"])])
-    port = free_port()
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_level="warning",
-        ssl_keyfile=str(key), ssl_certfile=str(cert),
-    )  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    wait_for(lambda: server.started, what="TLS server")
-    try:
+    with serve(app, tls=(key, cert)) as url:
+        port = int(url.rsplit(":", 1)[1])
         trusted = ssl.create_default_context(cafile=str(cert))
         with httpx.Client(transport=KeepAliveTransport(ssl_context=trusted)) as c:
             for _ in range(2):
@@ -201,6 +186,3 @@ def test_https_callbacks_work_over_tls(tmp_path: Path):
             pytest.raises(httpx.ConnectError),
         ):
             c.post(f"https://localhost:{port}/hook", content=b"{}")  # untrusted certificate
-    finally:
-        server.should_exit = True
-        thread.join(timeout=5)
