@@ -183,14 +183,14 @@ def _describe(exc: Exception) -> str:
 
 def classify(
     url: str,
-    result: httpx.Response | RawResponse | Exception,
+    result: RawResponse | Exception,
     *,
-    body: bytes = b"",
     elapsed_ms: float = 0.0,
     timeout: httpx.Timeout | None = None,
     now: float | None = None,
 ) -> Outcome:
-    """Turn a response (with up to ``body`` bytes of it) or a transport error into an Outcome.
+    """Turn a response (its body already cut at ``MAX_RESPONSE_BYTES``) or a transport error
+    into an Outcome.
 
     ``timeout`` names the limit in timeout errors; ``now`` (unix seconds) dates ``Retry-After``.
     """
@@ -205,7 +205,7 @@ def classify(
         error = f"HTTP {status} from {where}: redirects are not followed (Location: {location})"
         return Outcome(ok=False, status=status, error=error, elapsed_ms=elapsed_ms)
     error = f"HTTP {status} from {where}"
-    text = body.decode("utf-8", "replace")[:ERROR_BODY_CHARS].strip()
+    text = result.content.decode("utf-8", "replace")[:ERROR_BODY_CHARS].strip()
     retry_after = None
     if status in _RETRY_AFTER_STATUSES:
         retry_after = parse_retry_after(result.headers.get("retry-after"), now=now)
@@ -286,7 +286,7 @@ class CallbackClient:
             response = self._pool().post(url, body, headers, timeout)
         except _DELIVERY_ERRORS as exc:
             return classify(url, exc, elapsed_ms=_elapsed_ms(started), timeout=timeout)
-        return classify(url, response, body=response.content, elapsed_ms=_elapsed_ms(started))
+        return classify(url, response, elapsed_ms=_elapsed_ms(started))
 
     def close(self) -> None:
         """Close pooled connections; a later ``post`` opens a fresh pool."""
