@@ -16,9 +16,9 @@ outcome. Usage (jobs, tokens, cents) is summed per organisation and type as jobs
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 from shared.ai import parse_options
 from shared.http import Problem, Request
@@ -26,7 +26,7 @@ from shared.http.problems import field_errors, invalid_fields
 from shared.jobstore import Finish, FollowUp, Job, JobStore, NewJob, now_ms
 from shared.netguard import UnsafeUrl, check_callback_url
 from shared.queues import QUEUES
-from shared.schemas import AiText, iso_ms
+from shared.schemas import DEFAULT_PRIORITY, AiText, Priority, iso_ms
 
 QUEUE = "ai-jobs"
 WEBHOOKS_QUEUE = "webhooks"
@@ -47,6 +47,8 @@ STATES = {
 }
 #: Options every type takes besides its own.
 COMMON_OPTIONS = ("webhookUrl", "priority")
+#: ``options.priority`` as given in JSON: an integer (not a string or a boolean) from 1 to 10.
+_STRICT_PRIORITY: TypeAdapter[int] = TypeAdapter(Annotated[Priority, Strict()])
 MAX_PAGE = 100
 
 
@@ -100,10 +102,10 @@ def _options(job_type: str, given: dict[str, Any] | None) -> dict[str, Any]:
             errors.append(
                 {"field": "options.webhookUrl", "message": str(exc), "type": "unsafe_url"}
             )
-    priority = common.get("priority", 5)
-    if not (isinstance(priority, int) and not isinstance(priority, bool) and 1 <= priority <= 10):
-        errors.append({"field": "options.priority", "message": "must be an integer from 1 to 10",
-                       "type": "priority"})  # fmt: skip
+    try:
+        _STRICT_PRIORITY.validate_python(common.get("priority", DEFAULT_PRIORITY))
+    except ValidationError as exc:
+        errors += [e | {"field": "options.priority"} for e in field_errors(exc)]
     if errors:
         raise invalid_fields(errors)
     return own | common
@@ -146,7 +148,7 @@ def create(request: Request[AiJobCreate]) -> dict[str, Any]:
             due_ms=now_ms(),
             max_attempts=spec.max_attempts,
             org=org,
-            priority=options.get("priority", 5),
+            priority=options.get("priority", DEFAULT_PRIORITY),
             indexes=(f"org:{org}:{QUEUE}", f"org:{org}:{QUEUE}:{job_type}"),
         )
     )

@@ -17,7 +17,7 @@ from shared.http import Request, Response
 from shared.jobstore import Job, JobStore, NewJob, now_ms
 from shared.queues import QUEUES
 from shared.ratelimit import Limit, enforce
-from shared.schemas import AiText, CallbackUrl, Identifier
+from shared.schemas import DEFAULT_PRIORITY, AiText, CallbackUrl, Identifier, Priority
 from shared.settings import settings
 
 QUEUE = "ai-response"
@@ -25,7 +25,7 @@ QUEUE = "ai-response"
 
 class AiResponseOptions(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    priority: int = Field(5, ge=1, le=10)  #: 1 is highest
+    priority: Priority = DEFAULT_PRIORITY
 
 
 class AiResponseCreate(BaseModel):
@@ -75,7 +75,7 @@ def accept(request: Request[AiResponseCreate]) -> Response:
             workspace_id=body.workspace_id,
             contact_id=body.contact_id,
             org=request.principal.org,
-            priority=body.options.priority if body.options else 5,
+            priority=body.options.priority if body.options else DEFAULT_PRIORITY,
         )
     )
     return Response(AiResponseAccepted(jobId=created.job_id), status=202)

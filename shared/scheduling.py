@@ -11,6 +11,7 @@ from shared.http.auth import SERVICE_ORG
 from shared.jobstore import Job, JobStore, NewJob, fingerprint, new_idempotency_scope, now_ms
 from shared.queues import QUEUES
 from shared.schemas import (
+    DEFAULT_PRIORITY,
     BulkScheduledResponse,
     EmailCreate,
     JobAction,
@@ -57,7 +58,7 @@ def _new_jobs(
                 workspace_id=message.workspace_id,
                 contact_id=message.contact_id,
                 org=request.principal.org,
-                priority=options.get("priority", 5),
+                priority=options.get("priority", DEFAULT_PRIORITY),
                 idempotency=(scope, key, fingerprint(message.model_dump(mode="json")))
                 if key
                 else None,

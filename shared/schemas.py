@@ -215,6 +215,9 @@ def _callback_url(value: str) -> str:
 
 
 JobId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_job_id)]
+#: A job's priority: 1 starts first, 10 last.
+Priority = Annotated[int, Field(ge=1, le=10)]
+DEFAULT_PRIORITY = 5
 #: Text for an AI job: not blank, at most ``AI_MAX_TEXT_BYTES``.
 AiText = Annotated[str, AfterValidator(_not_blank), AfterValidator(_ai_text_size)]
 #: A URL a user gives for the service to call: an allowed host, https in production
@@ -245,7 +248,7 @@ class JobOptions(_Body):
 
     attempts: int | None = Field(None, ge=1, le=25)
     backoff: Backoff | None = None
-    priority: int = Field(5, ge=1, le=10)  #: 1 is highest
+    priority: Priority = DEFAULT_PRIORITY
     job_id: JobId | None = None
 
     @field_validator("backoff", mode="before")
