@@ -1,9 +1,10 @@
 """AI responses (seed "AI response processing"): accept a message, reply to it later.
 
 ``POST /api/ai-response`` admits a request against the per-workspace and per-contact limits
-(sliding windows, ``shared.ratelimit``), then queues a job on ``ai-response``. The job asks the
-AI provider for a reply and POSTs it to the request's ``callback_url`` in the seed's adaptive
-format: the SMS shape when that URL's path is the SMS endpoint, else the AI-response shape.
+(sliding windows, ``shared.ratelimit``, counted per organisation), then queues a job on
+``ai-response``. The job asks the AI provider for a reply and POSTs it to the request's
+``callback_url`` in the seed's adaptive format: the SMS shape when that URL's path is the SMS
+endpoint, else the AI-response shape.
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.http import Request, Response
 from shared.jobstore import Job, JobStore, NewJob, now_ms
 from shared.queues import QUEUES
-from shared.ratelimit import Limit, enforce
-from shared.schemas import DEFAULT_PRIORITY, AiText, CallbackUrl, Identifier, Priority
+from shared.ratelimit import Check, Limit, enforce
+from shared.schemas import (
+    DEFAULT_PRIORITY,
+    AiText,
+    CallbackUrl,
+    Identifier,
+    Priority,
+    canonical_contact,
+    visible,
+)
 from shared.settings import settings
 
 QUEUE = "ai-response"
@@ -37,8 +46,9 @@ class AiResponseCreate(BaseModel):
     message_id: Identifier
     message_text: AiText
     callback_url: CallbackUrl
-    #: the key of the per-contact limit (seed: ``"workspace-id:contact-id"``, the default)
-    rate_limit_key: str | None = Field(None, min_length=1, max_length=200)
+    #: a further limit shared by every request naming this key (seed: the per-contact limit's
+    #: key); it adds to the per-workspace and per-contact limits, never replaces them
+    rate_limit_key: Identifier | None = Field(None)
     options: AiResponseOptions | None = None
 
 
@@ -48,22 +58,38 @@ class AiResponseAccepted(BaseModel):
     message: str = "AI response job queued"
 
 
-def admission_limits() -> tuple[Limit, Limit]:
-    """(per workspace, per contact), from settings."""
+def admission_limits() -> tuple[Limit, Limit, Limit]:
+    """(per workspace, per contact, per ``rate_limit_key``), from settings; the last takes the
+    per-contact figures."""
     window_ms = settings.ai_response_limit_window_s * 1000
+    per_contact = settings.ai_response_limit_per_contact
     return (
         Limit("ai-response:workspace", settings.ai_response_limit_per_workspace, window_ms),
-        Limit("ai-response:contact", settings.ai_response_limit_per_contact, window_ms),
+        Limit("ai-response:contact", per_contact, window_ms),
+        Limit("ai-response:key", per_contact, window_ms),
     )
+
+
+def admission_checks(body: AiResponseCreate) -> list[Check]:
+    """What one request counts against, within its organisation: its workspace, its contact
+    (one spelling per contact: ``shared.schemas.canonical_contact``) and its
+    ``rate_limit_key`` when given."""
+    per_workspace, per_contact, per_key = admission_limits()
+    workspace = visible(body.workspace_id).casefold()
+    checks: list[Check] = [
+        (per_workspace, workspace),
+        (per_contact, (workspace, canonical_contact(body.contact_id))),
+    ]
+    if body.rate_limit_key is not None:
+        checks.append((per_key, visible(body.rate_limit_key).casefold()))
+    return checks
 
 
 def accept(request: Request[AiResponseCreate]) -> Response:
     """Admit (or 429), then queue the job: ``202 {success, jobId, message}``."""
     body = request.body
     assert request.principal is not None
-    per_workspace, per_contact = admission_limits()
-    contact_key = body.rate_limit_key or f"{body.workspace_id}:{body.contact_id}"
-    enforce([(per_workspace, body.workspace_id), (per_contact, contact_key)])
+    enforce(admission_checks(body), org=request.principal.org)
     spec = QUEUES[QUEUE]
     created = JobStore().create(
         NewJob(

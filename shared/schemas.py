@@ -20,6 +20,7 @@ import json
 import math
 import re
 import time
+import unicodedata
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, Literal, NoReturn, Self, TypeVar
@@ -32,6 +33,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    Strict,
     StringConstraints,
     ValidationError,
     ValidationInfo,
@@ -42,6 +44,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from shared.callbacks import callback_path_error
 from shared.netguard import UnsafeUrl, check_callback_url
 from shared.settings import settings
 
@@ -55,6 +58,10 @@ MAX_METADATA_BYTES = 16 * 1024
 MAX_HTML_BYTES = 512 * 1024
 #: Most messages in one bulk request.
 MAX_BULK_MESSAGES = 1000
+#: Most items in one page of a listing.
+MAX_PAGE_LIMIT = 100
+#: Furthest a listing may be paged (``offset``), in items.
+MAX_PAGE_OFFSET = 1_000_000
 #: ``message`` of a successful single SMS schedule (seed text).
 SMS_SCHEDULED = "SMS scheduled successfully"
 #: ``message`` of a successful single email schedule (seed text).
@@ -70,6 +77,15 @@ _EMAIL_DOMAIN = re.compile(
 _JOB_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _CALLBACK_PATH = re.compile(r"/(?!/)[!-~]{0,2047}")  # printable ASCII, no spaces
 _DATE_TIME_SHAPE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}")
+#: Unicode's default-ignorable code points (DerivedCoreProperties.txt): invisible when shown.
+_IGNORABLE = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufff8"
+    "\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0000-\U000e0fff]"
+)
+#: What a phone number may be written with besides digits and a leading ``+``.
+_PHONE_PUNCTUATION = re.compile(r"[\s\-.()/]")
+_PHONE_LIKE = re.compile(r"(\+|00)?([0-9]{7,15})")
 
 
 def _fail(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> NoReturn:
@@ -87,6 +103,34 @@ def _not_blank(value: str) -> str:
     if not value.strip():
         raise PydanticCustomError("blank", "must contain non-whitespace text")
     return value
+
+
+def visible(text: str) -> str:
+    """``text`` in NFKC without invisible characters (format, control, default-ignorable) or
+    whitespace at either end: what a reader of ``text`` sees."""
+    folded = unicodedata.normalize("NFKC", text)
+    kept = "".join(c for c in _IGNORABLE.sub("", folded) if unicodedata.category(c)[0] != "C")
+    return kept.strip()
+
+
+def _visible_id(value: str) -> str:
+    if not visible(value):
+        raise PydanticCustomError("blank", "must contain visible text, not only whitespace")
+    return value
+
+
+def canonical_contact(contact: str) -> str:
+    """One spelling per contact, for keys that count per contact (e.g. admission limits).
+
+    A phone-like id (7-15 digits, written with ``+`` or ``00``, spaces, dashes, dots, slashes or
+    parentheses) becomes E.164 ``+<digits>``: ``+1 (415) 555-0199`` -> ``+14155550199``. Any
+    other id is :func:`visible` and case-folded (``Bob@Example.com`` -> ``bob@example.com``).
+    """
+    text = visible(contact)
+    phone = _PHONE_LIKE.fullmatch(_PHONE_PUNCTUATION.sub("", text))
+    if phone:
+        return "+" + phone.group(2)
+    return "".join(text.split()).casefold()
 
 
 def _phone_number(value: str) -> str:
@@ -151,25 +195,16 @@ def _metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def _callback_endpoint(path: Any) -> None:
-    """A path appended to the configured backend URL: ``/x``, never a URL or ``//host``."""
-    path_only = path.split("?", 1)[0] if isinstance(path, str) else ""
-    if not (
-        isinstance(path, str)
-        and _CALLBACK_PATH.fullmatch(path)
-        and "\\" not in path
-        and ".." not in path_only.split("/")
-    ):
-        _fail(
-            ("callbackEndpoint",),
-            "callback_endpoint",
-            "must be a path starting with a single '/' (e.g. /send-sms), not a URL",
-            path,
-        )
+    """A path appended to the configured backend URL: ``/x``, never a URL, ``//host`` or a
+    path that climbs in any spelling (``shared.callbacks.callback_path_error``)."""
+    if reason := callback_path_error(path):
+        _fail(("callbackEndpoint",), "callback_endpoint", reason, path)
 
 
 def _delay_number(value: Any) -> Any:
-    """Reject ``true`` and NaN/Infinity (Python's json module parses those) with a clear word."""
-    if isinstance(value, bool):
+    """A JSON number only: refuse ``true``, strings (``"1e3"``) and NaN/Infinity (Python's json
+    module parses those) with a clear word."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise PydanticCustomError("delay_type", "must be a number of milliseconds")
     if isinstance(value, float) and not math.isfinite(value):
         raise PydanticCustomError("finite_number", "must be a finite number of milliseconds")
@@ -188,10 +223,14 @@ def _epoch_ms(instant: datetime) -> int:
     return (instant - _EPOCH) // timedelta(milliseconds=1)
 
 
+#: An id of the client's (workspace, contact, message): 1-200 characters, surrounding
+#: whitespace dropped, not blank (only whitespace or invisible characters); a JSON integer is
+#: taken as its decimal text.
 Identifier = Annotated[
     str,
     BeforeValidator(_number_to_str),
     StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    AfterValidator(_visible_id),
 ]
 
 
@@ -215,8 +254,8 @@ def _callback_url(value: str) -> str:
 
 
 JobId = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_job_id)]
-#: A job's priority: 1 starts first, 10 last.
-Priority = Annotated[int, Field(ge=1, le=10)]
+#: A job's priority: 1 starts first, 10 last; a JSON integer (not ``"3"``, ``3.0`` or ``true``).
+Priority = Annotated[int, Strict(), Field(ge=1, le=10)]
 DEFAULT_PRIORITY = 5
 #: Text for an AI job: not blank, at most ``AI_MAX_TEXT_BYTES``.
 AiText = Annotated[str, AfterValidator(_not_blank), AfterValidator(_ai_text_size)]
@@ -232,6 +271,14 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore", alias_generator=to_camel, serialize_by_alias=True)
 
 
+class PageWindow(BaseModel):
+    """``limit`` and ``offset`` of a listing's query string; out of bounds is a 422."""
+
+    model_config = ConfigDict(extra="ignore")
+    limit: int = Field(20, ge=1, le=MAX_PAGE_LIMIT)
+    offset: int = Field(0, ge=0, le=MAX_PAGE_OFFSET)
+
+
 class _Response(_Body):
     model_config = ConfigDict(validate_by_name=True)
 
@@ -240,13 +287,13 @@ class Backoff(_Body):
     """Wait between attempts: ``delay`` ms, doubled per attempt when ``exponential``."""
 
     type: Literal["fixed", "exponential"]
-    delay: int = Field(1000, ge=0, le=MS_PER_DAY)
+    delay: Annotated[int, Strict()] = Field(1000, ge=0, le=MS_PER_DAY)
 
 
 class JobOptions(_Body):
     """Delivery options (the ``options`` object); all optional."""
 
-    attempts: int | None = Field(None, ge=1, le=25)
+    attempts: Annotated[int, Strict()] | None = Field(None, ge=1, le=25)
     backoff: Backoff | None = None
     priority: Priority = DEFAULT_PRIORITY
     job_id: JobId | None = None

@@ -2,7 +2,8 @@
 
 An options object names its task (``SummarizeOptions.task == "summarize"``), so a provider
 needs nothing else to know what to do. :func:`parse_options` validates an API body's
-``options`` for a task and raises pydantic's ``ValidationError`` (a 422) when they are wrong.
+``options`` for a task and raises pydantic's ``ValidationError`` (a 422) when they are wrong;
+counts are JSON integers (not ``"3"``, ``3.0`` or ``true``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints, field_validator
 from pydantic.alias_generators import to_camel
 
 from shared.ai.base import Task
@@ -40,7 +41,7 @@ class TaskOptions(BaseModel):
 
 class SummarizeOptions(TaskOptions):
     task: ClassVar[Task] = "summarize"
-    max_sentences: int = Field(3, ge=1, le=20)  #: longest summary, in sentences
+    max_sentences: StrictInt = Field(3, ge=1, le=20)  #: longest summary, in sentences
 
 
 class ClassifyOptions(TaskOptions):
@@ -75,7 +76,7 @@ class ExtractOptions(TaskOptions):
 
 class ReplyOptions(TaskOptions):
     task: ClassVar[Task] = "reply"
-    max_chars: int = Field(320, ge=20, le=MAX_REPLY_CHARS)  #: longest reply, in characters
+    max_chars: StrictInt = Field(320, ge=20, le=MAX_REPLY_CHARS)  #: longest reply, in characters
     #: extra guidance for a language model (business name, tone); the local provider ignores it
     instructions: str | None = Field(None, max_length=1000)
 
