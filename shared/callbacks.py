@@ -4,6 +4,8 @@ Every delivery (SMS, email, AI callbacks, failure notices, outbound webhooks) po
 ``callback_client().post(url, payload, message_id=job_id)``, which never raises for network or
 HTTP failures: it returns an :class:`Outcome` saying whether the attempt worked and whether a
 retry could. :func:`next_retry_delay_ms` turns a failure into the wait before the next try.
+:func:`callback_path_error` says whether a submitted ``metadata.callbackEndpoint`` may be
+appended to a backend's URL.
 """
 
 from __future__ import annotations
@@ -17,13 +19,14 @@ import os
 import random
 import threading
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -39,6 +42,11 @@ MAX_RESPONSE_BYTES = 65_536
 ERROR_BODY_CHARS = 200
 #: Default accepted clock skew between ``webhook-timestamp`` and now, in seconds.
 DEFAULT_TOLERANCE_S = 300
+
+#: Longest ``metadata.callbackEndpoint``, in characters.
+MAX_CALLBACK_PATH_CHARS = 2048
+#: Layers of percent-encoding undone before a callback path is checked (``%252e`` has two).
+MAX_DECODE_ROUNDS = 4
 
 _SECRET_PREFIX = "whsec_"
 _RETRYABLE_STATUSES = frozenset({408, 429})
@@ -136,6 +144,56 @@ def webhook_headers(
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON; raises ``TypeError``/``ValueError`` for what JSON cannot carry."""
     return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+
+
+# --- Callback paths -------------------------------------------------------------------------
+
+_PATH_SHAPE = "must be a path starting with a single '/' (e.g. /send-sms), not a URL"
+
+
+def _dot_segment_error(form: str) -> str | None:
+    """Why one spelling of a path (raw or decoded) is refused, or None."""
+    if "\\" in form:
+        return "must not contain a backslash (some servers read it as '/')"
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in form):
+        return "must not contain control characters, encoded or not"
+    lowered = form.lower()
+    if "%2f" in lowered or "%5c" in lowered:
+        return "must not contain an encoded '/' or '\\'"
+    for segment in unicodedata.normalize("NFKC", form).split("/"):
+        name = segment.split(";", 1)[0].strip()
+        if name and not name.strip("."):
+            return "must not contain '.' or '..' segments, in any spelling (%2e, ..;, etc.)"
+    return None
+
+
+def callback_path_error(path: object) -> str | None:
+    """Why ``path`` may not serve as ``metadata.callbackEndpoint``, or None when it may.
+
+    Allowed: printable ASCII without spaces, at most :data:`MAX_CALLBACK_PATH_CHARS`,
+    starting with exactly one ``/``. The part before ``?`` is then percent-decoded until it no
+    longer changes (up to :data:`MAX_DECODE_ROUNDS` layers) and every spelling is refused if
+    it has a backslash, a control character, an encoded ``/`` or ``\\``, or a dot segment
+    (``.``, ``..``, also with ``;params`` or Unicode look-alikes): a backend that decodes or
+    normalises the path must not be led outside the endpoint it configured.
+    """
+    if not (
+        isinstance(path, str)
+        and path.startswith("/")
+        and not path.startswith("//")
+        and len(path) <= MAX_CALLBACK_PATH_CHARS
+        and all("!" <= c <= "~" for c in path)
+    ):
+        return _PATH_SHAPE
+    form = path.split("?", 1)[0]
+    for _ in range(MAX_DECODE_ROUNDS + 1):
+        if reason := _dot_segment_error(form):
+            return reason
+        decoded = unquote(form)
+        if decoded == form:
+            return None
+        form = decoded
+    return f"must not be percent-encoded more than {MAX_DECODE_ROUNDS} times over"
 
 
 # --- Classification -------------------------------------------------------------------------

@@ -6,6 +6,14 @@ one ``sendall`` and parses the response by hand: status line, headers, then a
 ``Content-Length``, chunked or read-until-close body. Everything else stays httpx's: the
 client API, headers, timeouts and error classes.
 
+Framing is read strictly, because a connection misread goes back to the pool and corrupts the
+next, unrelated request: a ``Content-Length`` that is not one non-negative decimal number
+(negative, signed, non-digit, conflicting repeats, more than 18 digits), a chunk size that is
+not plain hex, a chunk without its CRLF, a status code that is not three digits or a folded or
+nameless header line raises ``httpx.RemoteProtocolError`` and closes the connection. A
+response with both ``Transfer-Encoding`` and ``Content-Length`` is read as chunked and its
+connection closed (RFC 9112, 6.3); so is one followed by bytes nobody asked for.
+
 :meth:`KeepAliveTransport.post` is the callback hot path: it builds the request bytes itself
 and returns a :class:`RawResponse`, without httpx's ``Request``/``Response``/``Headers`` models,
 which cost most of a worker's CPU per callback (786 -> 211 µs per callback in a one-thread
@@ -28,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import select
+import selectors
 import socket
 import ssl
 import threading
@@ -44,6 +53,9 @@ from shared.netguard import BlockedAddress, resolve_checked
 MAX_HEAD_BYTES = 65_536
 #: Bytes asked of the socket per read.
 READ_CHUNK = 65_536
+#: Most digits of a ``Content-Length`` (below 2**63) or hex digits of a chunk size accepted.
+MAX_LENGTH_DIGITS = 18
+_HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 
 Origin = tuple[str, str, int]
 
@@ -110,16 +122,54 @@ class _Connection:
         return data
 
     def peer_closed(self) -> bool:
-        """True when the idle socket is readable: the peer closed it (or sent stray bytes)."""
+        """True when the idle socket is readable: the peer closed it (or sent stray bytes).
+
+        ``poll`` (or ``selectors`` where there is none), not ``select``: file descriptors
+        of 1024 and above are common in a busy worker and ``select`` refuses them.
+        """
         try:
-            readable, _, _ = select.select([self.sock], [], [], 0)
+            return _readable(self.sock)
         except (OSError, ValueError):
             return True
-        return bool(readable)
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
+
+
+def _readable(sock: socket.socket) -> bool:
+    """Whether ``sock`` has something to read (data, EOF or an error) right now."""
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    with selectors.DefaultSelector() as selector:  # pragma: no cover - platforms without poll
+        selector.register(sock, selectors.EVENT_READ)
+        return bool(selector.select(0))
+
+
+def _content_length(values: list[bytes]) -> int:
+    """The one length that every ``Content-Length`` field (and list member) states.
+
+    Raises ``httpx.RemoteProtocolError`` for anything else: empty, signed, non-digit,
+    longer than :data:`MAX_LENGTH_DIGITS` or conflicting values.
+    """
+    lengths = {part.strip() for value in values for part in value.split(b",")}
+    if len(lengths) != 1:
+        raise httpx.RemoteProtocolError(f"conflicting Content-Length values {sorted(lengths)!r}")
+    (length,) = lengths
+    if not (length.isdigit() and len(length) <= MAX_LENGTH_DIGITS):
+        raise httpx.RemoteProtocolError(f"malformed Content-Length {length[:40]!r}")
+    return int(length)
+
+
+def _chunk_size(line: bytes) -> int:
+    """The size in a chunk-size line (``1a;ext=x``); ``httpx.RemoteProtocolError`` unless it
+    is 1-18 plain hex digits."""
+    size = line.split(b";", 1)[0].strip(b" \t")
+    if not (0 < len(size) <= MAX_LENGTH_DIGITS and _HEX_DIGITS.issuperset(size)):
+        raise httpx.RemoteProtocolError(f"malformed chunk size {line[:40]!r}")
+    return int(size, 16)
 
 
 def _open_checked(host: str, port: int, timeout: float | None) -> socket.socket:
@@ -173,6 +223,9 @@ class KeepAliveTransport(httpx.BaseTransport):
             conn.close()
 
     def _checkin(self, origin: Origin, conn: _Connection) -> None:
+        if conn.buffer:  # bytes beyond the response: the next answer would be misread
+            conn.close()
+            return
         conn.idle_since = time.monotonic()
         conn.received = 0
         with self._lock:
@@ -329,31 +382,35 @@ class KeepAliveTransport(httpx.BaseTransport):
             status_line, *lines = conn.read_until(b"\r\n\r\n", MAX_HEAD_BYTES).split(b"\r\n")
             version, _, rest = status_line.partition(b" ")
             code, _, reason = rest.partition(b" ")
-            if not version.startswith(b"HTTP/1.") or not code.isdigit():
+            if not version.startswith(b"HTTP/1.") or not (code.isdigit() and len(code) == 3):
                 raise httpx.RemoteProtocolError(f"malformed status line {status_line[:80]!r}")
             status = int(code)
             if status >= 200 or status == 101:
                 break  # 1xx interim answers are skipped
         headers: list[tuple[bytes, bytes]] = []
-        fields: dict[bytes, bytes] = {}
+        fields: dict[bytes, list[bytes]] = {}
         for line in lines:
             name, sep, value = line.partition(b":")
-            if not sep:
+            if not sep or not name or b" " in name or b"\t" in name:  # folded or spaced
                 raise httpx.RemoteProtocolError(f"malformed header line {line[:80]!r}")
-            name, value = name.strip().lower(), value.strip()
+            name, value = name.lower(), value.strip()
             headers.append((name, value))
-            fields[name] = value
-        connection = fields.get(b"connection", b"").lower()
+            fields.setdefault(name, []).append(value)
+        connection = b",".join(fields.get(b"connection", [])).lower()
         reusable = b"close" not in connection and (
             version == b"HTTP/1.1" or b"keep-alive" in connection
         )
         if method == "HEAD" or status in (204, 304) or 100 <= status < 200:
             return status, reason, headers, b"", reusable
-        if b"chunked" in fields.get(b"transfer-encoding", b"").lower():
+        if b"transfer-encoding" in fields:
+            codings = b",".join(fields[b"transfer-encoding"]).lower().split(b",")
+            if codings[-1].strip() != b"chunked":  # framed by the close (RFC 9112, 6.3)
+                return status, reason, headers, self._read_capped(conn, self.max_body), False
             content, complete = self._read_chunked(conn)
-            return status, reason, headers, content, reusable and complete
+            reusable = reusable and complete and b"content-length" not in fields
+            return status, reason, headers, content, reusable
         if b"content-length" in fields:
-            length = int(fields[b"content-length"])
+            length = _content_length(fields[b"content-length"])
             if length > self.max_body:  # keep the head of it; drop the connection
                 return status, reason, headers, self._read_capped(conn, self.max_body), False
             return status, reason, headers, conn.read_exact(length), reusable
@@ -364,7 +421,7 @@ class KeepAliveTransport(httpx.BaseTransport):
         parts: list[bytes] = []
         size = 0
         while True:
-            chunk_size = int(conn.read_until(b"\r\n", 1024).split(b";")[0].strip() or b"0", 16)
+            chunk_size = _chunk_size(conn.read_until(b"\r\n", 1024))
             if chunk_size == 0:
                 while conn.read_until(b"\r\n", MAX_HEAD_BYTES):  # trailers, up to a blank line
                     pass
@@ -373,7 +430,8 @@ class KeepAliveTransport(httpx.BaseTransport):
                 return b"".join(parts), False
             parts.append(conn.read_exact(chunk_size))
             size += chunk_size
-            conn.read_exact(2)
+            if conn.read_exact(2) != b"\r\n":
+                raise httpx.RemoteProtocolError("a chunk is not followed by CRLF")
 
     @staticmethod
     def _read_capped(conn: _Connection, limit: int) -> bytes:

@@ -7,7 +7,8 @@ Two checks, both reading ``settings``:
   ``APP_API_URL``) and, in production, the scheme is ``https``;
 - at connect time, :func:`resolve_checked` resolves a host once and raises
   :class:`BlockedAddress` if any address is loopback, private, link-local, CGNAT, multicast,
-  unspecified or otherwise not global (IPv4-mapped, NAT64 and 6to4 forms are unwrapped first).
+  unspecified, deprecated site-local (``fec0::/10``) or otherwise not global (IPv4-mapped,
+  NAT64 and 6to4 forms are unwrapped first).
   The guarded transport connects to exactly the addresses returned, so a second DNS answer
   can't slip in between the check and the connect. ``APP_ENV=dev`` allows every address;
   ``CALLBACK_ALLOWED_NETWORKS`` allows listed networks everywhere.
@@ -38,6 +39,10 @@ PRIVATE_NETWORKS = tuple(
 )
 #: Carrier-grade NAT shared space (RFC 6598).
 CGNAT_NETWORK = ip_network("100.64.0.0/10")
+#: Deprecated IPv6 site-local space (RFC 3879), which ``ipaddress`` counts as global.
+SITE_LOCAL_NETWORK = ip_network("fec0::/10")
+#: IPv6 documentation space added by RFC 9637, unknown to Python 3.11's ``ipaddress``.
+DOCUMENTATION_V6_NETWORK = ip_network("3fff::/20")
 #: NAT64 well-known prefix (RFC 6052): the last 32 bits are an IPv4 address.
 NAT64_NETWORK = ip_network("64:ff9b::/96")
 
@@ -76,6 +81,8 @@ def _kind(address: IPAddress) -> str | None:
         (address.is_multicast, "a multicast address"),
         (any(address in net for net in PRIVATE_NETWORKS), "a private address"),
         (address in CGNAT_NETWORK, "a shared (CGNAT) address"),
+        (address in SITE_LOCAL_NETWORK, "a site-local address"),
+        (address in DOCUMENTATION_V6_NETWORK, "a reserved (non-global) address"),
         (address == IPv4Address("255.255.255.255"), "a broadcast address"),
         (address.is_reserved or not address.is_global, "a reserved (non-global) address"),
     )
