@@ -48,13 +48,13 @@ class DueJobs:
 
     def housekeeping(self) -> None:
         """Re-enqueue jobs whose worker died; delete finished jobs past retention."""
-        alive_since = time.time() - settings.heartbeat_ttl_s
         for spec in self.queues:
             notify = spec.notify_failure and bool(settings.failure_webhook_url)
-            recovered = self.store.recover(spec.name, alive_since_s=alive_since, notify=notify)
+            recovered = self.store.recover(spec.name, notify=notify)
             for job_id in recovered:
                 log.warning(
-                    "handed to another worker (its worker died or held it unstarted)",
+                    "handed to another worker (its worker died, its lease expired, or it was "
+                    "held unstarted)",
                     extra={"job_id": job_id, "queue": spec.name},
                 )
             self.store.clean(spec.name, "completed", older_than_ms=spec.keep_completed_ms)

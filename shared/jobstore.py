@@ -159,6 +159,8 @@ class Finish:
     result: Any = None
     error: str | None = None
     due_ms: int = 0  #: when ``delayed``: the next try, epoch ms
+    #: when ``delayed``: the next try this many ms after Redis' now (wins over ``due_ms``)
+    delay_ms: int | None = None
     #: when ``completed`` or ``failed``: jobs to create in the same step
     follow_ups: tuple[FollowUp, ...] = ()
     usage: Usage | None = None  #: when ``completed`` or ``failed``
@@ -171,9 +173,11 @@ class NewJob:
     queue: str
     actor: str
     data: dict[str, Any]
-    due_ms: int
+    due_ms: int  #: when it is due, epoch ms (the past: now); see ``delay_ms``
     max_attempts: int
     options: dict[str, Any] = field(default_factory=dict)
+    #: due this many ms after Redis' own now (one clock for every host); wins over ``due_ms``
+    delay_ms: int | None = None
     workspace_id: str = ""
     contact_id: str = ""
     org: str = ""  #: the organisation of the API key that created it
@@ -193,10 +197,6 @@ class Created:
     job_id: str  #: the new job, or the earlier one its idempotency key names
     status: Literal["created", "existing", "conflict"]
     index: int = 0  #: position in the create call
-
-
-#: How long an idempotency key outlives its job's due time, in seconds.
-IDEMPOTENCY_GRACE_S = 86_400
 
 
 @functools.cache
@@ -219,8 +219,11 @@ class JobStore:
         self.ns = dramatiq_namespace()
 
     def _run(self, name: str, *args: Any, at_ms: int | None = None) -> Any:
-        """Run script ``name`` with the common head (see ``_lib.lua``), then ``args``."""
-        head = [self.prefix, self.ns, lua_config(), now_ms() if at_ms is None else at_ms]
+        """Run script ``name`` with the common head (see ``_lib.lua``), then ``args``.
+
+        The script reads the time from Redis (``TIME``); ``at_ms`` fixes it (tests only).
+        """
+        head = [self.prefix, self.ns, lua_config(), "" if at_ms is None else at_ms]
         script = _script(name)
         try:  # EVALSHA straight away: redis-py's Script wrapper costs more than the call
             return self.client.execute_command("EVALSHA", script.sha, 0, *head, *args)
@@ -232,16 +235,16 @@ class JobStore:
 
     # -- creating -------------------------------------------------------------------------
 
-    def _job_args(self, job: NewJob, at_ms: int) -> list[Any]:
-        idem_key, fp, ttl = "", "", 0
+    def _job_args(self, job: NewJob) -> list[Any]:
+        idem_key, fp = "", ""
         if job.idempotency:
             scope, key, fp = job.idempotency
             idem_key = self.key("idem", scope, key)
-            ttl = max(job.due_ms - at_ms, 0) // 1000 + IDEMPOTENCY_GRACE_S
+        due = f"+{job.delay_ms}" if job.delay_ms is not None else job.due_ms
         return [
-            new_job_id(at_ms), job.queue, job.actor, job.due_ms,
+            new_job_id(), job.queue, job.actor, due,
             json.dumps(job.data, separators=(",", ":")), json.dumps(job.options),
-            job.max_attempts, job.workspace_id, job.contact_id, idem_key, fp, ttl, job.org,
+            job.max_attempts, job.workspace_id, job.contact_id, idem_key, fp, job.org,
             job.priority, " ".join(job.indexes),
         ]  # fmt: skip
 
@@ -252,10 +255,9 @@ class JobStore:
         written for it); if any such earlier request differed, nothing is written and the
         result is a single ``conflict`` naming the earlier job at that job's position.
         """
-        at_ms = now_ms() if at_ms is None else at_ms
         args: list[Any] = [len(jobs)]
         for job in jobs:
-            args += self._job_args(job, at_ms)
+            args += self._job_args(job)
         reply = self._run("create", *args, at_ms=at_ms)
         if reply[0] == "conflict":
             index = int(reply[1]) - 1
@@ -317,9 +319,18 @@ class JobStore:
         """``cancelled``, ``missing``, or the state that forbids cancelling."""
         return str(self._run("cancel", job_id))
 
-    def reschedule(self, job_id: str, due_ms: int, *, at_ms: int | None = None) -> str:
-        """Move a delayed job; ``delayed``/``waiting`` (now due), ``missing`` or the state."""
-        return str(self._run("reschedule", job_id, due_ms, at_ms=at_ms))
+    def reschedule(
+        self,
+        job_id: str,
+        due_ms: int | None = None,
+        *,
+        delay_ms: int | None = None,
+        at_ms: int | None = None,
+    ) -> str:
+        """Move a delayed job to ``due_ms`` (epoch ms) or ``delay_ms`` after Redis' now;
+        ``delayed``/``waiting`` (now due), ``missing`` or the state."""
+        due = f"+{delay_ms or 0}" if due_ms is None else due_ms
+        return str(self._run("reschedule", job_id, due, at_ms=at_ms))
 
     # -- queue control --------------------------------------------------------------------
 
@@ -349,11 +360,10 @@ class JobStore:
         """``promote_due`` for several queues in one round trip; how many became ready, each."""
         return [int(n) for n in self._run("promote_due", limit, *queues, at_ms=at_ms)]
 
-    def recover(
-        self, queue: str, *, alive_since_s: float, notify: bool = False, at_ms: int | None = None
-    ) -> list[str]:
-        """Re-enqueue (or fail, on the last attempt) active jobs of workers that stopped beating,
-        and jobs a worker has held unstarted for ``HEARTBEAT_TTL_S``.
+    def recover(self, queue: str, *, notify: bool = False, at_ms: int | None = None) -> list[str]:
+        """Re-enqueue (or fail, on the last attempt) active jobs whose worker stopped beating for
+        ``HEARTBEAT_TTL_S`` or whose lease expired, and jobs a worker has held unstarted for
+        ``HEARTBEAT_TTL_S`` (all on Redis' clock).
 
         ``notify``: a job failed this way also queues its failure notice.
         """
@@ -361,16 +371,25 @@ class JobStore:
         stale_ms = int(settings.heartbeat_ttl_s * 1000)
         args = [
             queue,
-            alive_since_s,
+            stale_ms,
             notices.name if notify else "",
             notices.max_attempts,
             stale_ms,
         ]
         return list(self._run("recover", *args, at_ms=at_ms))
 
-    def clean(self, queue: str, state: JobState, *, older_than_ms: int, limit: int = 1000) -> int:
-        """Delete up to ``limit`` jobs that entered ``state`` more than ``older_than_ms`` ago."""
-        return int(self._run("clean", queue, state, now_ms() - older_than_ms, limit))
+    def clean(
+        self,
+        queue: str,
+        state: JobState,
+        *,
+        older_than_ms: int,
+        limit: int = 1000,
+        at_ms: int | None = None,
+    ) -> int:
+        """Delete up to ``limit`` jobs that entered ``state`` more than ``older_than_ms`` ago
+        (Redis' clock)."""
+        return int(self._run("clean", queue, state, older_than_ms, limit, at_ms=at_ms))
 
     # -- worker ---------------------------------------------------------------------------
 
@@ -406,12 +425,12 @@ class JobStore:
         """Record how attempts ended, in one round trip; how many were still theirs to finish."""
         if not finishes:
             return 0
-        at_ms = now_ms() if at_ms is None else at_ms
         args: list[Any] = []
         for f in finishes:
             result = "" if f.result is None else _compact(f.result)
-            args += [f.job.id, f.job.message_id, f.outcome, f.due_ms, result, f.error or ""]
-            args.append(_finish_extras(f, at_ms))
+            due = f"+{f.delay_ms}" if f.delay_ms is not None else f.due_ms
+            args += [f.job.id, f.job.message_id, f.outcome, due, result, f.error or ""]
+            args.append(_finish_extras(f))
         return int(self._run("finish", *args, at_ms=at_ms))
 
     def finish(
@@ -432,12 +451,12 @@ def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _finish_extras(finish: Finish, at_ms: int) -> str:
+def _finish_extras(finish: Finish) -> str:
     """``finish.lua``'s extras of one job: follow-ups and usage, as JSON; "" for none."""
     extras: dict[str, Any] = {}
     if finish.follow_ups:
         extras["followUps"] = [
-            {"id": new_job_id(at_ms), "queue": f.queue, "data": _compact(f.data),
+            {"id": new_job_id(), "queue": f.queue, "data": _compact(f.data),
              "max": QUEUES[f.queue].max_attempts}
             for f in finish.follow_ups
         ]  # fmt: skip

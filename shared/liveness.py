@@ -1,12 +1,16 @@
-"""Liveness of workers and schedulers: each process beats into a Redis sorted set by role."""
+"""Liveness of workers and schedulers: each process beats into a Redis sorted set by role,
+scored by Redis' own clock (``TIME``, epoch ms), so hosts with skewed clocks agree."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
 import threading
-import time
+from typing import Any
+
+import redis
 
 from shared.redis_client import get_redis, key
 from shared.settings import settings
@@ -19,14 +23,37 @@ def process_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+#: KEYS[1] the role's set; ARGV: member, forget_after_ms. Beats at Redis' clock and forgets
+#: members silent for ``forget_after_ms``, so the set stays small without a sweeper.
+_BEAT = """
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call("ZADD", KEYS[1], now, ARGV[1])
+redis.call("ZREMRANGEBYSCORE", KEYS[1], "-inf", now - tonumber(ARGV[2]))
+return now
+"""
+#: KEYS[1] the role's set; ARGV: ttl_ms. The members that beat within ``ttl_ms`` of Redis' now.
+_ALIVE = """
+local t = redis.call("TIME")
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+return redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[1]), "+inf")
+"""
+
+
+@functools.cache
+def _script(source: str) -> Any:
+    """A script run by SHA on the service's client (loaded on a server that lacks it)."""
+    return redis.Redis().register_script(source)  # this client only computes the SHA
+
+
+def ttl_ms() -> int:
+    """``HEARTBEAT_TTL_S`` in milliseconds: a member silent for longer is not alive."""
+    return int(settings.heartbeat_ttl_s * 1000)
+
+
 def beat(role: str, member: str) -> None:
     """Record that ``member`` of ``role`` (``worker``/``scheduler``) is alive now."""
-    now = time.time()
-    pipe = get_redis().pipeline(transaction=False)
-    pipe.zadd(key("alive", role), {member: now})
-    # Forget members silent for ten TTLs, so the set stays small without a sweeper.
-    pipe.zremrangebyscore(key("alive", role), "-inf", now - 10 * settings.heartbeat_ttl_s)
-    pipe.execute()
+    _script(_BEAT)(keys=[key("alive", role)], args=[member, 10 * ttl_ms()], client=get_redis())
 
 
 def forget(role: str, member: str) -> None:
@@ -36,8 +63,8 @@ def forget(role: str, member: str) -> None:
 
 def alive(role: str) -> list[str]:
     """Members of ``role`` that beat within ``HEARTBEAT_TTL_S`` seconds."""
-    since = time.time() - settings.heartbeat_ttl_s
-    return [str(m) for m in get_redis().zrangebyscore(key("alive", role), since, "+inf")]
+    members = _script(_ALIVE)(keys=[key("alive", role)], args=[ttl_ms()], client=get_redis())
+    return [str(m) for m in members]
 
 
 class Heartbeat:

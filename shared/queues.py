@@ -134,6 +134,11 @@ def check_queue_limits() -> None:
         raise ValueError(f"QUEUE_LIMITS names unknown queue(s) {sorted(unknown)}; known: {known}")
 
 
+#: An active job's lease outlives its queue's time limit by this many milliseconds: time for
+#: its worker to write the outcome (retried through a short Redis outage) before recovery may
+#: hand the job to another worker.
+LEASE_GRACE_MS = 15_000
+
 #: A rate-limited job is handed to a worker up to this many milliseconds before its slot frees,
 #: and waits there for the exact moment: the limiter loses no time to polling or hand-over.
 RATE_LEAD_MS = 50
@@ -164,6 +169,7 @@ def _build_lua_config() -> str:
             "conc": bool(spec.concurrency),
             "limited": bool(spec.concurrency or spec.limiter or spec.workspace_limiter),
             "lead_us": RATE_LEAD_MS * 1000,
+            "lease_ms": spec.time_limit_ms + LEASE_GRACE_MS,
         }
         for field, rate in (("rate", spec.limiter), ("ws", spec.workspace_limiter)):
             if rate:

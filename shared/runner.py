@@ -78,9 +78,7 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
             "attempt %d/%d failed, retry in %d ms: %s",
             job.attempts, job.max_attempts, wait, failure.error, extra=extra,
         )  # fmt: skip
-        return Finish(
-            job, "delayed", error=failure.error, due_ms=now_ms() + wait, result=failure.result
-        )
+        return Finish(job, "delayed", error=failure.error, delay_ms=wait, result=failure.result)
     log.error("failed after %d attempt(s): %s", job.attempts, failure.error, extra=extra)
     return Finish(job, "failed", error=failure.error, result=failure.result)
 

@@ -53,6 +53,8 @@ def _new_jobs(
                 actor=spec.actor,
                 data=job_data(message),
                 due_ms=message.due_at_ms(at),
+                # a delay counts from Redis' clock, not this host's
+                delay_ms=None if message.delay is None else round(message.delay),
                 max_attempts=options.get("attempts", spec.max_attempts),
                 options=options,
                 workspace_id=message.workspace_id,
@@ -136,16 +138,21 @@ def cancel(request: Request[Any]) -> JobAction:
     return JobAction(job_id=job.id, state="cancelled")
 
 
-def reschedule(request: Request[Any], due_ms: int | None = None) -> JobAction:
-    """Move a delayed job to ``due_ms`` (``None``: now, i.e. promote)."""
+def reschedule(
+    request: Request[Any], due_ms: int | None = None, *, delay_ms: int | None = None
+) -> JobAction:
+    """Move a delayed job to ``due_ms`` (epoch ms), or ``delay_ms`` after Redis' now (both
+    ``None``: now, i.e. promote)."""
     job = visible_job(request)
     at = now_ms()
-    outcome = JobStore().reschedule(job.id, at if due_ms is None else due_ms, at_ms=at)
+    store = JobStore()
+    outcome = store.reschedule(job.id, due_ms, delay_ms=delay_ms or 0)
     if outcome == "missing":
         raise Problem(404, f"No job {job.id!r}.")
     if outcome not in ("delayed", "waiting"):
         raise _refused(job.id, "promote" if due_ms is None else "reschedule", outcome)
-    due = at if outcome == "waiting" else due_ms
+    moved = store.get(job.id)
+    due = moved.scheduled_for if moved else (due_ms or at)
     return JobAction(job_id=job.id, state=outcome, scheduled_for=iso_ms(due))
 
 

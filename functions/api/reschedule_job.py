@@ -10,4 +10,7 @@ from shared.schemas import JobAction, Reschedule
 
 @http_handler(body=Reschedule, response=JobAction)
 def handler(request: Request[Reschedule]) -> JobAction:
-    return scheduling.reschedule(request, request.body.due_at_ms(now_ms()))
+    body = request.body
+    if body.delay is not None:  # counted from Redis' clock, as every due time
+        return scheduling.reschedule(request, delay_ms=round(body.delay))
+    return scheduling.reschedule(request, body.due_at_ms(now_ms()))

@@ -6,8 +6,9 @@
 --   CFG      queue limits, JSON: {queue: {cap, conc, batch, limited, lead_us, rate = {max,
 --            window_us}?, ws = {max, window_us}?}}: `cap` bounds jobs active or on a message
 --            (it is the concurrency limit when `conc`); see shared/queues.py lua_config
---   NOW      the caller's clock, epoch ms: record timestamps and due times.
---            Rate limits use Redis' own clock (TIME) instead, one clock for every worker.
+--   NOW      "" (always, outside tests): Redis' own clock (TIME), epoch ms, so hosts with
+--            skewed clocks agree on due times, back-offs, leases, liveness and stats; a number
+--            fixes the clock (tests only). Rate limits always use TIME, in µs.
 --
 -- Key layout, all under PREFIX:
 --   job:<id>                       hash: the job record
@@ -20,6 +21,8 @@
 --   dispatched:<queue>             zset: jobs handed to Dramatiq and not started yet
 --   dispatched-ws:<queue>          hash: the same, counted per workspace (with a workspace limit)
 --   starts:<queue>[:ws:<ws>]       zset: job starts in the limiter's window (TIME, µs)
+--   leases:<queue>                 zset: active jobs by lease expiry (ms): start + the queue's
+--                                  time limit + LEASE_GRACE_MS; recovery reclaims expired ones
 --   paused                         set of paused queues
 --   idx:ws:<workspace>             zset of ids by creation time
 --   idx:ct:<workspace>:<contact>   zset of ids by creation time
@@ -33,8 +36,21 @@
 -- --start--> active --> completed | failed | delayed (retry). "Ready" jobs wait in our lines,
 -- where priority, round robin, pause and the limits decide which one Dramatiq gets next.
 
-local PREFIX, NS, NOW = ARGV[1], ARGV[2], tonumber(ARGV[4])
+local PREFIX, NS = ARGV[1], ARGV[2]
 local HEAD = 4
+
+local function redis_now_us()
+  local t = redis.call("TIME")
+  return tonumber(t[1]) * 1000000 + tonumber(t[2])
+end
+
+local NOW = tonumber(ARGV[4]) or math.floor(redis_now_us() / 1000)
+
+-- A time argument: "+<ms>" is that long after NOW, anything else an epoch ms.
+local function time_arg(value)
+  if string.sub(value, 1, 1) == "+" then return NOW + tonumber(string.sub(value, 2)) end
+  return tonumber(value)
+end
 local PRIORITIES, DEFAULT_PRIORITY = 10, 5
 
 local function state_key(queue, state)
@@ -90,8 +106,13 @@ local function write_job(id, queue, actor, data, opts, max_attempts, ws, ct, org
 end
 
 -- Move job `id` from its current state index to `new_state`, scored `score`.
+local function leases_key(queue) return PREFIX .. ":leases:" .. queue end
+
 local function set_state(id, queue, old_state, new_state, score)
   if old_state then redis.call("ZREM", state_key(queue, old_state), id) end
+  if old_state == "active" and new_state ~= "active" then
+    redis.call("ZREM", leases_key(queue), id)
+  end
   redis.call("ZADD", state_key(queue, new_state), score, id)
   redis.call("HSET", job_key(id), "state", new_state)
 end
@@ -101,11 +122,6 @@ local function is_paused(queue)
 end
 
 -- -- Limits ------------------------------------------------------------------------------
-
-local function redis_now_us()
-  local t = redis.call("TIME")
-  return tonumber(t[1]) * 1000000 + tonumber(t[2])
-end
 
 local function ws_name(ws)
   if ws == nil or ws == false or ws == "" then return "-" end
@@ -327,12 +343,14 @@ end
 -- line is skipped by dispatch).
 local function remove_job(id)
   local key = job_key(id)
-  local f = redis.call("HMGET", key, "queue", "state", "ws", "ct", "msg", "idx")
+  local f = redis.call("HMGET", key, "queue", "state", "ws", "ct", "msg", "idx", "idem")
   if not f[1] then return 0 end
+  if f[7] and redis.call("HGET", f[7], "job") == id then redis.call("DEL", f[7]) end
   for name in string.gmatch(f[6] or "", "%S+") do
     redis.call("ZREM", PREFIX .. ":idx:" .. name, id)
   end
   redis.call("ZREM", state_key(f[1], f[2]), id)
+  redis.call("ZREM", leases_key(f[1]), id)
   if f[2] == "waiting" and f[5] and f[5] ~= "" then undispatch(f[1], id, f[3]) end
   if f[3] and f[3] ~= "" then
     redis.call("ZREM", PREFIX .. ":idx:ws:" .. f[3], id)

@@ -1,8 +1,8 @@
--- Retention: delete up to `limit` jobs of one queue and state that finished before `cutoff_ms`.
--- Reads only the state index, never the keyspace.
--- ARGV after HEAD: queue, state, cutoff_ms, limit.  Returns the number deleted.
+-- Retention: delete up to `limit` jobs of one queue and state that finished more than
+-- `older_than_ms` before NOW. Reads only the state index, never the keyspace.
+-- ARGV after HEAD: queue, state, older_than_ms, limit.  Returns the number deleted.
 local index = state_key(ARGV[HEAD + 1], ARGV[HEAD + 2])
-local ids = redis.call("ZRANGEBYSCORE", index, "-inf", ARGV[HEAD + 3],
+local ids = redis.call("ZRANGEBYSCORE", index, "-inf", NOW - tonumber(ARGV[HEAD + 3]),
   "LIMIT", 0, tonumber(ARGV[HEAD + 4]))
 for _, id in ipairs(ids) do
   if remove_job(id) == 0 then redis.call("ZREM", index, id) end

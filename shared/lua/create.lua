@@ -1,22 +1,28 @@
 -- Create jobs, all or none: record, indexes, and either the delayed set or the ready lines
 -- (then dispatched as the queue's limits allow).
--- A job whose idempotency key already names a job returns that job instead; when the earlier
--- request differed (another fingerprint) nothing at all is written and the conflict is named.
+-- A job whose idempotency key already names a live job returns that job instead; when the
+-- earlier request differed (another fingerprint) nothing at all is written and the conflict is
+-- named. An idempotency key lives exactly as long as its job (remove_job deletes it).
+-- The caller picks the new ids, so a call retried after a lost reply (a timeout, a dropped
+-- connection) finds its jobs written and answers "existing": nothing is created twice.
 -- ARGV after HEAD: n, then per job FIELDS values:
---       id, queue, actor, due_ms, data_json, opts_json, max_attempts, workspace, contact,
---       idem_key ("" for none), idem_fingerprint, idem_ttl_s, org, priority, indexes
+--       id, queue, actor, due (time_arg: "+<ms>" after NOW, or epoch ms), data_json,
+--       opts_json, max_attempts, workspace, contact, idem_key ("" for none),
+--       idem_fingerprint, org, priority, indexes
 -- Returns {"conflict", index (1-based), existing_id} or {status1, id1, status2, id2, ...}
 --         with status "created" or "existing".
 local n = tonumber(ARGV[HEAD + 1])
-local FIELDS, FIRST = 15, HEAD + 1
+local FIELDS, FIRST = 14, HEAD + 1
 local existing = {}
 
 for i = 1, n do
   local base = FIRST + (i - 1) * FIELDS
-  local idem_key = ARGV[base + 10]
-  if idem_key ~= "" then
+  local id, idem_key = ARGV[base + 1], ARGV[base + 10]
+  if redis.call("EXISTS", job_key(id)) == 1 then
+    existing[i] = id  -- this very call, retried
+  elseif idem_key ~= "" then
     local seen = redis.call("HMGET", idem_key, "job", "fp")
-    if seen[1] then
+    if seen[1] and redis.call("EXISTS", job_key(seen[1])) == 1 then
       if seen[2] ~= ARGV[base + 11] then return {"conflict", i, seen[1]} end
       existing[i] = seen[1]
     end
@@ -31,12 +37,13 @@ for i = 1, n do
     reply[#reply + 1] = existing[i]
   else
     local id, queue = ARGV[base + 1], ARGV[base + 2]
-    local due, idem_key = tonumber(ARGV[base + 4]), ARGV[base + 10]
+    local due, idem_key = time_arg(ARGV[base + 4]), ARGV[base + 10]
     write_job(id, queue, ARGV[base + 3], ARGV[base + 5], ARGV[base + 6], ARGV[base + 7],
-      ARGV[base + 8], ARGV[base + 9], ARGV[base + 13], due, ARGV[base + 14], ARGV[base + 15])
+      ARGV[base + 8], ARGV[base + 9], ARGV[base + 12], due, ARGV[base + 13], ARGV[base + 14])
     if idem_key ~= "" then
+      redis.call("DEL", idem_key)
       redis.call("HSET", idem_key, "job", id, "fp", ARGV[base + 11])
-      redis.call("EXPIRE", idem_key, tonumber(ARGV[base + 12]))
+      redis.call("HSET", job_key(id), "idem", idem_key)
     end
     if due > NOW then
       set_state(id, queue, nil, "delayed", due)

@@ -5,7 +5,7 @@
 -- dying right after cannot lose a notice nor count usage twice.
 -- Only the attempt holding a job's current message may finish it. The slots freed are
 -- dispatched again at once.
--- ARGV after HEAD: per job 7 values: id, msg_id, outcome, due_ms, result_json, error,
+-- ARGV after HEAD: per job 7 values: id, msg_id, outcome, due (time_arg), result_json, error,
 --       extras_json ("" for none: {"followUps": [{id, queue, data, max}], "usage": {kind,
 --       tokens, costCents}})
 -- Returns the number of jobs finished (the others had moved on without this attempt).
@@ -24,7 +24,7 @@ for base = HEAD + 1, #ARGV, 7 do
       add_samples(queue, "run", {math.max(0, NOW - tonumber(f[7] or NOW))})
     end
     if outcome == "delayed" then
-      local due = tonumber(ARGV[base + 3])
+      local due = time_arg(ARGV[base + 3])
       redis.call("HSET", key, "scheduledFor", due)
       set_state(id, queue, "active", "delayed", due)
     elseif outcome == "requeue" then

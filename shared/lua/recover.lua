@@ -1,14 +1,17 @@
--- Give active jobs whose worker stopped beating to another worker: ready again at the front of
--- their line (the dead worker's message becomes stale), or failed when it was the last
--- attempt; with `notice_queue` set, a failure also queues its failure notice (job id
--- "<id>.notice").
+-- Give active jobs that lost their worker to another one: ready again at the front of their
+-- line (the old message becomes stale, so the old attempt can no longer finish them), or
+-- failed when it was the last attempt; with `notice_queue` set, a failure also queues its
+-- failure notice (job id "<id>.notice"). A job has lost its worker when
+--   * its worker stopped beating (no heartbeat since NOW - alive_ttl_ms), or
+--   * its lease expired (start + the queue's time limit + grace, see start.lua), whatever the
+--     heartbeat says: a finish lost to a failed Redis call, a worker stuck in C code.
 -- In a queue with a concurrency limit, jobs handed to a worker that has not started them for
 -- `stale_ms` (it died with them prefetched, or is busy with other work) go back to the front
 -- of their line too, so they hold no slot meanwhile; their old message becomes stale.
--- ARGV after HEAD: queue, alive_since_s (heartbeat score), notice_queue ("" for none),
---       notice_max_attempts, stale_ms
+-- ARGV after HEAD: queue, alive_ttl_ms, notice_queue ("" for none), notice_max_attempts,
+--       stale_ms
 -- Returns the ids made ready again or failed.
-local queue, alive_since = ARGV[HEAD + 1], tonumber(ARGV[HEAD + 2])
+local queue, alive_since = ARGV[HEAD + 1], NOW - tonumber(ARGV[HEAD + 2])
 local notice_queue, notice_max = ARGV[HEAD + 3], ARGV[HEAD + 4]
 local stale_us = tonumber(ARGV[HEAD + 5]) * 1000
 local moved = {}
@@ -24,16 +27,29 @@ for _, id in ipairs(stale) do
     moved[#moved + 1] = id
   end
 end
+
+local expired = {}
+for _, id in ipairs(redis.call("ZRANGEBYSCORE", leases_key(queue), "-inf", NOW)) do
+  expired[id] = true
+end
+local workers = PREFIX .. ":alive:worker"
 for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
   local key = job_key(id)
   local f = redis.call("HMGET", key, "worker", "attempts", "maxAttempts", "data", "ws", "ct",
     "org")
-  local beat = redis.call("ZSCORE", PREFIX .. ":alive:worker", f[1] or "")
-  if not beat or tonumber(beat) < alive_since then
-    local err = "worker " .. (f[1] or "?") .. " died during attempt " .. (f[2] or "?")
+  local err = nil
+  if expired[id] then
+    err = "lease expired during attempt " .. (f[2] or "?") .. " on worker " .. (f[1] or "?")
+  else
+    local beat = redis.call("ZSCORE", workers, f[1] or "")
+    if not beat or tonumber(beat) < alive_since then
+      err = "worker " .. (f[1] or "?") .. " died during attempt " .. (f[2] or "?")
+    end
+  end
+  if err then
     redis.call("HSET", key, "error", err)
     if tonumber(f[2] or 0) >= tonumber(f[3] or 1) then
-      redis.call("HSET", key, "finishedAt", NOW)
+      redis.call("HSET", key, "finishedAt", NOW, "msg", "")
       set_state(id, queue, "active", "failed", NOW)
       if notice_queue ~= "" then
         local notice = cjson.encode({jobId = id, status = "failed", error = err, queue = queue,
@@ -45,6 +61,12 @@ for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
       make_ready(id, queue, "active", true)
     end
     moved[#moved + 1] = id
+  end
+end
+-- lease entries of jobs no longer active (a record removed by hand): drop them
+for id in pairs(expired) do
+  if redis.call("HGET", job_key(id), "state") ~= "active" then
+    redis.call("ZREM", leases_key(queue), id)
   end
 end
 FRESH[queue] = FRESH[queue] or {}

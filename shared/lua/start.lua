@@ -1,6 +1,7 @@
 -- A worker takes the jobs of one message: each one still waiting on that message (or active
 -- on it, when redelivered after its worker died) becomes active, attempt +1, started at
--- Redis' clock. The limits are checked again here, on that one clock: a job whose rate slot
+-- Redis' clock, under a lease until `now` + the queue's lease time (its time limit plus a
+-- grace: recovery reclaims a job whose lease expired, whatever its worker's heartbeat says). The limits are checked again here, on that one clock: a job whose rate slot
 -- frees within the queue's lead time is told to wait that long and ask again (it was sent
 -- early on purpose, see queue_room); one that would break a limit otherwise (or whose queue
 -- was paused since) goes back to the front of its line unattempted, for the next free slot.
@@ -83,6 +84,7 @@ for i = HEAD + 3, last_id do
       redis.call("HINCRBY", key, "attempts", 1)
       redis.call("HSET", key, "startedAt", now, "worker", worker)
       set_state(id, q, f[1], "active", now)
+      redis.call("ZADD", leases_key(q), now + (cfg.lease_ms or 60000), id)
       queue = q
       waits[#waits + 1] = math.max(0, now - tonumber(f[4] or now))
       local entry = {id, "ok"}

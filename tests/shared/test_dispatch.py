@@ -218,8 +218,8 @@ def test_a_job_a_worker_holds_unstarted_too_long_gives_its_slot_back(r, redis_pr
     store = JobStore()
     job_id = store.create(sms_job()).job_id
     (held,) = r.lrange(ready_key("sms"), 0, -1)  # a worker prefetched it, then went silent
-    assert store.recover("sms", alive_since_s=0) == [], "not held long yet"
-    assert wait_for(lambda: store.recover("sms", alive_since_s=0)) == [job_id]
+    assert store.recover("sms") == [], "not held long yet"
+    assert wait_for(lambda: store.recover("sms")) == [job_id]
     again = store.get(job_id)
     assert again.state == "waiting" and again.message_id not in ("", held)  # type: ignore[union-attr]
     assert store.start(job_id, held, "w") == "stale message"

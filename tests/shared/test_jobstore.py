@@ -144,7 +144,7 @@ def test_active_jobs_of_a_dead_worker_are_re_enqueued_or_failed_on_their_last_tr
     for job_id in (retried, last):
         store.start(job_id, f"{job_id}.1", "dead-host:1")
     r.zadd(f"{redis_prefix}:alive:worker", {"live-host:2": 10**10})
-    assert sorted(store.recover("sms", alive_since_s=1, notify=True)) == sorted([retried, last])
+    assert sorted(store.recover("sms", notify=True)) == sorted([retried, last])
     assert store.get(retried).state == "waiting" and store.get(retried).message_id == f"{retried}.2"
     assert store.get(last).state == "failed" and "died" in store.get(last).error
     assert store.start(retried, f"{retried}.1", "w") == "stale message"
