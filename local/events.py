@@ -2,7 +2,8 @@
 
 ``http_event`` is an API Gateway HTTP API payload v2.0 event, ``to_starlette_response`` maps a
 handler's result back the way API Gateway does for payload 2.0, and ``scheduled_event`` is what
-EventBridge delivers to a ``schedule`` function.
+EventBridge delivers to a ``schedule`` function. ``invoke_event`` reads the payload of a call to
+Lambda's Invoke API and refuses (``BadEvent``) one its target could not have been given.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import time as _time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qsl
 
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, ValidationError
 from starlette.responses import Response
 from starlette.types import Scope
 
@@ -47,8 +49,19 @@ _ACCOUNT_ID = re.compile(r"\d{12}")
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
+#: Deepest nesting of objects and arrays an Invoke API payload may have.
+MAX_EVENT_DEPTH = 32
+
+#: What a function is invoked with: an HTTP API v2.0 event, an EventBridge event, or anything.
+EventKind = Literal["http", "schedule", "any"]
+
+
 class MalformedResponse(ValueError):
     """A function result API Gateway would reject with 502."""
+
+
+class BadEvent(ValueError):
+    """An Invoke API payload the target function could not receive from AWS (a 400)."""
 
 
 # --- request -> event ------------------------------------------------------------------------
@@ -321,3 +334,115 @@ def scheduled_event(
         "resources": [f"arn:aws:events:{region}:{account_id}:rule/{rule_name}"],
         "detail": {},
     }
+
+
+# --- Invoke API payloads ---------------------------------------------------------------------
+
+_Strings = dict[StrictStr, StrictStr] | None
+
+
+class _Loose(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True, populate_by_name=True)
+
+
+class _HttpContext(_Loose):
+    method: StrictStr | None = None
+    path: StrictStr | None = None
+    protocol: StrictStr | None = None
+    sourceIp: StrictStr | None = None
+    userAgent: StrictStr | None = None
+
+
+class _RequestContext(_Loose):
+    http: _HttpContext | None = None
+    requestId: StrictStr | None = None
+    routeKey: StrictStr | None = None
+    stage: StrictStr | None = None
+
+
+class _HttpEvent(_Loose):
+    """The fields of a v2.0 event a handler reads, with their types (each optional)."""
+
+    version: StrictStr | None = None
+    routeKey: StrictStr | None = None
+    rawPath: StrictStr | None = None
+    rawQueryString: StrictStr | None = None
+    cookies: list[StrictStr] | None = None
+    headers: _Strings = None
+    queryStringParameters: _Strings = None
+    pathParameters: _Strings = None
+    stageVariables: _Strings = None
+    requestContext: _RequestContext | None = None
+    body: StrictStr | None = None
+    isBase64Encoded: StrictBool | None = None
+
+
+class _ScheduledEvent(_Loose):
+    """EventBridge's fields, when present (a constant ``input`` may replace the rest)."""
+
+    version: StrictStr | None = None
+    id: StrictStr | None = None
+    detail_type: StrictStr | None = Field(None, alias="detail-type")
+    source: StrictStr | None = None
+    account: StrictStr | None = None
+    time: StrictStr | None = None
+    region: StrictStr | None = None
+    resources: list[StrictStr] | None = None
+    detail: dict[str, Any] | None = None
+
+
+_EVENT_MODELS: dict[str, tuple[str, type[BaseModel]]] = {
+    "http": ("HTTP API v2.0", _HttpEvent),
+    "schedule": ("EventBridge scheduled", _ScheduledEvent),
+}
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects/arrays more than ``limit`` deep (iteratively)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def invoke_event(raw: bytes, kind: EventKind) -> dict[str, Any]:
+    """The event of an Invoke API call: its payload ``raw`` (empty: ``{}``), a JSON object at
+    most ``MAX_EVENT_DEPTH`` deep whose known fields have the types ``kind`` events have;
+    ``BadEvent`` (saying which) otherwise."""
+    if not raw.strip():
+        return {}
+    try:
+        event = json.loads(raw)
+    except RecursionError:
+        raise BadEvent(f"The payload nests deeper than {MAX_EVENT_DEPTH} levels.") from None
+    except ValueError as exc:
+        raise BadEvent(f"The payload is not valid JSON: {exc}.") from None
+    if not isinstance(event, dict):
+        raise BadEvent(f"The payload must be a JSON object, not {_json_type(event)}.")
+    if _depth_exceeds(event, MAX_EVENT_DEPTH):
+        raise BadEvent(f"The payload nests deeper than {MAX_EVENT_DEPTH} levels.")
+    if kind in _EVENT_MODELS:
+        label, model = _EVENT_MODELS[kind]
+        try:
+            model.model_validate(event)
+        except ValidationError as exc:
+            wrong = sorted({".".join(map(str, e["loc"][:2])) for e in exc.errors()})
+            raise BadEvent(
+                f"The payload is not a valid {label} event: wrong type of {', '.join(wrong)}."
+            ) from None
+    return event
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an array"

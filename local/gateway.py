@@ -5,12 +5,16 @@ Each ``httpApi`` event becomes a Starlette route; a request becomes a v2.0 event
 worker thread when ``GATEWAY_THREADS`` > 0), and its result becomes the HTTP response. Routes
 without path parameters are looked up in a dict before Starlette's router is consulted.
 ``POST /2015-03-31/functions/{name}/invocations`` is Lambda's Invoke API, as serverless-offline
-offers it.
+offers it: under ``APP_ENV=dev`` (``qs dev``) for any API key; in production only for
+``SERVICE_TOKEN`` (as a Bearer token), and not at all (404) when no ``SERVICE_TOKEN`` is set.
+Its payload must be a JSON object fit for the target (``local.events.invoke_event``, else 400);
+a handler's error is reported as Lambda does, with the stack trace only under ``APP_ENV=dev``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import os
@@ -28,7 +32,14 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from local.context import LambdaContext
-from local.events import api_gateway_response, http_event, to_starlette_response
+from local.events import (
+    BadEvent,
+    EventKind,
+    api_gateway_response,
+    http_event,
+    invoke_event,
+    to_starlette_response,
+)
 from local.manifest import Function, HttpRoute, Manifest, load
 from shared.http.auth import authenticate
 from shared.http.problems import Problem
@@ -38,6 +49,8 @@ log = logging.getLogger("qs.gateway")
 
 #: Lambda's Invoke API path, as the AWS SDKs and serverless-offline use it.
 INVOKE_PATH = "/2015-03-31/functions/{name}/invocations"
+#: The Invoke API's ``X-Amz-Invocation-Type`` values.
+INVOCATION_TYPES = ("RequestResponse", "Event", "DryRun")
 #: What API Gateway's ``ANY`` method matches (Starlette's default would be GET only).
 ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
@@ -176,44 +189,94 @@ class FunctionApp:
         await send_result(send, result)
 
 
+def _invoke_allowed(request: Request) -> Response | None:
+    """None when the caller may use the Invoke API here, else the answer to give instead."""
+    path = request.url.path
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if settings.app_env != "dev" and not settings.service_token:
+        return problem(404, f"No route matches {request.method} {path}.", path)
+    try:
+        caller = authenticate(headers)
+    except Problem as exc:
+        return to_starlette_response(exc.to_response(path))
+    if settings.app_env == "dev":
+        return None
+    if hmac.compare_digest(caller.secret.encode(), settings.service_token.encode()):
+        return None
+    return problem(403, "Outside APP_ENV=dev the Invoke API takes SERVICE_TOKEN only.", path)
+
+
+def _event_kind(fn: Function) -> EventKind:
+    return "http" if fn.routes else "schedule" if fn.schedules else "any"
+
+
+def _handler_error(fn: Function, exc: Exception) -> Response:
+    """A handler's exception as Lambda reports it (status 200, ``X-Amz-Function-Error``); its
+    message and stack trace only under ``APP_ENV=dev``, as they may name server paths."""
+    log.error("invocation of %s raised", fn.name, exc_info=exc)
+    if settings.app_env == "dev":
+        error: dict[str, Any] = {
+            "errorMessage": str(exc) or type(exc).__name__,
+            "errorType": type(exc).__name__,
+            "stackTrace": traceback.format_exception(exc)[1:],
+        }
+    else:
+        error = {
+            "errorMessage": "The function raised an unhandled error; see the gateway log.",
+            "errorType": "Unhandled",
+        }
+    return JSONResponse(error, headers={"x-amz-function-error": "Unhandled"})
+
+
 def _invoke_endpoint(manifest: Manifest, invoker: Invoker) -> Callable[[Request], Any]:
     handlers: dict[str, Callable[..., Any]] = {}
 
     async def invoke(request: Request) -> Response:
-        try:
-            authenticate({k.lower(): v for k, v in request.headers.items()})
-        except Problem as exc:
-            return to_starlette_response(exc.to_response(request.url.path))
+        path = request.url.path
+        refused = _invoke_allowed(request)
+        if refused is not None:
+            return refused
         name = request.path_params["name"]
         try:
             fn = manifest.find(name)
         except KeyError:
-            return problem(404, f"Function not found: {name}", request.url.path)
+            return problem(404, f"Function not found: {name}", path)
+        invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
+        if invocation_type not in INVOCATION_TYPES:
+            return problem(
+                400, f"X-Amz-Invocation-Type must be one of {', '.join(INVOCATION_TYPES)}.", path
+            )
         try:
             raw = await read_body(request.scope, request.receive, settings.max_body_bytes)
         except BodyTooLarge:
-            return to_starlette_response(too_large_problem(request.url.path))
+            return to_starlette_response(too_large_problem(path))
         try:
-            event = json.loads(raw) if raw.strip() else {}
-        except ValueError as exc:
-            return problem(400, f"The payload is not valid JSON: {exc}.", request.url.path)
-        if fn.name not in handlers:
-            handlers[fn.name] = fn.load()
-        invocation_type = request.headers.get("x-amz-invocation-type", "RequestResponse")
+            event = invoke_event(raw, _event_kind(fn))
+        except BadEvent as exc:
+            return problem(400, str(exc), path)
+        if invocation_type == "DryRun":
+            return Response(status_code=204)
+        try:
+            if fn.name not in handlers:
+                handlers[fn.name] = fn.load()
+        except Exception as exc:  # an import error is the function's error, as in Lambda
+            return _handler_error(fn, exc)
         if invocation_type == "Event":
             task = asyncio.create_task(invoker(fn, handlers[fn.name], event, background=True))
             task.add_done_callback(_log_async_failure(fn.name))
             return Response(status_code=202)
         try:
             result = await invoker(fn, handlers[fn.name], event)
+        except TimeoutError:
+            log.error("invocation of %s timed out after %ss", fn.name, fn.timeout_s)
+            return problem(504, f"The function timed out after {fn.timeout_s} s.", path)
         except Exception as exc:  # Lambda reports handler errors in the body, with status 200
-            error = {
-                "errorMessage": str(exc) or type(exc).__name__,
-                "errorType": type(exc).__name__,
-                "stackTrace": traceback.format_exception(exc)[1:],
-            }
-            return JSONResponse(error, headers={"x-amz-function-error": "Unhandled"})
-        return Response(json.dumps(result), media_type="application/json")
+            return _handler_error(fn, exc)
+        try:
+            return Response(json.dumps(result), media_type="application/json")
+        except (TypeError, ValueError):
+            log.error("invocation of %s returned a result that is not JSON", fn.name)
+            return problem(502, "The function's result is not JSON-serializable.", path)
 
     return invoke
 
