@@ -135,7 +135,10 @@ def test_an_http_event_with_wrongly_typed_fields_is_a_400_problem(
 
 
 def test_a_scheduled_event_with_wrongly_typed_fields_is_a_400_problem(dev_gateway: httpx.Client):
-    for event in ({"resources": "arn"}, {"detail": []}, {"time": 5}, {"detail-type": 1}):
+    events: list[dict[str, Any]] = [
+        {"resources": "arn"}, {"detail": []}, {"time": 5}, {"detail-type": 1},
+    ]  # fmt: skip
+    for event in events:
         answer = dev_gateway.post(INVOKE.format("tick"), json=event)
         assert "EventBridge" in problem(answer, 400)["detail"], event
 
