@@ -4,7 +4,8 @@ Per queue: jobs per state, jobs started/completed/failed/retried/deferred in the
 minutes (deferred: ready jobs a rate or concurrency limit made wait for a free slot),
 throughput, and wait time (ready → started) and run time (started → finished) percentiles
 over the last 1,000 jobs. The counters are written by the job store's Lua scripts, in
-10-second buckets kept 10 minutes.
+10-second buckets kept 10 minutes. They cover every organisation: the routes serving them are
+for operators only (``auth="operator"``).
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ Every other module reads configuration from ``settings``; nothing else reads ``o
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import quote
@@ -14,6 +15,19 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Organisation assigned to a plain API key (one without an ``org:`` prefix).
 DEFAULT_ORG = "default"
+#: Organisation of a caller that authenticated with ``SERVICE_TOKEN``: it sees every
+#: organisation's jobs.
+SERVICE_ORG = "service"
+#: Organisation of a caller that authenticated as dashboard admin (HTTP basic auth).
+ADMIN_ORG = "admin"
+#: Organisation of a caller that authenticated with ``METRICS_TOKEN`` (monitoring routes only).
+METRICS_ORG = "metrics"
+#: Organisations an ``API_KEYS`` entry may not claim, compared case-insensitively: each names a
+#: caller that sees more than one organisation ("-" holds the usage of jobs without one).
+RESERVED_ORGS = frozenset({SERVICE_ORG, ADMIN_ORG, METRICS_ORG, "-"})
+#: An organisation name: it becomes part of Redis keys, so no braces (hash tags), glob
+#: characters, colons or spaces; 1 to 64 characters.
+ORG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -45,7 +59,10 @@ class QueueLimitsSetting(BaseModel):
 class Settings(BaseSettings):
     """Service configuration; each field maps to the upper-case env variable of its name."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # hide_input_in_errors: a refused setting's message must not echo the secrets beside it.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     # Redis: REDIS_URL wins; otherwise the seed's REDIS_HOST/PORT/USER/PASSWORD.
     redis_url: str | None = None
@@ -64,8 +81,11 @@ class Settings(BaseSettings):
     gateway_threads: int = 0  #: handler threads per gateway process; 0: on the event loop
 
     # Credentials.
-    api_keys: str = ""  #: comma-separated; an entry may be ``org:key``
-    service_token: str = ""
+    #: comma-separated; an entry may be ``org:key`` (``org``: letters, digits, ``.``, ``_``,
+    #: ``-``; not a reserved name such as ``service``)
+    api_keys: str = ""
+    service_token: str = ""  #: the trusted service-to-service key: sees every organisation
+    metrics_token: str = ""  #: Bearer token for /metrics, /api/metrics and /api/health/status
     dashboard_username: str = Field(
         "admin", validation_alias=AliasChoices("DASHBOARD_USERNAME", "BULL_BOARD_USERNAME")
     )
@@ -129,7 +149,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _production_needs_credentials(self) -> Settings:
-        if self.app_env == "production" and not (self.parsed_api_keys() or self.service_token):
+        keys = self.parsed_api_keys()  # raises on a reserved or malformed entry
+        _refuse_shared_secrets(keys, self.service_token, self.metrics_token)
+        if self.app_env == "production" and not (keys or self.service_token):
             raise ValueError(
                 "APP_ENV=production but neither API_KEYS nor SERVICE_TOKEN is set: "
                 "refusing to start with every endpoint open"
@@ -137,16 +159,14 @@ class Settings(BaseSettings):
         return self
 
     def parsed_api_keys(self) -> list[ApiKey]:
-        """``API_KEYS`` as a list; ``org:key`` entries carry their organisation."""
-        keys = []
-        for entry in (part.strip() for part in self.api_keys.split(",")):
-            if not entry:
-                continue
-            org, sep, secret = entry.partition(":")
-            keys.append(
-                ApiKey(org, secret) if sep and org and secret else ApiKey(DEFAULT_ORG, entry)
-            )
-        return keys
+        """``API_KEYS`` as a list; ``org:key`` entries carry their organisation.
+
+        Raises ``ValueError`` (naming the organisation, never the key) on an entry that claims
+        a reserved organisation or is malformed, so such a key never opens the API.
+        """
+        return [
+            _parse_key(entry) for entry in (p.strip() for p in self.api_keys.split(",")) if entry
+        ]
 
     def resolved_redis_url(self) -> str:
         """``REDIS_URL``, or a URL assembled from the ``REDIS_HOST`` family."""
@@ -156,6 +176,44 @@ class Settings(BaseSettings):
         if self.redis_user or self.redis_password:
             auth = f"{quote(self.redis_user)}:{quote(self.redis_password)}@"
         return f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
+
+
+def _parse_key(entry: str) -> ApiKey:
+    """One ``API_KEYS`` entry: ``key`` (organisation ``default``) or ``org:key``."""
+    org, sep, secret = entry.partition(":")
+    if not sep:
+        return ApiKey(DEFAULT_ORG, entry)
+    org = org.strip()
+    if not org:
+        raise ValueError("an API_KEYS entry starts with ':': its organisation is empty")
+    if org.casefold() in RESERVED_ORGS:
+        raise ValueError(
+            f"API_KEYS entry for organisation {org!r} refused: {org!r} is reserved "
+            f"(reserved: {', '.join(sorted(RESERVED_ORGS))}); SERVICE_TOKEN is the key that "
+            "sees every organisation"
+        )
+    if not ORG_NAME.fullmatch(org):
+        raise ValueError(
+            f"API_KEYS entry for organisation {org!r} refused: an organisation is 1-64 "
+            "letters, digits, '.', '_' or '-', starting with a letter or digit"
+        )
+    if not secret.strip():
+        raise ValueError(f"API_KEYS entry for organisation {org!r} has an empty key")
+    return ApiKey(org, secret.strip())
+
+
+def _refuse_shared_secrets(keys: list[ApiKey], service_token: str, metrics_token: str) -> None:
+    """One secret, one caller: two organisations (or an org and a token) may not share a key."""
+    owner: dict[str, str] = {}
+    for name, token in (("SERVICE_TOKEN", service_token), ("METRICS_TOKEN", metrics_token)):
+        if token:
+            owner.setdefault(token, name)
+    for key in keys:
+        other = owner.setdefault(key.secret, f"organisation {key.org!r}")
+        if other != f"organisation {key.org!r}":
+            raise ValueError(
+                f"an API_KEYS entry for organisation {key.org!r} uses the same key as {other}"
+            )
 
 
 settings = Settings()

@@ -1,4 +1,8 @@
-"""GET /api/metrics: per-queue job counts, recent activity, throughput, wait and run times."""
+"""GET /api/metrics: per-queue job counts, recent activity, throughput, wait and run times.
+
+Every organisation's figures, so operators only: ``SERVICE_TOKEN``, ``METRICS_TOKEN`` or the
+dashboard admin (an API key gets 403).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,6 @@ from shared.http import Request, http_handler
 from shared.metrics import Metrics, collect
 
 
-@http_handler(response=Metrics)
+@http_handler(auth="operator", response=Metrics)
 def handler(request: Request[Any]) -> Metrics:
     return collect()

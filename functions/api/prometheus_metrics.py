@@ -1,4 +1,8 @@
-"""GET /metrics: the figures of /api/metrics in Prometheus' text format (Bearer API key)."""
+"""GET /metrics: the figures of /api/metrics in Prometheus' text format.
+
+For scrapers: ``Authorization: Bearer <METRICS_TOKEN>`` (Prometheus' ``authorization``
+setting); ``SERVICE_TOKEN`` and the dashboard admin work too, an API key gets 403.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,6 @@ from shared.metrics import collect, prometheus_text
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-@http_handler()
+@http_handler(auth="operator")
 def handler(request: Request[Any]) -> Response:
     return Response(prometheus_text(collect()).decode(), content_type=CONTENT_TYPE)

@@ -1,4 +1,5 @@
-"""Cron ``health-check``: logs the health report, a warning with the reasons when unhealthy."""
+"""Cron ``health-check``: logs the health report; a warning with the reasons when degraded,
+an error when the service cannot accept jobs."""
 
 from __future__ import annotations
 
@@ -14,7 +15,14 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     report = check()
     backlog = {name: q.waiting for name, q in report.queues.items()}
     if report.healthy:
-        log.info("health-check ok: workers=%d backlog=%s", report.workers.alive, backlog)
+        log.info("health-check ok: workers=%d waiting=%s", report.workers.alive, backlog)
+    elif report.accepting:
+        log.warning("health-check degraded: %s", "; ".join(report.reasons))
     else:
-        log.warning("health-check unhealthy: %s", "; ".join(report.reasons))
-    return {"status": report.status, "reasons": report.reasons, "scheduledAt": event.get("time")}
+        log.error("health-check unavailable: %s", "; ".join(report.reasons))
+    return {
+        "status": report.status,
+        "accepting": report.accepting,
+        "reasons": report.reasons,
+        "scheduledAt": event.get("time"),
+    }

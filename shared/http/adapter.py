@@ -22,16 +22,14 @@ from typing import Any, Generic, Literal, TypeVar
 import redis
 from pydantic import BaseModel, ValidationError
 
-from shared.http.auth import authenticate, authenticate_admin
+from shared.http.auth import authenticate, authenticate_admin, authenticate_operator
 from shared.http.problems import Problem, validation_problem
+from shared.http.store_errors import RETRY_AFTER_S, unavailable_detail
 from shared.settings import ApiKey, settings
 
 log = logging.getLogger("qs.http")
 
 B = TypeVar("B", bound=BaseModel)
-
-#: Seconds a client is told to wait when Redis is unreachable.
-REDIS_DOWN_RETRY_AFTER_S = 5
 
 
 @dataclass
@@ -144,8 +142,9 @@ def parse_event(event: Mapping[str, Any], context: Any = None) -> Request[Any]:
 
 Handler = Callable[[Mapping[str, Any], Any], dict[str, Any]]
 
-#: Who may call a route: an API key holder, the dashboard admin, or anyone.
-AuthMode = Literal["key", "admin", "none"]
+#: Who may call a route: an API key holder, the dashboard admin, an operator (every
+#: organisation's figures: ``SERVICE_TOKEN``, ``METRICS_TOKEN`` or the admin), or anyone.
+AuthMode = Literal["key", "admin", "operator", "none"]
 
 
 def http_handler(
@@ -154,9 +153,11 @@ def http_handler(
     """Wrap ``fn(request)`` as a Lambda ``handler(event, context)``.
 
     ``auth``: ``key`` needs a Bearer API key, ``admin`` the dashboard's basic credentials,
-    ``none`` nothing (401 otherwise). ``body``: validate the JSON body into
-    this model (400 malformed, 422 invalid). ``response`` documents the success body. Errors are
-    problem+json; an unreachable Redis is 503 with ``Retry-After``.
+    ``operator`` see ``authenticate_operator`` (403 for an API key), ``none`` nothing (401
+    otherwise). ``body``: validate the JSON body into this model (400 malformed, 422 invalid).
+    ``response`` documents the success body. Errors are problem+json; a job store that cannot
+    take the request is 503 with ``Retry-After``, saying whether anything may have been written
+    (``shared.http.store_errors``).
     """
 
     def wrap(fn: Callable[[Request[B]], Any]) -> Handler:
@@ -169,6 +170,8 @@ def http_handler(
                     request.principal = authenticate(request.headers)
                 elif auth == "admin":
                     request.principal = authenticate_admin(request.headers)
+                elif auth == "operator":
+                    request.principal = authenticate_operator(request.headers)
                 if len(request.raw_body) > settings.max_body_bytes:
                     raise Problem(
                         413,
@@ -180,17 +183,16 @@ def http_handler(
                 result = fn(request)
             except Problem as problem:
                 return problem.to_response(_instance(request))
-            except (redis.ConnectionError, redis.TimeoutError) as exc:
+            except Exception as exc:
+                detail = unavailable_detail(exc) if isinstance(exc, redis.RedisError) else None
+                if detail is None:
+                    log.exception("unhandled error", extra={"request_id": _rid(request)})
+                    return Problem(
+                        500, "An unexpected error occurred; it has been logged."
+                    ).to_response(_instance(request))
                 log.error("redis unavailable: %s", exc, extra={"request_id": _rid(request)})
                 return Problem(
-                    503,
-                    "The job store is unreachable; nothing was written. Retry later.",
-                    headers={"retry-after": str(REDIS_DOWN_RETRY_AFTER_S)},
-                ).to_response(_instance(request))
-            except Exception:
-                log.exception("unhandled error", extra={"request_id": _rid(request)})
-                return Problem(
-                    500, "An unexpected error occurred; it has been logged."
+                    503, detail, headers={"retry-after": str(RETRY_AFTER_S)}
                 ).to_response(_instance(request))
             if not isinstance(result, Response):
                 result = Response(result)

@@ -1,4 +1,14 @@
-"""API-key authentication: ``Authorization: Bearer <key>`` checked in constant time."""
+"""Authentication: ``Authorization: Bearer <key>`` checked in constant time, and who may see more
+than one organisation.
+
+Three kinds of caller:
+
+- an ``API_KEYS`` entry: sees its own organisation's jobs;
+- ``SERVICE_TOKEN`` (organisation ``service``): the trusted service-to-service key, sees every
+  organisation's jobs and the monitoring routes;
+- an operator on the monitoring routes (metrics, health status): ``SERVICE_TOKEN``,
+  ``METRICS_TOKEN`` (for scrapers; it opens nothing else) or the dashboard admin's basic auth.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +17,10 @@ import binascii
 import hmac
 
 from shared.http.problems import Problem
-from shared.settings import ApiKey, settings
+from shared.settings import ADMIN_ORG, METRICS_ORG, SERVICE_ORG, ApiKey, settings
 
-#: Organisation of a caller that authenticated with ``SERVICE_TOKEN``.
-SERVICE_ORG = "service"
-#: Organisation of a caller that authenticated as dashboard admin.
-ADMIN_ORG = "admin"
+#: Sent with every 401 of a Bearer route.
+_BEARER_CHALLENGE = {"www-authenticate": 'Bearer realm="queue-services"'}
 
 
 def accepted_keys() -> list[ApiKey]:
@@ -23,26 +31,58 @@ def accepted_keys() -> list[ApiKey]:
     return keys
 
 
-def match_key(presented: str) -> ApiKey | None:
-    """The accepted key equal to ``presented``; every key is compared, in constant time."""
+def match_key(presented: str, keys: list[ApiKey] | None = None) -> ApiKey | None:
+    """The key of ``keys`` (default: the accepted ones) equal to ``presented``; every key is
+    compared, in constant time."""
     found = None
     candidate = presented.encode()
-    for key in accepted_keys():
+    for key in accepted_keys() if keys is None else keys:
         if hmac.compare_digest(candidate, key.secret.encode()):
             found = key
     return found
 
 
+def sees_every_org(principal: ApiKey | None) -> bool:
+    """Whether ``principal`` may read any organisation's jobs (only ``SERVICE_TOKEN``)."""
+    return principal is not None and principal.org == SERVICE_ORG
+
+
+def _bearer(headers: dict[str, str]) -> str:
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "Send 'Authorization: Bearer <API key>'.", headers=_BEARER_CHALLENGE)
+    return token.strip()
+
+
 def authenticate(headers: dict[str, str]) -> ApiKey:
     """The caller's key, or a 401 problem when it is missing or wrong."""
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    challenge = {"www-authenticate": 'Bearer realm="queue-services"'}
-    if scheme.lower() != "bearer" or not token.strip():
-        raise Problem(401, "Send 'Authorization: Bearer <API key>'.", headers=challenge)
-    key = match_key(token.strip())
+    key = match_key(_bearer(headers))
     if key is None:
-        raise Problem(401, "The API key is not valid.", headers=challenge)
+        raise Problem(401, "The API key is not valid.", headers=_BEARER_CHALLENGE)
     return key
+
+
+def authenticate_operator(headers: dict[str, str]) -> ApiKey:
+    """A caller allowed to see every organisation's figures: Bearer ``SERVICE_TOKEN`` or
+    ``METRICS_TOKEN``, or the dashboard admin's basic auth. 401 without valid credentials,
+    403 for an ordinary API key."""
+    scheme = headers.get("authorization", "").partition(" ")[0].lower()
+    if scheme == "basic":
+        return authenticate_admin(headers)
+    token = _bearer(headers)
+    operators = [ApiKey(METRICS_ORG, settings.metrics_token)] if settings.metrics_token else []
+    if settings.service_token:
+        operators.append(ApiKey(SERVICE_ORG, settings.service_token))
+    operator = match_key(token, operators)
+    if operator is not None:
+        return operator
+    if match_key(token) is not None:
+        raise Problem(
+            403,
+            "This route shows every organisation's figures: it needs SERVICE_TOKEN, "
+            "METRICS_TOKEN or the dashboard admin's credentials, not an API key.",
+        )
+    raise Problem(401, "The token is not valid.", headers=_BEARER_CHALLENGE)
 
 
 def authenticate_admin(headers: dict[str, str]) -> ApiKey:

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from shared.settings import settings
 from tests.conftest import wait_for
 from tests.functions.conftest import Service
 from tests.servers import Receiver
+
+#: What a Prometheus scraper sends.
+SCRAPER = {"authorization": "Bearer metrics-token-for-tests"}
+
+
+@pytest.fixture(autouse=True)
+def metrics_token(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(settings, "metrics_token", SCRAPER["authorization"].split()[1])
 
 
 def test_metrics_count_states_recent_events_and_timings(service: Service, receiver: Receiver):
@@ -21,7 +31,7 @@ def test_metrics_count_states_recent_events_and_timings(service: Service, receiv
 
     assert wait_for(finished) == ["completed", "completed", "completed", "failed"]
 
-    response = service.http.get("/api/metrics")
+    response = service.http.get("/api/metrics", headers=SCRAPER)
     assert response.status_code == 200
     sms = response.json()["queues"]["sms"]
     assert sms["paused"] is False
@@ -31,7 +41,7 @@ def test_metrics_count_states_recent_events_and_timings(service: Service, receiv
     assert sms["throughputPerS"] == 0.05
     assert sms["runMs"]["p50"] >= 0 and sms["waitMs"]["p95"] >= sms["waitMs"]["p50"] >= 0
 
-    text = service.http.get("/metrics")
+    text = service.http.get("/metrics", headers=SCRAPER)
     assert text.headers["content-type"].startswith("text/plain; version=0.0.4")
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
@@ -43,8 +53,9 @@ def test_metrics_count_states_recent_events_and_timings(service: Service, receiv
     assert samples[key] == 1
 
 
-def test_metrics_need_an_api_key(service: Service):
+def test_metrics_need_operator_credentials_not_an_api_key(service: Service):
     import httpx
 
     for path in ("/api/metrics", "/metrics"):
         assert httpx.get(service.http.base_url.join(path)).status_code == 401
+        assert service.http.get(path).status_code == 403  # the service's API key

@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import socket
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
 from pydantic import BaseModel, Field
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from local.embedded_redis import EmbeddedRedis, free_port
 from shared.http import Problem, Request, Response, http_handler
 from shared.settings import Settings, settings
 from tests.conftest import load_event
@@ -108,15 +115,77 @@ def test_problem_raised_by_the_function_keeps_its_status_and_headers():
     assert problem_of(response)["instance"] == "/api/health"
 
 
-def test_unreachable_redis_is_503_with_retry_after():
-    @http_handler(auth="none")
-    def needs_redis(request: Request[Any]) -> None:
-        raise redis.ConnectionError("Connection refused")
+@contextlib.contextmanager
+def redis_that(answer: str) -> Iterator[redis.Redis]:
+    """A client of a loopback TCP server that takes each command and then either never answers
+    (``answer="never"``) or closes the connection (``"close"``); no retries, 0.3 s timeout."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
 
-    response = needs_redis(load_event("http_get_health"), None)
+    def serve() -> None:
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            conn.recv(65536)  # the command (or redis-py's handshake) arrived
+            if answer == "close":
+                conn.close()
+            else:
+                stop.wait()
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    client = redis.Redis(
+        port=listener.getsockname()[1], socket_timeout=0.3, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        yield client
+    finally:
+        stop.set()
+        thread.join(timeout=2)
+        listener.close()
+
+
+def store_call(client: redis.Redis) -> dict[str, Any]:
+    @http_handler(auth="none")
+    def writes(request: Request[Any]) -> None:
+        client.set("qs:job:1", "x")
+
+    return writes(load_event("http_get_health"), None)
+
+
+def test_refused_connection_is_503_saying_nothing_was_written():
+    client = redis.Redis(port=free_port(), retry=Retry(NoBackoff(), 0))
+    response = store_call(client)
     assert response["statusCode"] == 503
     assert response["headers"]["retry-after"] == "5"
     assert "nothing was written" in problem_of(response)["detail"]
+
+
+@pytest.mark.parametrize("answer", ["never", "close"])
+def test_a_call_that_may_have_committed_is_503_pointing_to_idempotency_key(answer: str):
+    with redis_that(answer) as client:
+        response = store_call(client)
+    assert response["statusCode"] == 503
+    detail = problem_of(response)["detail"]
+    assert "nothing was written" not in detail
+    assert "may or may not have been stored" in detail and "Idempotency-Key" in detail
+
+
+def test_a_read_only_replica_is_503_not_500(tmp_path):
+    replica = EmbeddedRedis(tmp_path, persist=False).start()
+    try:
+        client = redis.Redis.from_url(replica.url)
+        client.replicaof("127.0.0.1", free_port())  # a primary that is not there: read-only
+        response = store_call(client)
+        client.close()
+    finally:
+        replica.stop()
+    assert response["statusCode"] == 503
+    assert "read-only replica" in problem_of(response)["detail"]
 
 
 def test_unexpected_error_is_500_without_details_leaking():
