@@ -28,7 +28,8 @@ from shared.settings import settings
 ROOT = Path(__file__).resolve().parent.parent
 #: What a change to restarts the app processes.
 WATCHED = ("functions", "shared", "local", "serverless.yml", ".env")
-#: Seconds a child gets to stop after SIGTERM before it is killed.
+#: Seconds a child gets to stop after SIGTERM before it is killed (the worker gets
+#: ``WORKER_SHUTDOWN_TIMEOUT_S`` plus this, so its jobs in flight finish as promised).
 STOP_TIMEOUT_S = 15.0
 #: Handler threads of the dev gateway, so a function's timeout is enforced as in Lambda.
 DEV_GATEWAY_THREADS = 2
@@ -40,6 +41,7 @@ class Child:
 
     name: str
     argv: list[str]
+    stop_timeout_s: float = STOP_TIMEOUT_S  #: SIGTERM, then SIGKILL after this many seconds
     process: subprocess.Popen[bytes] | None = None
     relay: threading.Thread | None = field(default=None, repr=False)
 
@@ -64,7 +66,7 @@ class Child:
 
     def stop(self) -> None:
         if self.process is not None:
-            stop_group(self.process, STOP_TIMEOUT_S)
+            stop_group(self.process, self.stop_timeout_s)
             if self.relay is not None:
                 self.relay.join(timeout=2)
             self.process = None
@@ -103,7 +105,11 @@ class DevServer:
             # one process, handlers in threads: Lambda's timeouts hold, as a developer expects
             Child("gateway", [*python, "gateway", "--host", host, "--port", str(port), *gateway]),
             Child("scheduler", [*python, "scheduler"]),
-            Child("worker", [*python, "worker", "--processes", "1", "--threads", str(threads)]),
+            Child(
+                "worker",
+                [*python, "worker", "--processes", "1", "--threads", str(threads)],
+                stop_timeout_s=settings.worker_shutdown_timeout_s + STOP_TIMEOUT_S,
+            ),
         ]
 
     def say(self, line: str) -> None:

@@ -1,4 +1,10 @@
-"""``qs worker``: Dramatiq worker processes with a graceful, idempotent shutdown.
+"""``qs worker``: Dramatiq worker processes under a supervisor, with a graceful, idempotent
+shutdown.
+
+The supervisor process does nothing but watch its children and beat for each one that is
+alive: a child whose every thread is stuck in a CPU-bound job (C code holding the GIL) still
+counts as alive, while a child that died stops counting at once. (Each child also beats from a
+thread of its own; a job that outlives its lease is reclaimed whatever the beats say.)
 
 Dramatiq's own CLI kills a worker process on its second SIGTERM; a process manager that signals
 the whole process group (Ctrl-C, ``systemd``, ``qs dev``) sends exactly that, so in-flight
@@ -13,11 +19,15 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import threading
+from multiprocessing.process import BaseProcess
 
 import dramatiq
 
 from local.processes import on_stop_signals
+from shared.liveness import beat, forget
+from shared.middleware.worker_heartbeat import WORKER_ROLE
 from shared.settings import settings
 
 log = logging.getLogger("qs.worker")
@@ -57,10 +67,31 @@ def run_worker_process(threads: int, queues: list[str] | None) -> int:
     return 0
 
 
+def _beat_for(children: list[BaseProcess], stop: threading.Event) -> None:
+    """Beat as a worker for each child alive, every ``HEARTBEAT_INTERVAL_S`` (1 s at most),
+    until ``stop`` is set once every child has exited; forget each child as it exits."""
+    host = socket.gethostname()
+    beating: set[str] = set()
+    while True:
+        members = {f"{host}:{c.pid}" for c in children if c.is_alive()}
+        try:
+            for member in members:
+                beat(WORKER_ROLE, member)
+            for member in beating - members:
+                forget(WORKER_ROLE, member)
+            beating = members
+        except Exception as exc:  # Redis unreachable: the next round tries again
+            log.warning("worker heartbeat failed: %s", exc)
+        if stop.is_set() and not members:
+            return
+        # at least once a second, so a child that died is forgotten (and recovered) at once
+        stop.wait(min(settings.heartbeat_interval_s, 1.0))
+
+
 def run_workers(processes: int, threads: int, queues: list[str] | None) -> int:
-    """``processes`` worker processes (forked); returns when all have stopped."""
-    if processes <= 1:
-        return run_worker_process(threads, queues)
+    """``processes`` worker processes (forked, at least one) under this supervisor; returns
+    when all have stopped."""
+    processes = max(processes, 1)
     stop = threading.Event()
     _stop_on_signals(stop)
     context = multiprocessing.get_context("fork")
@@ -70,6 +101,11 @@ def run_workers(processes: int, threads: int, queues: list[str] | None) -> int:
     ]
     for child in children:
         child.start()
+    children_gone = threading.Event()
+    beats = threading.Thread(
+        target=_beat_for, args=(children, children_gone), name="heartbeat-children", daemon=True
+    )
+    beats.start()
     while not stop.is_set() and all(c.is_alive() for c in children):
         stop.wait(0.5)
     if not stop.is_set():
@@ -84,4 +120,6 @@ def run_workers(processes: int, threads: int, queues: list[str] | None) -> int:
             os.kill(child.pid, signal.SIGTERM)
     for child in children:
         child.join()
+    children_gone.set()
+    beats.join(timeout=5)
     return 0 if all(c.exitcode == 0 for c in children) else 1

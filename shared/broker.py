@@ -21,8 +21,8 @@ from dramatiq.middleware import CurrentMessage, default_middleware
 from periodiq import PeriodiqMiddleware
 
 from shared.middleware.worker_heartbeat import WorkerHeartbeat
-from shared.redis_client import dramatiq_namespace
-from shared.settings import settings
+from shared.redis_client import dramatiq_namespace, get_redis
+from shared.stopping import STOPPING
 
 #: Cron messages older than this many seconds when a worker takes them are skipped, not run late.
 CRON_SKIP_AFTER_S = 30
@@ -37,6 +37,10 @@ class WakeableConsumer(_RedisConsumer):
     def __next__(self) -> MessageProxy | None:
         try:
             while True:
+                if STOPPING.is_set():  # graceful stop: hand back what is held, fetch no more
+                    self._hand_back_cache()
+                    time.sleep(self.timeout / 1000)
+                    return None
                 if self.message_cache:
                     self.misses = 0
                     message = Message.decode(self.message_cache.pop(0))
@@ -58,6 +62,14 @@ class WakeableConsumer(_RedisConsumer):
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None
 
+    def _hand_back_cache(self) -> None:
+        """Requeue fetched messages no worker thread has seen yet."""
+        if not self.message_cache:
+            return
+        ids = [Message.decode(data).options["redis_message_id"] for data in self.message_cache]
+        self.message_cache = []
+        self.broker.do_requeue(self.queue_name, *ids)
+
 
 class ServiceBroker(RedisBroker):
     """The Redis broker with ``WakeableConsumer``."""
@@ -67,20 +79,23 @@ class ServiceBroker(RedisBroker):
         return WakeableConsumer
 
 
-def build_broker(url: str) -> RedisBroker:
-    """A Redis broker on ``url`` with the service's middleware, under the key prefix."""
+def build_broker() -> RedisBroker:
+    """A broker on the configured Redis (Sentinel included) with the service's middleware,
+    under the key prefix."""
     middleware = [m() for m in default_middleware]
     middleware += [
         CurrentMessage(),
         PeriodiqMiddleware(skip_delay=CRON_SKIP_AFTER_S),
         WorkerHeartbeat(),
     ]
-    return ServiceBroker(url=url, namespace=dramatiq_namespace(), middleware=middleware)
+    return ServiceBroker(
+        client=get_redis(decode=False), namespace=dramatiq_namespace(), middleware=middleware
+    )
 
 
 @functools.cache
 def get_broker() -> RedisBroker:
     """The process-wide broker, also installed as Dramatiq's global broker."""
-    broker = build_broker(settings.resolved_redis_url())
+    broker = build_broker()
     dramatiq.set_broker(broker)
     return broker

@@ -273,6 +273,11 @@ class JobStore:
 
     # -- reading --------------------------------------------------------------------------
 
+    def redis_time_ms(self) -> int:
+        """Redis' clock, epoch ms: the one clock every time the engine writes comes from."""
+        seconds, micros = self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
     def get(self, job_id: str) -> Job | None:
         raw = self.client.hgetall(self.key("job", job_id))
         return Job.from_hash(raw) if raw else None  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ Retries are the job store's (a back-off in the delayed set), not Dramatiq's: act
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -15,10 +16,12 @@ from typing import Any
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
 from shared.callbacks import next_retry_delay_ms
-from shared.jobstore import Finish, FollowUp, Job, JobStore, Skipped, Usage, Wait, now_ms
+from shared.jobstore import Finish, FollowUp, Job, JobStore, Skipped, Usage, Wait
 from shared.liveness import process_id
 from shared.queues import FAILURE_NOTICES_QUEUE, QueueSpec, resolve
+from shared.redis_client import until_answered
 from shared.settings import settings
+from shared.stopping import stopping
 
 log = logging.getLogger("qs.runner")
 
@@ -98,13 +101,21 @@ def run_jobs(
     deadline = time.monotonic() + BATCH_BUDGET_S
     for first in range(0, len(job_ids), CHUNK):
         finishes = []
-        for job in start(store, spec, job_ids[first : first + CHUNK], message_id, worker):
-            if time.monotonic() > deadline:  # out of time: hand back, attempt not counted
+        chunk = job_ids[first : first + CHUNK]
+        starting = functools.partial(start, store, spec, chunk, message_id, worker)
+        for job in until_answered(starting, f"starting {spec.name} jobs"):
+            if time.monotonic() > deadline or stopping():
+                # out of time, or the worker is stopping: hand back, attempt not counted
                 finishes.append(Finish(job, "requeue"))
             else:
                 finishes.append(attempt(spec, processor, job))
-        at = now_ms()
-        store.finish_many([finalize(spec, f, at) for f in finishes], at_ms=at)
+        # A queue whose final outcomes bring follow-ups that quote the finish time (a webhook
+        # with the job's record) reads Redis' clock first and writes the outcome at that time.
+        at = until_answered(store.redis_time_ms, "reading the time") if spec.on_final else None
+        final = [finalize(spec, f, at or 0) for f in finishes]
+        # the outcome is written once Redis answers, however long that takes: never dropped
+        writing = functools.partial(store.finish_many, final, at_ms=at)
+        until_answered(writing, f"finishing {spec.name} jobs")
 
 
 def finalize(spec: QueueSpec, finish: Finish, at_ms: int) -> Finish:

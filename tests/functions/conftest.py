@@ -70,7 +70,7 @@ def service(
     monkeypatch.setattr(settings, "failure_webhook_url", f"{receiver.url}/queue-webhook")
     monkeypatch.setattr(settings, "due_poll_interval_ms", 5)
     previous = dramatiq.get_broker()
-    broker = build_broker(settings.resolved_redis_url())
+    broker = build_broker()
     dramatiq.set_broker(broker)
     declare_job_actors()
     worker = dramatiq.Worker(broker, worker_threads=4, worker_timeout=20)

@@ -64,7 +64,7 @@ def rescuer(
     monkeypatch.setattr(settings, "webhook_secret", SECRET)
     monkeypatch.setattr(settings, "heartbeat_ttl_s", 1.5)
     previous = dramatiq.get_broker()
-    broker = build_broker(settings.resolved_redis_url())
+    broker = build_broker()
     dramatiq.set_broker(broker)
     declare_job_actors()
     started: list[Any] = []

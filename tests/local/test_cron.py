@@ -23,7 +23,7 @@ from tests.fixtures import handlers
 @pytest.fixture
 def broker(redis_prefix: str) -> Iterator[RedisBroker]:
     previous = dramatiq.get_broker()
-    broker = build_broker(settings.resolved_redis_url())
+    broker = build_broker()
     dramatiq.set_broker(broker)
     yield broker
     broker.close()
