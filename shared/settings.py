@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     redis_user: str = ""
     redis_password: str = ""
     redis_prefix: str = "qs"  #: prefix of every key this service writes (and Dramatiq namespace)
+    #: ``host:port,host:port`` of Redis Sentinels: the primary named ``REDIS_SENTINEL_MASTER``
+    #: is found (and followed after a failover) through them; REDIS_URL then gives only the
+    #: credentials and database
+    redis_sentinels: str = ""
+    redis_sentinel_master: str = "mymaster"  #: the Sentinel name of the primary
 
     # HTTP gateway.
     host: str = "127.0.0.1"
