@@ -2,23 +2,28 @@
 
 periodiq's own ``Scheduler`` reads the local time zone, sleeps on SIGALRM and cannot be stopped;
 this loop keeps periodiq's cron specs and message convention (``scheduled_at`` option, skipped
-by ``PeriodiqMiddleware`` when stale) but runs in UTC, stops on request, and claims every tick
-in Redis (``SET NX``) so several scheduler processes fire each tick exactly once.
+by ``PeriodiqMiddleware`` when stale) but runs in UTC, stops on request, and claims and
+enqueues every tick in one atomic step in Redis, so several scheduler processes fire each tick
+once, and a scheduler dying mid-tick cannot lose it (the tick is either claimed and queued, or
+neither, and then another scheduler takes it).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
+import uuid
 from collections.abc import Iterable
 from typing import Any
 
 import pendulum
+import redis
 from pendulum import DateTime
 
 from shared.broker import CRON_SKIP_AFTER_S
 from shared.liveness import Heartbeat
-from shared.redis_client import get_redis, key
+from shared.redis_client import dramatiq_namespace, get_redis, key
 
 log = logging.getLogger("qs.scheduler")
 
@@ -28,10 +33,43 @@ SCHEDULER_ROLE = "scheduler"
 CLAIM_TTL_S = 86_400
 
 
-def claim_tick(actor_name: str, tick: DateTime) -> bool:
-    """True for the one scheduler that claims ``actor_name`` at ``tick``; False for the others."""
-    claim = key("cron", "tick", actor_name, tick.format("YYYY-MM-DDTHH:mm"))
-    return bool(get_redis().set(claim, "1", nx=True, ex=CLAIM_TTL_S))
+#: Claim a tick and queue its message as Dramatiq's Redis broker enqueues, in one step.
+#: KEYS: the claim, the queue's message hash, its list of ids, its wake list.
+#: ARGV: claim TTL (s), message id, message. Returns 1 if this call claimed the tick, else 0.
+_FIRE = """
+if not redis.call("SET", KEYS[1], ARGV[2], "NX", "EX", ARGV[1]) then return 0 end
+redis.call("HSET", KEYS[2], ARGV[2], ARGV[3])
+redis.call("RPUSH", KEYS[3], ARGV[2])
+redis.call("RPUSH", KEYS[4], 1)
+return 1
+"""
+
+
+def tick_key(actor_name: str, tick: DateTime) -> str:
+    """The claim of ``actor_name``'s ``tick``: it names the tick's message once queued."""
+    return key("cron", "tick", actor_name, tick.format("YYYY-MM-DDTHH:mm"))
+
+
+def fire_tick(actor: Any, tick: DateTime) -> bool:
+    """Claim ``actor``'s ``tick`` and queue its message, atomically; True for the one call (of
+    every scheduler's) that did, False for the others. The message id is the same for every
+    scheduler (derived from the tick), so a repeat can never queue a second copy."""
+    claim = tick_key(actor.actor_name, tick)
+    message_id = str(uuid.uuid5(uuid.NAMESPACE_URL, claim))
+    message = actor.message_with_options(scheduled_at=str(tick)).copy(
+        message_id=message_id, options={"redis_message_id": message_id}
+    )
+    ns = f"{dramatiq_namespace()}:{message.queue_name}"
+    keys = [claim, f"{ns}.msgs", ns, f"{ns}.wake"]
+    script = _fire_script()
+    return bool(
+        script(keys=keys, args=[CLAIM_TTL_S, message_id, message.encode()], client=get_redis())
+    )
+
+
+@functools.cache
+def _fire_script() -> Any:
+    return redis.Redis().register_script(_FIRE)  # this client only computes the SHA
 
 
 def first_tick(now: DateTime) -> DateTime:
@@ -51,8 +89,7 @@ class CronScheduler:
         """Send every actor due at ``tick`` whose tick this process claims; their names."""
         sent = []
         for actor in self.actors:
-            if actor.options["periodic"].validate(tick) and claim_tick(actor.actor_name, tick):
-                actor.send_with_options(scheduled_at=str(tick))
+            if actor.options["periodic"].validate(tick) and fire_tick(actor, tick):
                 sent.append(actor.actor_name)
                 log.info("sent %s for tick %s", actor.actor_name, tick.to_iso8601_string())
         return sent
