@@ -423,7 +423,7 @@ class FaultReceiver:
 
     def up(self) -> None:
         config = uvicorn.Config(
-            self._app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off",
+            self._app, host="127.0.0.1", port=self.port, log_level="critical", lifespan="off",
             interface="asgi3",
             timeout_graceful_shutdown=1,
         )  # fmt: skip
