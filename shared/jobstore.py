@@ -305,6 +305,12 @@ class JobStore:
         matched.sort(reverse=True)
         return [job_id for _, job_id in matched[offset : offset + limit]], len(matched)
 
+    def id_for(self, scope: str, key: str) -> str | None:
+        """The job a client-chosen id (``jobId``, ``Idempotency-Key``) of ``scope`` names, while
+        that job exists."""
+        job_id = self.client.hget(self.key("idem", scope, key), "job")
+        return str(job_id) if job_id else None
+
     def usage(self, org: str) -> dict[str, str]:
         """An organisation's usage totals: ``{"<kind>:jobs|tokens|costCents": value}``."""
         raw: dict[str, str] = self.client.hgetall(self.key("usage", org or "-"))  # type: ignore[assignment]
@@ -471,7 +477,7 @@ def _finish_extras(finish: Finish) -> str:
     return _compact(extras) if extras else ""
 
 
-@functools.lru_cache(maxsize=256)
-def new_idempotency_scope(secret: str) -> str:
-    """The scope idempotency keys live in for one API key (a hash, never the key itself)."""
-    return hashlib.sha256(secret.encode()).hexdigest()[:16]
+def idempotency_scope(org: str) -> str:
+    """The scope idempotency keys and client-chosen job ids (``jobId``) live in: the
+    organisation, so every API key of one organisation shares them, and no other sees them."""
+    return f"org.{org or '-'}"

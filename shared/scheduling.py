@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.http import Problem, Request, Response
 from shared.http.auth import SERVICE_ORG
-from shared.jobstore import Job, JobStore, NewJob, fingerprint, new_idempotency_scope, now_ms
+from shared.jobstore import Job, JobStore, NewJob, fingerprint, idempotency_scope, now_ms
 from shared.queues import QUEUES
 from shared.schemas import (
     DEFAULT_PRIORITY,
@@ -38,7 +38,7 @@ def _new_jobs(
 ) -> list[NewJob]:
     spec = QUEUES[queue]
     assert request.principal is not None
-    scope = new_idempotency_scope(request.principal.secret)
+    scope = idempotency_scope(request.principal.org)
     header = _idempotency_header(request)
     at = now_ms()
     jobs = []
@@ -106,10 +106,15 @@ def scheduled_bulk(
 
 
 def visible_job(request: Request[Any]) -> Job:
-    """The job named by the ``jobId`` path parameter, if the caller's organisation owns it."""
+    """The job named by the ``jobId`` path parameter, if the caller's organisation owns it:
+    the id the service gave it, or the ``jobId`` the client chose when creating it."""
     job_id = request.path_params.get("jobId", "")
-    job = JobStore().get(job_id) if job_id else None
     principal = request.principal
+    store = JobStore()
+    job = store.get(job_id) if job_id else None
+    if principal is not None and (job is None or principal.org not in (job.org, SERVICE_ORG)):
+        chosen = store.id_for(idempotency_scope(principal.org), job_id) if job_id else None
+        job = store.get(chosen) if chosen else None
     if job is None or principal is None or (principal.org not in (job.org, SERVICE_ORG)):
         raise Problem(404, f"No job {job_id!r}.")
     return job

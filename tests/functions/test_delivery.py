@@ -116,10 +116,18 @@ def test_idempotency_key_returns_the_original_job_and_rejects_a_different_body(
     assert service.store.count("sms", "delayed") == 1
 
 
-def test_idempotency_keys_are_scoped_per_api_key(service: Service, monkeypatch, api_key):
+def test_idempotency_keys_are_scoped_per_organisation(service: Service, monkeypatch, api_key):
     from shared.settings import settings
 
-    monkeypatch.setattr(settings, "api_keys", f"acme:{api_key},beta:other-key")
+    monkeypatch.setattr(settings, "api_keys", f"acme:{api_key},beta:other-key,acme:second-key")
+    same_org = service.http.post(
+        "/api/schedule-sms", json=sms(delay=60_000),
+        headers={"idempotency-key": "org-wide", "authorization": "Bearer second-key"},
+    )  # fmt: skip
+    replay = service.http.post(
+        "/api/schedule-sms", json=sms(delay=60_000), headers={"idempotency-key": "org-wide"}
+    )
+    assert replay.json()["jobId"] == same_org.json()["jobId"], "one organisation, one scope"
     headers = {"idempotency-key": "same-key"}
     mine = service.http.post("/api/schedule-sms", json=sms(delay=60_000), headers=headers)
     theirs = service.http.post(
@@ -131,6 +139,26 @@ def test_idempotency_keys_are_scoped_per_api_key(service: Service, monkeypatch, 
         f"/api/job-status/{mine.json()['jobId']}", headers={"authorization": "Bearer other-key"}
     )
     assert other_org.status_code == 404
+
+
+def test_a_client_chosen_job_id_reads_cancels_and_reschedules_the_job_in_its_organisation(
+    service: Service, monkeypatch, api_key
+):
+    from shared.settings import settings
+
+    monkeypatch.setattr(settings, "api_keys", f"acme:{api_key},beta:other-key")
+    job_id = service.schedule_sms(jobId="order-42", delay=60_000).json()["jobId"]
+    assert service.status("order-42")["jobId"] == job_id
+    other = {"authorization": "Bearer other-key"}
+    assert service.http.get("/api/job-status/order-42", headers=other).status_code == 404
+    moved = service.http.post("/api/jobs/order-42/reschedule", json={"delay": 120_000})
+    assert moved.status_code == 200 and moved.json()["state"] == "delayed"
+    assert service.http.delete("/api/jobs/order-42", headers=other).status_code == 404
+    assert service.http.delete("/api/jobs/order-42").json()["state"] == "cancelled"
+    assert service.http.get("/api/job-status/order-42").status_code == 404
+    again = service.schedule_sms(jobId="order-42", delay=60_000)
+    assert again.status_code == 202 and "idempotent-replayed" not in again.headers
+    assert again.json()["jobId"] != job_id, "a replay never returns a deleted job's id"
 
 
 def test_cancel_reschedule_and_promote_a_delayed_job(service: Service, receiver: Receiver):
