@@ -25,7 +25,7 @@ def test_routes_lists_every_route_and_schedule_with_its_cron_form(
 def test_invoke_health_synthesises_an_http_event(redis_prefix: str, capsys):
     assert main(["invoke", "health"]) == 0
     response = json.loads(capsys.readouterr().out)
-    assert response["statusCode"] == 200  # Redis takes writes; nothing beats (degraded, in the body)
+    assert response["statusCode"] == 200  # Redis takes writes: degraded, in the body
     assert json.loads(response["body"])["redis"]["ok"] is True
 
 
