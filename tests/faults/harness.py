@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 import pytest
@@ -154,7 +154,7 @@ class RedisServer:
             "--save", "", "--maxmemory-policy", "noeviction", *self.extra,
         ]  # fmt: skip
 
-    def start(self) -> RedisServer:
+    def start(self) -> Self:
         self.folder.mkdir(parents=True, exist_ok=True)
         name = f"redis:{self.port}"
         self.process = self.reaper.spawn(name, self.command(), self.folder / "server.log")
