@@ -432,6 +432,11 @@ class JobStore:
             return started.reason
         return "wait" if isinstance(started, Wait) else started
 
+    def send_slot(self, job: Job, member: str) -> int:
+        """Take a slot in ``job``'s queue's send window for one request (``member``: unique
+        per write); 0 when taken, else the ms until one frees."""
+        return int(self._run("send_slot", job.queue, job.workspace_id, member))
+
     def finish_many(self, finishes: list[Finish], *, at_ms: int | None = None) -> int:
         """Record how attempts ended, in one round trip; how many were still theirs to finish."""
         if not finishes:

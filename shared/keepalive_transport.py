@@ -48,6 +48,7 @@ from typing import Any
 import httpx
 
 from shared.netguard import BlockedAddress, resolve_checked
+from shared.send_gate import before_write
 
 #: Largest response head (status line + headers) accepted, in bytes.
 MAX_HEAD_BYTES = 65_536
@@ -340,6 +341,7 @@ class KeepAliveTransport(httpx.BaseTransport):
     ) -> tuple[int, bytes, list[tuple[bytes, bytes]], bytes]:
         """Send ``payload`` and read the answer; on a reused connection that the peer had
         already closed (reset or EOF before any byte of answer) raise ``_Stale``."""
+        before_write()  # a rate-limited job takes its slot now, as its request goes out
         try:
             conn.sock.settimeout(timeout.get("write"))
             conn.sock.sendall(payload)

@@ -7,6 +7,7 @@ Retries are the job store's (a back-off in the delayed set), not Dramatiq's: act
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import time
 from collections.abc import Callable
@@ -18,8 +19,9 @@ from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 from shared.callbacks import next_retry_delay_ms
 from shared.jobstore import Finish, FollowUp, Job, JobStore, Skipped, Usage, Wait
 from shared.liveness import process_id
-from shared.queues import FAILURE_NOTICES_QUEUE, QueueSpec, resolve
+from shared.queues import FAILURE_NOTICES_QUEUE, QueueSpec, effective, resolve
 from shared.redis_client import until_answered
+from shared.send_gate import gated
 from shared.settings import settings
 from shared.stopping import stopping
 
@@ -66,7 +68,8 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
     """Run one attempt of ``job``; how it ended (never raises)."""
     extra = {"job_id": job.id, "queue": spec.name}
     try:
-        result = processor(job)
+        with gated(send_gate(spec, job)):
+            result = processor(job)
     except JobFailed as exc:
         failure = exc
     except (Exception, TimeLimitExceeded) as exc:  # a bug or a time-out: retried like a 5xx
@@ -84,6 +87,23 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
         return Finish(job, "delayed", error=failure.error, delay_ms=wait, result=failure.result)
     log.error("failed after %d attempt(s): %s", job.attempts, failure.error, extra=extra)
     return Finish(job, "failed", error=failure.error, result=failure.result)
+
+
+def send_gate(spec: QueueSpec, job: Job) -> Callable[[], None] | None:
+    """For a queue with a rate limit: what waits for a slot of its send window before each
+    request the job writes (see ``shared.send_gate``); None for a queue without one."""
+    spec = effective(spec)
+    if spec.limiter is None and spec.workspace_limiter is None:
+        return None
+    store = JobStore()
+    writes = itertools.count(1)
+
+    def wait_for_slot() -> None:
+        take = functools.partial(store.send_slot, job, f"{job.id}:{job.attempts}:{next(writes)}")
+        while (wait_ms := until_answered(take, "taking a rate slot")) > 0:
+            time.sleep(wait_ms / 1000)
+
+    return wait_for_slot
 
 
 def run_jobs(

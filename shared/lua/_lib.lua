@@ -21,6 +21,8 @@
 --   dispatched:<queue>             zset: jobs handed to Dramatiq and not started yet
 --   dispatched-ws:<queue>          hash: the same, counted per workspace (with a workspace limit)
 --   starts:<queue>[:ws:<ws>]       zset: job starts in the limiter's window (TIME, µs)
+--   sends:<queue>[:ws:<ws>]        zset: requests written to the backend, the window the
+--                                  backend sees (send_slot.lua; TIME, µs)
 --   leases:<queue>                 zset: active jobs by lease expiry (ms): start + the queue's
 --                                  time limit + LEASE_GRACE_MS; recovery reclaims expired ones
 --   paused                         set of paused queues
@@ -147,6 +149,13 @@ local function until_room(key, now_us, max, window_us)
   if count < max then return 0 end
   local freeing = redis.call("ZRANGE", key, count - max, count - max, "WITHSCORES")
   return math.max(1, tonumber(freeing[2]) + window_us - now_us)
+end
+
+-- The send window's margin over a limit's window: 5 % of it, between 25 and 250 ms (µs): more
+-- than the jitter between taking a slot and the request's arrival measured on a loaded
+-- 2-core host (up to ~35 ms), at 95 % of the nominal rate sustained.
+local function send_margin_us(window_us)
+  return math.min(math.max(math.floor(window_us * 5 / 100), 25000), 250000)
 end
 
 local function record_start(key, now_us, window_us, member)

@@ -224,3 +224,27 @@ def test_a_job_a_worker_holds_unstarted_too_long_gives_its_slot_back(r, redis_pr
     assert again.state == "waiting" and again.message_id not in ("", held)  # type: ignore[union-attr]
     assert store.start(job_id, held, "w") == "stale message"
     assert isinstance(store.start(job_id, again.message_id, "w"), Job)  # type: ignore[union-attr]
+
+
+def test_a_request_write_waits_for_a_slot_of_the_send_window_beyond_the_limits_window(
+    r, redis_prefix, monkeypatch
+):
+    set_queue_limits(monkeypatch, sms={"limiter": {"max": 2, "duration_ms": 1000}})
+    store = JobStore()
+    store.create(sms_job())
+    (job,) = [j for j in take(r, store) if isinstance(j, Job)]
+    assert store.send_slot(job, "w1") == 0 and store.send_slot(job, "w2") == 0
+    wait_ms = store.send_slot(job, "w3")
+    # the third write of a 2-per-second queue waits out the second plus the 5 % margin (50 ms)
+    assert 1000 < wait_ms <= 1050, wait_ms
+    assert r.zcard(f"{redis_prefix}:sends:sms") == 2, "a refused write takes no slot"
+
+
+def test_the_runner_gates_writes_only_on_rate_limited_queues(monkeypatch):
+    from shared.runner import send_gate
+
+    job = Job("j", "sms", "sms", "active", {}, {}, 1, 3, 0, 0)
+    assert send_gate(QUEUES["sms"], job) is not None
+    assert send_gate(QUEUES["webhooks"], job) is None
+    set_queue_limits(monkeypatch, sms={"limiter": None})
+    assert send_gate(QUEUES["sms"], job) is None
