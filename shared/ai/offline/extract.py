@@ -1,4 +1,11 @@
-"""Regex extraction of emails, URLs, dates, money amounts and phone numbers."""
+"""Regex extraction of emails, URLs, dates, money amounts and phone numbers.
+
+Every pattern runs in linear time on any input (``tests/abuse/test_cpu_bound_jobs.py``): a
+failed attempt never rescans a long run of characters from each of its positions. An e-mail
+is tried only from the start of a run of local-part characters (leading ``.%+-`` are dropped
+from the value), taken possessively; an amount without a currency sign starts only where a
+number starts.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +24,9 @@ _CURRENCY_CODE = r"(?:usd|eur|gbp|cad|aud|chf|jpy|inr|mxn|brl)"
 #: so the digits of a date or a URL never come back as a phone number.
 PATTERNS: dict[str, re.Pattern[str]] = {
     "urls": re.compile(r"\b(?:https?://|www\.)[^\s<>\"'`]+", re.I),
-    "emails": re.compile(r"\b[\w.%+-]+@(?:[a-z0-9-]+\.)+[a-z]{2,63}\b", re.I),
+    "emails": re.compile(
+        r"(?<![\w.%+-])[.%+-]*+\w[\w.%+-]*+@(?:[a-z0-9-]++\.)+[a-z]{2,63}\b", re.I
+    ),
     "dates": re.compile(
         r"\b\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?(?:Z|[+-]\d{2}:?\d{2})?)?"
         r"|\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b"
@@ -29,7 +38,7 @@ PATTERNS: dict[str, re.Pattern[str]] = {
     ),
     "amounts": re.compile(
         rf"(?:[$€£¥₹]|\b{_CURRENCY_CODE} ?)(?:{_AMOUNT})"
-        rf"|\b(?:{_AMOUNT}) ?(?:{_CURRENCY_CODE}|dollars?|euros?|pounds?|cents?)\b",
+        rf"|\b(?<!\d[,.])(?:{_AMOUNT}) ?(?:{_CURRENCY_CODE}|dollars?|euros?|pounds?|cents?)\b",
         re.I,
     ),
     "phones": re.compile(r"(?<![\w+])\+?\(?\d[\d ().-]{5,}\d\b"),
@@ -37,6 +46,7 @@ PATTERNS: dict[str, re.Pattern[str]] = {
 #: Digits a phone number has at least and at most (E.164 allows 15).
 PHONE_DIGITS = (7, 15)
 _TRAILING = ".,;:!?)]}'\""
+_LOCAL_PUNCTUATION = ".%+-"
 
 
 def _phone(candidate: str) -> str | None:
@@ -62,6 +72,8 @@ def extract(text: str) -> dict[str, Any]:
             value: str | None = match.group()
             if kind == "urls":
                 value = match.group().rstrip(_TRAILING)
+            elif kind == "emails":
+                value = match.group().lstrip(_LOCAL_PUNCTUATION)
             elif kind == "phones":
                 value = _phone(match.group())
             if value:

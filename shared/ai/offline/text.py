@@ -32,9 +32,10 @@ STOPWORDS = frozenset(
 #: A word: letters or digits, with apostrophes inside (``don't``, also with a typographic one).
 WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)*")
 #: Where a sentence ends: after . ! or ? (and closing quotes or brackets) before whitespace, at
-#: a blank line, or before a list item on the next line.
+#: a blank line, or before a list item on the next line. A run of marks is taken whole and only
+#: from its first mark, so a long run not followed by whitespace costs linear time.
 _SENTENCE_END = re.compile(
-    r"[.!?]+[\"'\u201d\u2019)\]]*(?=\s|$)|\n[^\S\n]*\n|\n(?=[^\S\n]*(?:[-*•]|\d+[.)])\s)"
+    r"(?<![.!?])[.!?]++[\"'\u201d\u2019)\]]*+(?=\s|$)|\n[^\S\n]*\n|\n(?=[^\S\n]*(?:[-*•]|\d+[.)])\s)"
 )
 #: Words after which a full stop does not end a sentence.
 _ABBREVIATIONS = frozenset(
