@@ -23,7 +23,7 @@ from pendulum import DateTime
 
 from shared.broker import CRON_SKIP_AFTER_S
 from shared.liveness import Heartbeat
-from shared.redis_client import dramatiq_namespace, get_redis, key
+from shared.redis_client import TRANSIENT, dramatiq_namespace, get_redis, key, until_answered
 
 log = logging.getLogger("qs.scheduler")
 
@@ -72,6 +72,20 @@ def _fire_script() -> Any:
     return redis.Redis().register_script(_FIRE)  # this client only computes the SHA
 
 
+#: Longest sleep between two looks at the clock, in seconds.
+RECHECK_S = 5.0
+
+
+def now() -> DateTime:
+    """Redis' clock (every scheduler agrees on it, whatever its host's clock says); this host's
+    while Redis is unreachable."""
+    try:
+        seconds, micros = get_redis().time()
+        return pendulum.from_timestamp(int(seconds) + int(micros) / 1e6, tz="UTC")
+    except TRANSIENT:
+        return pendulum.now("UTC")
+
+
 def first_tick(now: DateTime) -> DateTime:
     """This minute if it is young enough to run on time, else the next one."""
     minute = now.replace(second=0, microsecond=0)
@@ -103,13 +117,19 @@ class CronScheduler:
             log.warning("no scheduled function in serverless.yml; the scheduler only beats")
         heartbeat = Heartbeat(SCHEDULER_ROLE).start()
         try:
-            tick = first_tick(pendulum.now("UTC"))
+            tick = first_tick(now())
             while not self._stop.is_set():
-                wait_s = (tick - pendulum.now("UTC")).total_seconds()
-                if wait_s > 0 and self._stop.wait(wait_s):
+                wait_s = (tick - now()).total_seconds()
+                if wait_s > 0 and self._stop.wait(min(wait_s, RECHECK_S)):
                     break
-                try:
-                    self.fire(tick)
+                if wait_s > RECHECK_S:
+                    continue  # look at the (Redis) clock again: a long sleep drifts
+                try:  # through a Redis outage, for as long as the tick is worth running
+                    until_answered(
+                        functools.partial(self.fire, tick),
+                        f"firing the tick {tick}",
+                        stop=functools.partial(self._give_up, tick),
+                    )
                 except Exception:
                     log.exception("could not send the actors due at %s", tick)
                 if not self.actors:
@@ -118,6 +138,11 @@ class CronScheduler:
                 tick = self.next_tick(tick)
         finally:
             heartbeat.stop()
+
+    def _give_up(self, tick: DateTime) -> bool:
+        """Stop retrying ``tick``: this scheduler is stopping, or the tick is too old to run
+        (a worker skips a cron message older than ``CRON_SKIP_AFTER_S``)."""
+        return self._stop.is_set() or (now() - tick).total_seconds() > CRON_SKIP_AFTER_S
 
     def stop(self) -> None:
         self._stop.set()
