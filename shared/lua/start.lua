@@ -1,5 +1,5 @@
--- A worker takes the jobs of one message: each one still waiting on that message (or active
--- on it, when redelivered after its worker died) becomes active, attempt +1, started at
+-- A worker takes the jobs of one message: each one still waiting on that message becomes
+-- active, attempt +1, started at
 -- Redis' clock, under a lease until `now` + the queue's lease time (its time limit plus a
 -- grace: recovery reclaims a job whose lease expired, whatever its worker's heartbeat says). The limits are checked again here, on that one clock: a job whose rate slot
 -- frees within the queue's lead time is told to wait that long and ask again (it was sent
@@ -59,12 +59,15 @@ for i = HEAD + 3, last_id do
     reply[#reply + 1] = {id, "skip", "gone"}
   elseif f[2] ~= msg_id then
     reply[#reply + 1] = {id, "skip", "stale message"}
-  elseif f[1] ~= "waiting" and f[1] ~= "active" then
+  elseif f[1] == "active" then
+    -- Dramatiq redelivered a message whose job still runs (its broker thought the worker
+    -- dead): only recovery (recover.lua: heartbeat or lease) may take a running job away
+    reply[#reply + 1] = {id, "skip", "running"}
+  elseif f[1] ~= "waiting" then
     reply[#reply + 1] = {id, "skip", "state " .. f[1]}
   else
     local q, ws = f[3], ws_name(f[5])
-    local refused, wait_us = nil, nil
-    if f[1] == "waiting" then refused, wait_us = over_limit(q, ws) end
+    local refused, wait_us = over_limit(q, ws)
     if wait_us then
       reply[#reply + 1] = {id, "wait", math.ceil(wait_us / 1000)}
     elseif refused then
@@ -74,7 +77,7 @@ for i = HEAD + 3, last_id do
       if refused ~= "queue paused" then count_event(q, "deferred", 1) end
       reply[#reply + 1] = {id, "skip", refused}
     else
-      if f[1] == "waiting" then undispatch(q, id, f[5]) end
+      undispatch(q, id, f[5])
       local cfg = queue_cfg(q)
       if cfg.rate or cfg.ws then
         local member = id .. ":" .. (tonumber(f[6]) + 1)
@@ -83,7 +86,7 @@ for i = HEAD + 3, last_id do
       end
       redis.call("HINCRBY", key, "attempts", 1)
       redis.call("HSET", key, "startedAt", now, "worker", worker)
-      set_state(id, q, f[1], "active", now)
+      set_state(id, q, "waiting", "active", now)
       redis.call("ZADD", leases_key(q), now + (cfg.lease_ms or 60000), id)
       queue = q
       waits[#waits + 1] = math.max(0, now - tonumber(f[4] or now))
