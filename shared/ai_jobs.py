@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, Validati
 
 from shared.ai import parse_options
 from shared.http import Problem, Request
+from shared.http.auth import sees_every_org
 from shared.http.problems import field_errors, invalid_fields
 from shared.jobstore import Finish, FollowUp, Job, JobStore, NewJob, now_ms
 from shared.netguard import UnsafeUrl, check_callback_url
@@ -149,7 +150,13 @@ def create(request: Request[AiJobCreate]) -> dict[str, Any]:
             max_attempts=spec.max_attempts,
             org=org,
             priority=options.get("priority", DEFAULT_PRIORITY),
-            indexes=(f"org:{org}:{QUEUE}", f"org:{org}:{QUEUE}:{job_type}"),
+            indexes=(
+                f"org:{org}:{QUEUE}",
+                f"org:{org}:{QUEUE}:{job_type}",
+                # every organisation's, for SERVICE_TOKEN
+                f"all:{QUEUE}",
+                f"all:{QUEUE}:{job_type}",
+            ),
         )
     )
     job = store.get(created.job_id)
@@ -158,16 +165,20 @@ def create(request: Request[AiJobCreate]) -> dict[str, Any]:
 
 
 def visible(request: Request[Any]) -> Job:
-    """The AI job of the ``id`` path parameter, if the caller's organisation owns it."""
+    """The AI job of the ``id`` path parameter, if the caller's organisation owns it (any
+    organisation's, for ``SERVICE_TOKEN``)."""
     job_id = request.path_params.get("id", "")
     job = JobStore().get(job_id) if job_id else None
-    if job is None or job.queue != QUEUE or job.org != _org(request):
+    if job is None or job.queue != QUEUE:
+        raise Problem(404, f"No job {job_id!r}.")
+    if job.org != _org(request) and not sees_every_org(request.principal):
         raise Problem(404, f"No job {job_id!r}.")
     return job
 
 
 def listing(request: Request[Any]) -> dict[str, Any]:
-    """``GET /v1/jobs``: the organisation's jobs, newest first, filtered and paged."""
+    """``GET /v1/jobs``: the organisation's jobs (every organisation's, for ``SERVICE_TOKEN``),
+    newest first, filtered and paged."""
     try:
         page = Page.model_validate(request.query)
     except ValidationError as exc:
@@ -175,7 +186,7 @@ def listing(request: Request[Any]) -> dict[str, Any]:
             f"{e['field']}: {e['message']}" for e in field_errors(exc)
         )) from None  # fmt: skip
     org = _org(request)
-    index = f"org:{org}:{QUEUE}"
+    index = f"all:{QUEUE}" if sees_every_org(request.principal) else f"org:{org}:{QUEUE}"
     if page.type:
         if page.type.lower() not in JOB_TYPES:
             raise Problem(400, f"Bad query: type must be one of {', '.join(JOB_TYPES)}.")

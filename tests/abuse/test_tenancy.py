@@ -123,6 +123,21 @@ def test_service_token_sees_every_organisations_jobs(prod_gateway: Gateway):
     assert httpx.get(status, headers=prod_gateway.auth("orgb")).status_code == 404
 
 
+def test_service_token_reads_and_lists_every_organisations_ai_jobs(prod_gateway: Gateway):
+    create = f"{prod_gateway.url}/v1/jobs/sentiment"
+    body = {"text": "I love this"}
+    mine = httpx.post(create, json=body, headers=prod_gateway.auth("orga")).json()["id"]
+    theirs = httpx.post(create, json=body, headers=prod_gateway.auth("orgb")).json()["id"]
+    service = {"authorization": f"Bearer {prod_gateway.service_token}"}
+    assert httpx.get(f"{prod_gateway.url}/v1/jobs/{theirs}", headers=service).status_code == 200
+    listed = httpx.get(f"{prod_gateway.url}/v1/jobs", headers=service).json()
+    assert {j["id"] for j in listed["jobs"]} >= {mine, theirs} and listed["total"] >= 2
+    own = httpx.get(f"{prod_gateway.url}/v1/jobs", headers=prod_gateway.auth("orga")).json()
+    assert [j["id"] for j in own["jobs"]] == [mine]
+    other = httpx.get(f"{prod_gateway.url}/v1/jobs/{theirs}", headers=prod_gateway.auth("orga"))
+    assert other.status_code == 404
+
+
 # --- Every organisation's figures: operators only ----------------------------------------------
 
 
