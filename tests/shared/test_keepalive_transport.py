@@ -131,6 +131,14 @@ def test_a_huge_body_is_cut_at_the_limit_and_the_connection_dropped(client):
     assert server.connections == 2
 
 
+def test_a_negative_content_length_is_a_protocol_error_and_the_connection_is_not_reused(client):
+    server = RawServer([(b"HTTP/1.1 200 OK\r\ncontent-length: -5\r\n\r\nhello", False), ok()])
+    with pytest.raises(httpx.RemoteProtocolError, match="Content-Length"):
+        client.post(server.url, content=b"{}")
+    assert client.post(server.url, content=b"{}").status_code == 200
+    assert server.connections == 2 and len(server.requests) == 2
+
+
 def test_an_idle_connection_the_server_closed_is_not_reused(client: httpx.Client):
     server = RawServer([(ok()[0], True), ok()])  # the server closes right after answering
     assert client.post(server.url, content=b"{}").status_code == 200

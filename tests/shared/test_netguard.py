@@ -62,6 +62,8 @@ def production(monkeypatch: pytest.MonkeyPatch) -> None:
         ("64:ff9b::7f00:1", "loopback address (NAT64 form of 127.0.0.1)"),
         ("2002:a00:1::", "private address (6to4 form of 10.0.0.1)"),
         ("::127.0.0.1", "reserved"),
+        ("fec0::1", "fec0::1 is a site-local address"),
+        ("3fff::1", "reserved"),
     ],
 )
 def test_non_public_addresses_are_blocked_with_their_class_named(ip: str, reason: str) -> None:
