@@ -40,8 +40,10 @@ def schedule_retrying(api: Api, n: int, timeout_s: float) -> str:
 def test_redis_sigkilled_and_restarted_loses_no_acknowledged_job_and_the_queue_keeps_flowing(
     service: Service, receiver: FaultReceiver, redis_server: RedisServer
 ):
+    answer_after_s = 2.0  # the 5 in flight answer while Redis is down (from 1 s to 3 s)
+
     def first_slow(arrival: Arrival, seen: int) -> tuple[float, int]:
-        return (3.0 if seen == 0 else 0.0), 200
+        return (answer_after_s if seen == 0 else 0.0), 200
 
     receiver.plan = first_slow
     api = service.gateway()
@@ -49,12 +51,22 @@ def test_redis_sigkilled_and_restarted_loses_no_acknowledged_job_and_the_queue_k
     service.worker(threads=8)  # sms: concurrency 5, so 5 in flight and 5 waiting
     acked = [api.schedule(sms(n)) for n in range(10)]
     acked_at = time.monotonic()
-    wait_until(lambda: len(receiver.to()) >= 5, 10, "5 callbacks in flight")
+
+    def five_in_flight() -> list[Arrival]:
+        calls = receiver.to()
+        return calls[:5] if len(calls) >= 5 else []
+
+    in_flight = wait_until(five_in_flight, 10, "5 callbacks in flight")
 
     sleep_until(acked_at + 1.0)  # AOF everysec: what was acknowledged a second ago is on disk
     redis_server.kill()
+    killed_at = time.monotonic()
     time.sleep(2)  # Redis is down for 2 s
     redis_server.start()
+    restarted_at = time.monotonic()
+    assert all(killed_at < a.at + answer_after_s < restarted_at for a in in_flight), (
+        "the callbacks in flight answered while Redis was down"
+    )
     later = [schedule_retrying(api, 10 + n, timeout_s=15) for n in range(10)]
 
     states = api.wait_all(acked + later, "completed", 40)
