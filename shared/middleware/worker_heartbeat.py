@@ -43,6 +43,7 @@ class WorkerHeartbeat(Middleware):
         if self._heartbeat is not None:
             self._heartbeat.stop()
             self._heartbeat = None
+        STOPPING.clear()  # this worker is gone; another one in the process (tests) runs anew
 
 
 def hand_back_unstarted(worker: Any) -> None:
