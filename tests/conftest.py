@@ -26,16 +26,25 @@ def load_event(name: str) -> dict[str, Any]:
     return json.loads((EVENTS / f"{name}.json").read_text())  # type: ignore[no-any-return]
 
 
-def wait_for(condition: Callable[[], Any], timeout_s: float = 10.0, what: str = "condition") -> Any:
-    """Poll ``condition`` until it returns something truthy (returned); fail after ``timeout_s``."""
+def wait_for(
+    condition: Callable[[], Any],
+    timeout_s: float = 10.0,
+    what: str = "condition",
+    *,
+    every_s: float = 0.01,
+    detail: Callable[[], object] | None = None,
+) -> Any:
+    """Poll ``condition`` every ``every_s`` seconds until it returns something truthy
+    (returned); fail after ``timeout_s`` seconds, with ``detail()`` in the message."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            pytest.fail(f"{what} not met within {timeout_s} s")
-        time.sleep(0.01)
+            extra = f": {detail()}" if detail else ""
+            pytest.fail(f"{what} not met within {timeout_s} s{extra}")
+        time.sleep(every_s)
 
 
 @pytest.fixture(scope="session")

