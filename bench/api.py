@@ -145,7 +145,7 @@ def _gateway_workers(args: list[str]) -> int:
 
 def run_ours(cfg: Config, logdir: Path, script: Path, notes: list[str]) -> Wrk:
     from local.embedded_redis import free_port
-    from shared.jobstore import JobStore
+    from shared.jobs.store import JobStore
 
     bench = f"{NAME}/ours"
     with (

@@ -423,7 +423,7 @@ def our_service(
 ) -> Iterator[tuple[Children, Receiver, dict[str, str], Any]]:
     """A fresh embedded Redis, a receiver, the service's environment and a job store on it,
     all with ``queue_limits`` (``QUEUE_LIMITS`` JSON; default: SMS without limits)."""
-    from shared.jobstore import JobStore
+    from shared.jobs.store import JobStore
 
     with (
         embedded_redis(cfg.workdir, f"{name}-ours") as redis_server,

@@ -112,7 +112,7 @@ def _trickle(
 ) -> tuple[Outcome, float]:
     """The late batch again, created one job at a time (as a client's loop of
     ``POST /api/schedule-sms`` with ``delay: 2000`` does), each due 2 s after its creation."""
-    from shared.jobstore import now_ms
+    from shared.jobs.store import now_ms
 
     receiver.reset(ids=True)
     due_by_id: dict[str, float] = {}
@@ -126,7 +126,7 @@ def _trickle(
 
 
 def run_ours(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
-    from shared.jobstore import now_ms
+    from shared.jobs.store import now_ms
 
     bench = f"{NAME}/ours"
     rng = random.Random(1)

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from bench.common import SEED_SMS, say
-from shared.jobstore import JobStore, NewJob, now_ms
+from shared.jobs.store import JobStore, NewJob, now_ms
 
 #: Jobs per ``create_many`` call (one atomic script call each).
 BATCH = 1_000

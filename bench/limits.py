@@ -53,7 +53,7 @@ CONCURRENCY_ONLY = json.dumps({"sms": {"limiter": None, "concurrency": 5}})
 
 def new_jobs(store: Any, n: int, workspace: str, priority: int = 5, tag: str = "") -> list[str]:
     """Create ``n`` due-now SMS jobs of ``workspace`` in batches; their ids in order."""
-    from shared.jobstore import NewJob, now_ms
+    from shared.jobs.store import NewJob, now_ms
 
     ids: list[str] = []
     for first in range(0, n, BATCH):
@@ -180,7 +180,7 @@ def _answers(url: str) -> bool:
 
 
 def fair_share(cfg: Config, logdir: Path, section: Section) -> None:
-    from shared.jobstore import now_ms
+    from shared.jobs.store import now_ms
 
     bench, c = f"{NAME}/fair", cfg.limits_campaign
     with our_service(cfg, f"{NAME}-fair", logdir, section.notes, CONCURRENCY_ONLY) as (

@@ -102,7 +102,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from local import worker_app
     from local.processes import on_stop_signals
     from local.scheduler import CronScheduler
-    from shared.due_jobs import DueJobs
+    from shared.jobs.due import DueJobs
 
     scheduler, due_jobs = CronScheduler(worker_app.cron_actors), DueJobs()
 
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logs.configure(settings.log_level)
     if args.command in SERVING | {"dev"}:
-        from shared.queues import check_queue_limits
+        from shared.jobs.queues import check_queue_limits
 
         try:
             check_queue_limits()

@@ -20,7 +20,7 @@ from local.context import LambdaContext
 from local.events import scheduled_event
 from local.manifest import Function, Manifest, Schedule
 from local.schedules import UtcCronSpec, translate
-from shared.queues import CRON_QUEUE
+from shared.jobs.queues import CRON_QUEUE
 from shared.settings import settings
 
 log = logging.getLogger("qs.cron")
@@ -80,7 +80,8 @@ def run_cron_job(job: CronJob, scheduled_at: datetime) -> Any:
 
 
 def declare_actors(manifest: Manifest) -> list[dramatiq.Actor[Any, Any]]:
-    """One periodic actor per cron job, on the global broker (set by ``shared.broker`` first)."""
+    """One periodic actor per cron job, on the global broker (set by ``shared.jobs.broker``
+    first)."""
     actors = []
     for job in cron_jobs(manifest):
 

@@ -21,8 +21,8 @@ import pendulum
 import redis
 from pendulum import DateTime
 
-from shared.broker import CRON_SKIP_AFTER_S
-from shared.liveness import Heartbeat
+from shared.jobs.broker import CRON_SKIP_AFTER_S
+from shared.jobs.liveness import Heartbeat
 from shared.redis_client import TRANSIENT, dramatiq_namespace, get_redis, key, until_answered
 
 log = logging.getLogger("qs.scheduler")

@@ -6,8 +6,8 @@ Job actors come from the queue table in ``shared/``; cron actors from ``serverle
 from __future__ import annotations
 
 from local import cron, manifest
-from shared.actors import declare_job_actors
-from shared.broker import get_broker
+from shared.jobs.actors import declare_job_actors
+from shared.jobs.broker import get_broker
 
 broker = get_broker()
 job_actors = declare_job_actors()

@@ -26,8 +26,8 @@ from multiprocessing.process import BaseProcess
 import dramatiq
 
 from local.processes import on_stop_signals
-from shared.liveness import beat, forget
-from shared.middleware.worker_heartbeat import WORKER_ROLE
+from shared.jobs.heartbeat import WORKER_ROLE
+from shared.jobs.liveness import beat, forget
 from shared.settings import settings
 
 log = logging.getLogger("qs.worker")

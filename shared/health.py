@@ -23,9 +23,9 @@ import redis
 from pydantic import BaseModel
 
 from shared.http.store_errors import write_refusal
-from shared.jobstore import JobStore
-from shared.liveness import alive
-from shared.queues import QUEUES, ready_key
+from shared.jobs.liveness import alive
+from shared.jobs.queues import QUEUES, ready_key
+from shared.jobs.store import JobStore
 from shared.redis_client import get_redis, key
 
 #: A queue whose oldest waiting job has waited longer than this many seconds is backlogged.

@@ -16,10 +16,10 @@ from collections.abc import Iterator
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from shared.jobstore import STATES, JobStore
-from shared.queues import JOB_QUEUES
+from shared.jobs.queues import JOB_QUEUES
+from shared.jobs.store import STATES, JobStore
 
-#: Width of one counter bucket, in milliseconds (as in ``shared/lua/_lib.lua``).
+#: Width of one counter bucket, in milliseconds (as in ``shared/jobs/lua/_lib.lua``).
 BUCKET_MS = 10_000
 #: Events counted per queue.
 EVENTS = ("started", "completed", "failed", "retried", "deferred")

@@ -8,8 +8,8 @@ from typing import Any
 
 from shared.http import Problem, Request, Response
 from shared.http.auth import SERVICE_ORG
-from shared.jobstore import Job, JobStore, NewJob, fingerprint, idempotency_scope, now_ms
-from shared.queues import QUEUES
+from shared.jobs.queues import QUEUES
+from shared.jobs.store import Job, JobStore, NewJob, fingerprint, idempotency_scope, now_ms
 from shared.schemas import (
     DEFAULT_PRIORITY,
     BulkScheduledResponse,

@@ -44,8 +44,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from shared.callbacks import callback_path_error
-from shared.netguard import UnsafeUrl, check_callback_url
+from shared.delivery.netguard import UnsafeUrl, check_callback_url
+from shared.delivery.paths import callback_path_error
 from shared.settings import settings
 
 #: Validation-context key holding "now" as UTC epoch milliseconds (the clock when absent).
@@ -196,7 +196,7 @@ def _metadata(value: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _callback_endpoint(path: Any) -> None:
     """A path appended to the configured backend URL: ``/x``, never a URL, ``//host`` or a
-    path that climbs in any spelling (``shared.callbacks.callback_path_error``)."""
+    path that climbs in any spelling (``shared.delivery.paths.callback_path_error``)."""
     if reason := callback_path_error(path):
         _fail(("callbackEndpoint",), "callback_endpoint", reason, path)
 
@@ -260,7 +260,7 @@ DEFAULT_PRIORITY = 5
 #: Text for an AI job: not blank, at most ``AI_MAX_TEXT_BYTES``.
 AiText = Annotated[str, AfterValidator(_not_blank), AfterValidator(_ai_text_size)]
 #: A URL a user gives for the service to call: an allowed host, https in production
-#: (``shared.netguard``; the address is checked again when connecting).
+#: (``shared.delivery.netguard``; the address is checked again when connecting).
 CallbackUrl = Annotated[
     str, StringConstraints(strip_whitespace=True), AfterValidator(_callback_url)
 ]
@@ -576,7 +576,7 @@ class JobStatus(_Response):
 
     @classmethod
     def of(cls, job: Any) -> JobStatus:
-        """From a ``shared.jobstore.Job``."""
+        """From a ``shared.jobs.store.Job``."""
         return cls(
             job_id=job.id,
             queue=job.queue,

@@ -34,7 +34,7 @@ def test_readme_configuration_table_names_every_setting():
 
 
 def test_the_readme_signature_check_accepts_our_signatures():
-    from shared.callbacks import sign
+    from shared.delivery.signing import sign
 
     readme = (ROOT / "README.md").read_text()
     snippet = re.search(r"```python\n(import base64, hashlib, hmac\n.*?)```", readme, re.S)

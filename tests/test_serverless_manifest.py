@@ -8,7 +8,7 @@ import pkgutil
 import functions
 from local.cron import cron_jobs
 from local.manifest import load
-from shared.queues import QUEUES
+from shared.jobs.queues import QUEUES
 
 MANIFEST = load()
 

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from shared import ai_jobs
+from shared.ai import jobs as ai_jobs
 from shared.http import Request, Response, http_handler
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import ai_jobs
+from shared.ai import jobs as ai_jobs
 from shared.http import Request, http_handler
 
 

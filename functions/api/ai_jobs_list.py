@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared import ai_jobs
+from shared.ai import jobs as ai_jobs
 from shared.http import Request, http_handler
 from shared.http.problems import validation_problem
 from shared.schemas import PageWindow

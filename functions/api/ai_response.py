@@ -3,7 +3,7 @@ and per contact -> 202 {success, jobId, message}, or 429 with Retry-After."""
 
 from __future__ import annotations
 
-from shared.ai_response import AiResponseAccepted, AiResponseCreate, accept
+from shared.ai.response import AiResponseAccepted, AiResponseCreate, accept
 from shared.http import Request, Response, http_handler
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from shared import scheduling
 from shared.http import Request, http_handler
-from shared.jobstore import now_ms
+from shared.jobs.store import now_ms
 from shared.schemas import JobAction, Reschedule
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.http import Request, http_handler
-from shared.queue_control import QueueState, set_paused
+from shared.jobs.control import QueueState, set_paused
 
 
 @http_handler(auth="admin", response=QueueState)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from shared.ai import AIError, run_task
-from shared.ai_jobs import COMMON_OPTIONS
-from shared.jobstore import Job
-from shared.runner import JobFailed
+from shared.ai.jobs import COMMON_OPTIONS
+from shared.jobs.runner import JobFailed
+from shared.jobs.store import Job
 
 #: Seconds the AI call may take, retries included (within the queue's 50 s time limit).
 AI_BUDGET_S = 40.0

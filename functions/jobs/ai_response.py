@@ -9,10 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from shared.ai import AIError, run_task
-from shared.ai_response import callback_payload
-from shared.delivery import deliver
-from shared.jobstore import Job
-from shared.runner import JobFailed
+from shared.ai.response import callback_payload
+from shared.delivery.send import deliver
+from shared.jobs.runner import JobFailed
+from shared.jobs.store import Job
 
 #: Seconds the AI call may take, retries included (within the queue's 50 s time limit).
 AI_BUDGET_S = 30.0

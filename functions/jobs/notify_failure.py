@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.delivery import deliver
-from shared.jobstore import Job
-from shared.runner import JobFailed
+from shared.delivery.send import deliver
+from shared.jobs.runner import JobFailed
+from shared.jobs.store import Job
 from shared.settings import settings
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.delivery import deliver, join_url
-from shared.jobstore import Job
+from shared.delivery.send import deliver, join_url
+from shared.jobs.store import Job
 from shared.settings import settings
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.delivery import deliver
-from shared.jobstore import Job
+from shared.delivery.send import deliver
+from shared.jobs.store import Job
 
 
 def process(job: Job) -> dict[str, Any]:

@@ -15,7 +15,7 @@ reply         ``{"text"}``: a short reply to an inbound SMS
 ============  =====================================================================
 
 A provider that gives up raises :class:`AIError`; its ``retryable`` and ``retry_after_s``
-map onto ``shared.runner.JobFailed``.
+map onto ``shared.jobs.runner.JobFailed``.
 """
 
 from __future__ import annotations

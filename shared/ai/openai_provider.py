@@ -21,7 +21,9 @@ from shared.ai.base import AIError, Completion, ProviderName, output_text
 from shared.ai.offline.text import estimate_tokens
 from shared.ai.options import TaskOptions
 from shared.ai.prompts import build_messages, read_output
-from shared.callbacks import USER_AGENT, backoff_ms, parse_retry_after
+from shared.delivery.callbacks import parse_retry_after
+from shared.delivery.signing import USER_AGENT
+from shared.jobs.retry import backoff_ms
 from shared.settings import settings
 
 log = logging.getLogger("qs.ai")

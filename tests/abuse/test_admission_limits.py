@@ -13,7 +13,7 @@ import redis
 
 from local.gateway import build_app
 from local.http_protocol import UVICORN_HTTP
-from shared.ratelimit import Limit, admit, limiter_key
+from shared.http.ratelimit import Limit, admit, limiter_key
 from shared.schemas import canonical_contact
 from shared.settings import settings
 from tests.servers import serve

@@ -14,13 +14,14 @@ import redis
 
 from local.gateway import build_app
 from local.http_protocol import UVICORN_HTTP
-from shared.callbacks import CallbackClient, callback_path_error
-from shared.delivery import join_url
-from shared.netguard import blocked_reason
-from shared.runner import JobFailed
+from shared.delivery.callbacks import CallbackClient
+from shared.delivery.netguard import blocked_reason
+from shared.delivery.paths import callback_path_error
+from shared.delivery.send import join_url
+from shared.jobs.runner import JobFailed
 from shared.settings import settings
 from tests.servers import serve
-from tests.shared.test_keepalive_transport import RawServer, ok
+from tests.shared.delivery.test_transport import RawServer, ok
 
 # --- A backend's malformed framing never poisons the pool ---------------------------------------
 

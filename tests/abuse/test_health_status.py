@@ -15,9 +15,9 @@ import redis
 from local.embedded_redis import EmbeddedRedis, free_port
 from local.gateway import build_app
 from shared import health
-from shared.jobstore import JobStore
-from shared.liveness import beat
-from shared.queues import ready_key
+from shared.jobs.liveness import beat
+from shared.jobs.queues import ready_key
+from shared.jobs.store import JobStore
 from shared.settings import settings
 from tests.conftest import wait_for
 from tests.servers import serve

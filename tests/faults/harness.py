@@ -213,7 +213,7 @@ class QsProcess:
 
     @property
     def member(self) -> str:
-        """The name it beats under (``shared.liveness.process_id``)."""
+        """The name it beats under (``shared.jobs.liveness.process_id``)."""
         return f"{socket.gethostname()}:{self.pid}"
 
     def output(self) -> str:
@@ -293,7 +293,7 @@ class Service:
         )  # fmt: skip
 
     def job(self, job_id: str) -> dict[str, str]:
-        """The job's record as stored (``shared.jobstore``'s hash)."""
+        """The job's record as stored (``shared.jobs.store``'s hash)."""
         return dict(self.redis.client().hgetall(f"{self.prefix}:job:{job_id}"))  # type: ignore[arg-type]
 
 

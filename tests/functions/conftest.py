@@ -13,10 +13,10 @@ import pytest
 
 from local.gateway import build_app
 from local.http_protocol import UVICORN_HTTP
-from shared.actors import declare_job_actors
-from shared.broker import build_broker
-from shared.due_jobs import DueJobs
-from shared.jobstore import JobStore
+from shared.jobs.actors import declare_job_actors
+from shared.jobs.broker import build_broker
+from shared.jobs.due import DueJobs
+from shared.jobs.store import JobStore
 from shared.settings import settings
 from tests.conftest import wait_for
 from tests.servers import FakeOpenAI, Receiver, serve

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.callbacks import verify
+from shared.delivery.signing import verify
 from shared.settings import settings
 from tests.conftest import wait_for
 from tests.functions.conftest import SECRET, Service

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from shared.callbacks import verify
+from shared.delivery.signing import verify
 from shared.settings import settings
 from tests.functions.conftest import SECRET, Service
 from tests.servers import FakeOpenAI, Receiver

@@ -7,8 +7,8 @@ import time
 
 import httpx
 
-from shared.callbacks import verify
-from shared.jobstore import now_ms
+from shared.delivery.signing import verify
+from shared.jobs.store import now_ms
 from tests.conftest import wait_for
 from tests.functions.conftest import SECRET, Service, sms
 from tests.servers import Receiver
@@ -275,7 +275,7 @@ def test_requests_without_a_key_are_refused(service: Service):
 
 
 def test_completed_jobs_are_deleted_after_their_retention(service: Service, receiver: Receiver):
-    from shared.queues import QUEUES
+    from shared.jobs.queues import QUEUES
 
     job_id = service.schedule_sms().json()["jobId"]
     service.wait_state(job_id, "completed")

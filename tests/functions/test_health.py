@@ -10,7 +10,7 @@ import pytest
 from functions.api.health import handler
 from functions.cron import health_check
 from local.embedded_redis import free_port
-from shared.liveness import Heartbeat, beat
+from shared.jobs.liveness import Heartbeat, beat
 from shared.settings import settings
 from tests.conftest import load_event
 

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 
 from bench.limits import max_in_window
-from shared.due_jobs import DueJobs
-from shared.jobstore import Job, JobStore, NewJob, now_ms
+from shared.jobs.due import DueJobs
+from shared.jobs.store import Job, JobStore, NewJob, now_ms
 from shared.metrics import collect
 from tests.conftest import set_queue_limits, wait_for
 from tests.functions.conftest import sms

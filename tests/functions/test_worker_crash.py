@@ -15,10 +15,10 @@ import dramatiq
 import pytest
 
 from local.dev import ROOT
-from shared.actors import declare_job_actors
-from shared.broker import build_broker
-from shared.due_jobs import DueJobs
-from shared.jobstore import JobStore, NewJob, now_ms
+from shared.jobs.actors import declare_job_actors
+from shared.jobs.broker import build_broker
+from shared.jobs.due import DueJobs
+from shared.jobs.store import JobStore, NewJob, now_ms
 from shared.settings import settings
 from tests.conftest import wait_for
 from tests.functions.conftest import SECRET, sms
@@ -130,7 +130,7 @@ def test_sigterm_finishes_the_callback_in_flight_and_hands_back_prefetched_jobs(
 def test_repeated_stop_signals_to_the_whole_group_stop_every_worker_cleanly(
     redis_prefix: str, receiver: Receiver
 ):
-    from shared.liveness import alive
+    from shared.jobs.liveness import alive
 
     worker = start_worker(receiver, processes=2)
     try:

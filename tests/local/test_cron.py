@@ -13,8 +13,8 @@ from dramatiq.brokers.redis import RedisBroker
 from local import cron
 from local.manifest import Manifest
 from local.scheduler import CronScheduler, first_tick
-from shared.broker import build_broker
-from shared.queues import CRON_QUEUE, ready_key
+from shared.jobs.broker import build_broker
+from shared.jobs.queues import CRON_QUEUE, ready_key
 from shared.settings import settings
 from tests.conftest import wait_for
 from tests.fixtures import handlers

@@ -11,7 +11,7 @@ import pytest
 from local.gateway import build_app
 from local.http_protocol import UVICORN_HTTP
 from local.manifest import Manifest
-from shared.liveness import beat
+from shared.jobs.liveness import beat
 from shared.settings import settings
 from tests.servers import serve
 

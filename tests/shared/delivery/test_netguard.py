@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from shared import netguard
-from shared.netguard import (
+from shared.delivery import netguard
+from shared.delivery.netguard import (
     BlockedAddress,
     UnsafeUrl,
     allowed_hosts,

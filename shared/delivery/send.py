@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from shared.callbacks import callback_client, callback_path_error
-from shared.jobstore import Job
-from shared.runner import JobFailed
+from shared.delivery.callbacks import callback_client
+from shared.delivery.paths import callback_path_error
+from shared.jobs.runner import JobFailed
+from shared.jobs.store import Job
 
 
 def join_url(base: str, path: str) -> str:
     """``base`` + ``path`` with exactly one slash between them.
 
     Raises a non-retryable ``JobFailed`` when ``path`` is not a safe callback path
-    (:func:`shared.callbacks.callback_path_error`), e.g. on a job stored before that check.
+    (:func:`shared.delivery.callbacks.callback_path_error`), e.g. on a job stored before that check.
     """
     path = "/" + path.lstrip("/")
     if reason := callback_path_error(path):

@@ -26,9 +26,9 @@ before any byte of answer), the request is sent once more on a fresh connection,
 clients do for such races; any other failure is the caller's to retry.
 
 With ``guard=True`` the transport resolves each host itself through
-:func:`shared.netguard.resolve_checked` and connects to exactly the checked addresses (TLS
-still verifies the host name): a refused address raises :class:`shared.netguard.BlockedAddress`
-before any packet is sent to it.
+:func:`shared.delivery.netguard.resolve_checked` and connects to exactly the checked addresses
+(TLS still verifies the host name): a refused address raises
+:class:`shared.delivery.netguard.BlockedAddress` before any packet is sent to it.
 """
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ from typing import Any
 
 import httpx
 
-from shared.netguard import BlockedAddress, resolve_checked
-from shared.send_gate import before_write
+from shared.delivery.netguard import BlockedAddress, resolve_checked
+from shared.delivery.send_gate import before_write
 
 #: Largest response head (status line + headers) accepted, in bytes.
 MAX_HEAD_BYTES = 65_536

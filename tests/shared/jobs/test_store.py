@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from local.embedded_redis import EmbeddedRedis
-from shared.jobstore import Finish, FollowUp, JobStore, NewJob, Skipped, new_job_id, now_ms
-from shared.queues import ready_key
+from shared.jobs.queues import ready_key
+from shared.jobs.store import Finish, FollowUp, JobStore, NewJob, Skipped, new_job_id, now_ms
 from shared.settings import settings
 
 

@@ -20,9 +20,9 @@ from dramatiq.message import Message
 from dramatiq.middleware import CurrentMessage, default_middleware
 from periodiq import PeriodiqMiddleware
 
-from shared.middleware.worker_heartbeat import WorkerHeartbeat
+from shared.jobs.heartbeat import WorkerHeartbeat
+from shared.jobs.stopping import STOPPING
 from shared.redis_client import dramatiq_namespace, get_redis
-from shared.stopping import STOPPING
 
 #: Cron messages older than this many seconds when a worker takes them are skipped, not run late.
 CRON_SKIP_AFTER_S = 30

@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from local.embedded_redis import free_port
-from shared.keepalive_transport import KeepAliveTransport
+from shared.delivery.transport import KeepAliveTransport
 from tests.conftest import wait_for
 from tests.servers import self_signed_certificate, serve
 

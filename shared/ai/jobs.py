@@ -21,12 +21,12 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 from shared.ai import parse_options
+from shared.delivery.netguard import UnsafeUrl, check_callback_url
 from shared.http import Problem, Request
 from shared.http.auth import sees_every_org
 from shared.http.problems import field_errors, invalid_fields
-from shared.jobstore import Finish, FollowUp, Job, JobStore, NewJob, now_ms
-from shared.netguard import UnsafeUrl, check_callback_url
-from shared.queues import QUEUES
+from shared.jobs.queues import QUEUES
+from shared.jobs.store import Finish, FollowUp, Job, JobStore, NewJob, now_ms
 from shared.schemas import DEFAULT_PRIORITY, AiText, Priority, iso_ms
 
 QUEUE = "ai-jobs"

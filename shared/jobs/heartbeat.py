@@ -16,8 +16,8 @@ from typing import Any
 
 from dramatiq import Middleware
 
-from shared.liveness import Heartbeat
-from shared.stopping import STOPPING
+from shared.jobs.liveness import Heartbeat
+from shared.jobs.stopping import STOPPING
 
 log = logging.getLogger("qs.worker")
 

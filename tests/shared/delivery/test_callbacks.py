@@ -20,17 +20,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from local.embedded_redis import free_port
-from shared import callbacks
-from shared.callbacks import (
-    MAX_DELAY_MS,
-    CallbackClient,
-    Outcome,
-    backoff_ms,
-    callback_client,
-    next_retry_delay_ms,
-    sign,
-    verify,
-)
+from shared.delivery import callbacks
+from shared.delivery.callbacks import MAX_RETRY_AFTER_S, CallbackClient, Outcome, callback_client
+from shared.delivery.signing import verify
 from shared.settings import settings
 from tests.servers import serve
 
@@ -178,7 +170,7 @@ def test_retry_after_is_clamped_between_zero_and_one_hour(
     past = formatdate(time.time() - 600, usegmt=True)
     assert post_one(client, receiver, Reply(429, {"retry-after": past})).retry_after_s == 0.0
     far = post_one(client, receiver, Reply(503, {"retry-after": "999999"}))
-    assert far.retry_after_s == MAX_DELAY_MS / 1000
+    assert far.retry_after_s == MAX_RETRY_AFTER_S
 
 
 def test_retry_after_on_other_statuses_or_unparseable_is_ignored(
@@ -227,29 +219,6 @@ def test_signature_verifies_and_fails_when_anything_is_tampered(
     assert not verify(secret, {**headers, "webhook-timestamp": stale}, body)
 
 
-def test_signature_matches_the_standard_webhooks_test_vector() -> None:
-    signature = sign(
-        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-        "msg_p5jXN8AQM9LWM0D4loKWxJek",
-        1614265330,
-        b'{"test": 2432232314}',
-    )
-    assert signature == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
-
-
-def test_verify_rejects_stale_timestamps_and_accepts_any_listed_signature() -> None:
-    body, ts = b"{}", 1_700_000_000
-    good = sign(WHSEC, "job-1", ts, body)
-    headers = {"Webhook-Id": "job-1", "Webhook-Timestamp": str(ts), "Webhook-Signature": good}
-    assert verify(WHSEC, headers, body, now=ts + 299)
-    assert not verify(WHSEC, headers, body, now=ts + 301)
-    assert not verify(WHSEC, headers, body, now=ts - 301)
-    several = {**headers, "Webhook-Signature": f"v1,bm9wZQ== {good}"}
-    assert verify(WHSEC, several, body, now=ts)
-    assert not verify(WHSEC, {**headers, "Webhook-Signature": "v1,bm9wZQ=="}, body, now=ts)
-    assert not verify(WHSEC, {**headers, "Webhook-Timestamp": "soon"}, body, now=ts)
-
-
 def test_webhook_id_is_the_message_id_on_every_attempt_and_unsigned_without_a_secret(
     client: CallbackClient, receiver: Receiver
 ) -> None:
@@ -296,38 +265,3 @@ def test_callback_client_is_shared_and_replaced_in_a_forked_child(
     real_pid = os.getpid()
     monkeypatch.setattr(callbacks.os, "getpid", lambda: real_pid + 1)
     assert callback_client() is not shared
-
-
-def test_exponential_backoff_doubles_per_attempt_and_fixed_stays_put() -> None:
-    def exact(attempt: int, kind: callbacks.BackoffKind) -> int:
-        return backoff_ms(attempt, kind=kind, delay_ms=1000, rng=lambda: 0.5)
-
-    assert [exact(n, "exponential") for n in (1, 2, 3, 4)] == [1000, 2000, 4000, 8000]
-    assert [exact(n, "fixed") for n in (1, 2, 3, 4)] == [1000] * 4
-
-
-def test_jitter_stays_within_its_fraction_either_way() -> None:
-    low = backoff_ms(3, kind="exponential", delay_ms=1000, jitter=0.2, rng=lambda: 0.0)
-    high = backoff_ms(3, kind="exponential", delay_ms=1000, jitter=0.2, rng=lambda: 1.0)
-    assert (low, high) == (3200, 4800)
-    for _ in range(200):
-        assert 800 <= backoff_ms(1, kind="fixed", delay_ms=1000) <= 1200
-
-
-def test_backoff_is_capped_at_one_hour() -> None:
-    assert backoff_ms(200, kind="exponential", delay_ms=1000, rng=lambda: 1.0) == MAX_DELAY_MS
-    assert backoff_ms(1, kind="fixed", delay_ms=10 * MAX_DELAY_MS) <= MAX_DELAY_MS
-
-
-def test_backoff_rejects_a_zero_attempt_or_unknown_kind() -> None:
-    with pytest.raises(ValueError, match="starts at 1"):
-        backoff_ms(0, kind="fixed", delay_ms=1000)
-    with pytest.raises(ValueError, match="kind"):
-        backoff_ms(1, kind="linear", delay_ms=1000)  # type: ignore[arg-type]
-
-
-def test_next_retry_delay_waits_for_a_longer_retry_after() -> None:
-    throttled = Outcome(ok=False, status=429, retryable=True, retry_after_s=90.5)
-    assert next_retry_delay_ms(1, "fixed", 1000, throttled.retry_after_s) == 90_500
-    brief = Outcome(ok=False, status=429, retryable=True, retry_after_s=0.1)
-    assert 800 <= next_retry_delay_ms(1, "fixed", 1000, brief.retry_after_s) <= 1200

@@ -89,7 +89,7 @@ QUEUES: dict[str, QueueSpec] = {
             "ai-jobs",
             processor="functions.jobs.ai_job:process",
             max_attempts=3,
-            on_final="shared.ai_jobs:on_final",
+            on_final="shared.ai.jobs:on_final",
         ),
         QueueSpec("webhooks", processor="functions.jobs.webhook:process", max_attempts=5),
         QueueSpec(

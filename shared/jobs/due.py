@@ -10,8 +10,8 @@ import logging
 import threading
 import time
 
-from shared.jobstore import JobStore
-from shared.queues import JOB_QUEUES, QueueSpec
+from shared.jobs.queues import JOB_QUEUES, QueueSpec
+from shared.jobs.store import JobStore
 from shared.settings import settings
 
 log = logging.getLogger("qs.due_jobs")

@@ -1,7 +1,7 @@
 """AI responses (seed "AI response processing"): accept a message, reply to it later.
 
 ``POST /api/ai-response`` admits a request against the per-workspace and per-contact limits
-(sliding windows, ``shared.ratelimit``, counted per organisation), then queues a job on
+(sliding windows, ``shared.http.ratelimit``, counted per organisation), then queues a job on
 ``ai-response``. The job asks the AI provider for a reply and POSTs it to the request's
 ``callback_url`` in the seed's adaptive format: the SMS shape when that URL's path is the SMS
 endpoint, else the AI-response shape.
@@ -15,9 +15,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.http import Request, Response
-from shared.jobstore import Job, JobStore, NewJob, now_ms
-from shared.queues import QUEUES
-from shared.ratelimit import Check, Limit, enforce
+from shared.http.ratelimit import Check, Limit, enforce
+from shared.jobs.queues import QUEUES
+from shared.jobs.store import Job, JobStore, NewJob, now_ms
 from shared.schemas import (
     DEFAULT_PRIORITY,
     AiText,

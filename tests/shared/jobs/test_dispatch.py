@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from shared.jobstore import Finish, Job, JobStore, NewJob, Skipped, Wait, now_ms
+from shared.jobs.queues import QUEUES, Rate, effective, lua_config, ready_key
+from shared.jobs.store import Finish, Job, JobStore, NewJob, Skipped, Wait, now_ms
 from shared.metrics import collect
-from shared.queues import QUEUES, Rate, effective, lua_config, ready_key
 from shared.settings import settings
 from tests.conftest import set_queue_limits, wait_for
 
@@ -241,7 +241,7 @@ def test_a_request_write_waits_for_a_slot_of_the_send_window_beyond_the_limits_w
 
 
 def test_the_runner_gates_writes_only_on_rate_limited_queues(monkeypatch):
-    from shared.runner import send_gate
+    from shared.jobs.runner import send_gate
 
     job = Job("j", "sms", "sms", "active", {}, {}, 1, 3, 0, 0)
     assert send_gate(QUEUES["sms"], job) is not None

@@ -1,4 +1,5 @@
-"""Declares one Dramatiq actor per job queue of the queue table (import after ``shared.broker``)."""
+"""Declares one Dramatiq actor per job queue of the queue table (import after
+``shared.jobs.broker``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from typing import Any
 
 import dramatiq
 
-from shared.queues import JOB_QUEUES, QueueSpec, resolve
-from shared.runner import Processor, run_jobs
+from shared.jobs.queues import JOB_QUEUES, QueueSpec, resolve
+from shared.jobs.runner import Processor, run_jobs
 
 
 def declare_job_actors() -> dict[str, dramatiq.Actor[Any, Any]]:

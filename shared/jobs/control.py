@@ -8,8 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from shared.http import Problem, Request
-from shared.jobstore import JobStore
-from shared.queues import JOB_QUEUES
+from shared.jobs.queues import JOB_QUEUES
+from shared.jobs.store import JobStore
 
 
 class QueueState(BaseModel):

@@ -9,9 +9,9 @@ from typing import Any
 import dramatiq
 from dramatiq.message import Message
 
-from shared.broker import build_broker
-from shared.jobstore import JobStore, NewJob
-from shared.queues import ready_key
+from shared.jobs.broker import build_broker
+from shared.jobs.queues import ready_key
+from shared.jobs.store import JobStore, NewJob
 from shared.redis_client import dramatiq_namespace
 
 

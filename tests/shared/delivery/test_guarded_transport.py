@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from local.embedded_redis import free_port
-from shared.callbacks import CallbackClient, Outcome
-from shared.keepalive_transport import KeepAliveTransport
+from shared.delivery.callbacks import CallbackClient, Outcome
+from shared.delivery.transport import KeepAliveTransport
 from shared.settings import settings
 from tests.servers import Receiver, self_signed_certificate, serve
 

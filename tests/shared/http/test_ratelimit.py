@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from shared.http.problems import Problem
-from shared.ratelimit import Limit, admit, enforce
+from shared.http.ratelimit import Limit, admit, enforce
 from tests.conftest import wait_for
 
 PER_CONTACT = Limit("contact", max=5, window_ms=60_000)

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import redis
 from redis.exceptions import NoScriptError
 
-from shared.queues import FAILURE_NOTICES_QUEUE, QUEUES, lua_config
+from shared.jobs.queues import FAILURE_NOTICES_QUEUE, QUEUES, lua_config
 from shared.redis_client import dramatiq_namespace, get_redis
 from shared.settings import settings
 

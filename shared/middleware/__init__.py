@@ -1,1 +1,0 @@
-"""Dramatiq middleware of this service, one class per module."""
