@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 
 from shared.delivery.netguard import BlockedAddress, resolve_checked
-from shared.delivery.send_gate import before_write
+from shared.jobs.send_gate import before_write
 
 #: Largest response head (status line + headers) accepted, in bytes.
 MAX_HEAD_BYTES = 65_536

@@ -16,10 +16,10 @@ from typing import Any
 
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
-from shared.delivery.send_gate import gated
 from shared.jobs.liveness import process_id
 from shared.jobs.queues import FAILURE_NOTICES_QUEUE, QueueSpec, effective, resolve
 from shared.jobs.retry import next_retry_delay_ms
+from shared.jobs.send_gate import gated
 from shared.jobs.stopping import stopping
 from shared.jobs.store import Finish, FollowUp, Job, JobStore, Skipped, Usage, Wait
 from shared.redis_client import until_answered
@@ -91,7 +91,7 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
 
 def send_gate(spec: QueueSpec, job: Job) -> Callable[[], None] | None:
     """For a queue with a rate limit: what waits for a slot of its send window before each
-    request the job writes (see ``shared.delivery.send_gate``); None for a queue without one."""
+    request the job writes (see ``shared.jobs.send_gate``); None for a queue without one."""
     spec = effective(spec)
     if spec.limiter is None and spec.workspace_limiter is None:
         return None
