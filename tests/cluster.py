@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import redis
+from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
+from redis.retry import Retry
 
 from local.embedded_redis import free_port
 from local.processes import die_with_parent
@@ -86,10 +88,15 @@ class Node:
         except OSError:
             return "(no log)"
 
-    def client(self) -> redis.Redis:
-        """A plain client of this node alone (cluster commands, INFO), str responses."""
+    def client(self, timeout_s: float = 5.0) -> redis.Redis:
+        """A plain client of this node alone (cluster commands, INFO), str responses, no
+        retries: a dead or foreign port fails within ``timeout_s`` seconds."""
         return redis.Redis(
-            port=self.port, decode_responses=True, socket_connect_timeout=1, socket_timeout=5
+            port=self.port,
+            decode_responses=True,
+            socket_connect_timeout=1,
+            socket_timeout=timeout_s,
+            retry=Retry(NoBackoff(), 0),
         )
 
     def command(self) -> list[str]:
@@ -106,6 +113,10 @@ class Node:
             "--appendonly", "no",
             "--save", "",
             "--maxmemory-policy", "noeviction",
+            "--repl-diskless-sync-delay", "0",  # replicas sync at once, not after 5 s
+            # masters ping replicas every second, so a replica's offset leaves 0 at once
+            # (CLUSTER SLOTS, hence RedisCluster, leaves out replicas at offset 0)
+            "--repl-ping-replica-period", "1",
             "--daemonize", "no",
         ]  # fmt: skip
 
@@ -120,7 +131,7 @@ class Node:
         )
 
     def answers(self) -> bool:
-        client = self.client()
+        client = self.client(timeout_s=0.5)
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -132,8 +143,10 @@ class Node:
         """Wait until the node answers PING; ``ClusterError`` (with its log) if it exited or
         did not answer within ``START_TIMEOUT_S``."""
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not self.answers():
+        while True:
             exited = self.process is None or self.process.poll() is not None
+            if not exited and self.answers():
+                break
             if exited or time.monotonic() > deadline:
                 why = "exited" if exited else f"did not answer within {START_TIMEOUT_S} s"
                 raise ClusterError(f"redis node on port {self.port} {why}:\n{self.log_tail()}")
@@ -216,6 +229,19 @@ def cluster_info(node: Node) -> dict[str, str]:
     finally:
         client.close()
     return dict(line.split(":", 1) for line in text.strip().splitlines() if ":" in line)
+
+
+def _replica_entries(view: set[NodeView]) -> int:
+    """How many replica entries ``CLUSTER SLOTS`` has when every healthy replica is listed:
+    one per slot range of its master."""
+    healthy = [v for v in view if not v.failed]
+    return sum(
+        len(master.slots)
+        for replica in healthy
+        if replica.role == "slave"
+        for master in healthy
+        if master.node_id == replica.master_id
+    )
 
 
 @dataclass
@@ -319,6 +345,15 @@ class LocalCluster:
         views = [cluster_nodes(node) for node in live]
         if any(view != views[0] for view in views[1:]):
             return False
+        listed = _replica_entries(views[0])
+        for node in live:  # what clients see: every replica listed beside its master's slots
+            client = node.client()
+            try:
+                slots = client.execute_command("CLUSTER", "SLOTS")
+            finally:
+                client.close()
+            if sum(len(entry) - 3 for entry in slots) != listed:
+                return False
         for node in live:
             if self.role_of(node) == "slave":
                 replication = node.client()

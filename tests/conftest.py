@@ -12,10 +12,13 @@ from typing import Any
 
 import pytest
 import redis
+from redis.cluster import RedisCluster
 
 from local.embedded_redis import EmbeddedRedis
 from shared import redis_client
 from shared.settings import QueueLimitsSetting, settings
+from tests.cluster import LocalCluster
+from tests.cluster import redis_cluster as start_redis_cluster
 from tests.servers import Receiver, serve
 
 EVENTS = Path(__file__).parent / "events"
@@ -47,9 +50,37 @@ def wait_for(
         time.sleep(every_s)
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--redis-cluster",
+        action="store_true",
+        help="run the service on a local Redis Cluster (3 masters + 3 replicas), not one Redis",
+    )
+
+
+def on_cluster(config: pytest.Config) -> bool:
+    """Whether this run puts the service on the local Redis Cluster (``--redis-cluster``)."""
+    return bool(config.getoption("--redis-cluster"))
+
+
 @pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """``REDIS_URL`` when set (tests only touch their own key prefix), else an embedded server."""
+def redis_cluster() -> Iterator[LocalCluster]:
+    """A local Redis Cluster, 3 masters + 3 replicas (``tests/cluster.py``), started once per
+    session by the first test that asks for it. Tests must not kill its nodes (the failover
+    tests start their own)."""
+    with start_redis_cluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """The session's cluster seed with ``--redis-cluster``; else ``REDIS_URL`` when set (tests
+    only touch their own key prefix), else an embedded server."""
+    if on_cluster(request.config):
+        yield request.getfixturevalue("redis_cluster").seed_url
+        return
     url = os.environ.get("REDIS_URL")
     if url:
         yield url
@@ -62,12 +93,27 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def redis_prefix(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Point settings at the test Redis under a unique prefix; delete that prefix's keys after."""
+def redis_prefix(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[str]:
+    """Point settings at the test Redis (``REDIS_CLUSTER`` on with ``--redis-cluster``) under a
+    unique prefix; delete that prefix's keys after (on every primary of a cluster)."""
     prefix = f"qstest-{uuid.uuid4().hex[:10]}"
+    cluster = on_cluster(request.config)
     monkeypatch.setattr(settings, "redis_url", redis_url)
     monkeypatch.setattr(settings, "redis_prefix", prefix)
+    if cluster:
+        monkeypatch.setattr(settings, "redis_cluster", True, raising=False)
     yield prefix
+    if cluster:
+        nodes = RedisCluster.from_url(redis_url)
+        found = list(
+            nodes.scan_iter(match=f"{prefix}:*", count=1000, target_nodes=RedisCluster.PRIMARIES)
+        )
+        if found:
+            nodes.delete(*found)  # one DEL per slot
+        nodes.close()
+        return
     client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(match=f"{prefix}:*", count=1000))
     if keys:
