@@ -103,7 +103,10 @@ def redis_prefix(
     monkeypatch.setattr(settings, "redis_url", redis_url)
     monkeypatch.setattr(settings, "redis_prefix", prefix)
     if cluster:
-        monkeypatch.setattr(settings, "redis_cluster", True, raising=False)
+        if "redis_cluster" in type(settings).model_fields:
+            monkeypatch.setattr(settings, "redis_cluster", True)
+        else:  # until Settings has the field (pydantic refuses setattr of an unknown name)
+            monkeypatch.setitem(vars(settings), "redis_cluster", True)
     yield prefix
     if cluster:
         nodes = RedisCluster.from_url(redis_url)
