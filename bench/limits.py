@@ -74,7 +74,7 @@ def started_at(store: Any, ids: list[str], field: str = "startedAt") -> list[int
     """Each job's ``startedAt`` (or another time ``field``, epoch ms) or None, in one pipeline."""
     pipe = store.client.pipeline(transaction=False)
     for job_id in ids:
-        pipe.hget(store.key("job", job_id), field)
+        pipe.hget(store.qkey("sms", "job", job_id), field)
     return [int(v) if v else None for v in pipe.execute()]
 
 

@@ -21,9 +21,11 @@ import pendulum
 import redis
 from pendulum import DateTime
 
-from shared.jobs.broker import CRON_SKIP_AFTER_S
+from shared.jobs.broker import CRON_SKIP_AFTER_S, message_keys
+from shared.jobs.keys import queue_key
 from shared.jobs.liveness import Heartbeat
-from shared.redis_client import TRANSIENT, dramatiq_namespace, get_redis, key, until_answered
+from shared.jobs.queues import CRON_QUEUE
+from shared.redis_client import TRANSIENT, get_redis, until_answered
 
 log = logging.getLogger("qs.scheduler")
 
@@ -46,8 +48,9 @@ return 1
 
 
 def tick_key(actor_name: str, tick: DateTime) -> str:
-    """The claim of ``actor_name``'s ``tick``: it names the tick's message once queued."""
-    return key("cron", "tick", actor_name, tick.format("YYYY-MM-DDTHH:mm"))
+    """The claim of ``actor_name``'s ``tick`` (in the cron queue's slot): it names the tick's
+    message once queued."""
+    return queue_key(CRON_QUEUE, "tick", actor_name, tick.format("YYYY-MM-DDTHH:mm"))
 
 
 def fire_tick(actor: Any, tick: DateTime) -> bool:
@@ -59,8 +62,8 @@ def fire_tick(actor: Any, tick: DateTime) -> bool:
     message = actor.message_with_options(scheduled_at=str(tick)).copy(
         message_id=message_id, options={"redis_message_id": message_id}
     )
-    ns = f"{dramatiq_namespace()}:{message.queue_name}"
-    keys = [claim, f"{ns}.msgs", ns, f"{ns}.wake"]
+    messages, bodies, wake = message_keys(message.queue_name)
+    keys = [claim, bodies, messages, wake]
     script = _fire_script()
     return bool(
         script(keys=keys, args=[CLAIM_TTL_S, message_id, message.encode()], client=get_redis())

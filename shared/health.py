@@ -105,10 +105,10 @@ def _backlogs(client: redis.Redis) -> tuple[dict[str, QueueBacklog], list[str]]:
         if spec.processor is None:  # the cron queue: one Dramatiq message per tick, no store
             pipe.llen(ready_key(name))
             continue
-        pipe.zcard(store.key("jobs", name, "waiting"))
-        pipe.zcard(store.key("jobs", name, "delayed"))
-        pipe.zrange(store.key("jobs", name, "waiting"), 0, 0, withscores=True)
-        pipe.zcount(store.key("jobs", name, "delayed"), "-inf", now_ms - OVERDUE_S * 1000)
+        pipe.zcard(store.qkey(name, "jobs", "waiting"))
+        pipe.zcard(store.qkey(name, "jobs", "delayed"))
+        pipe.zrange(store.qkey(name, "jobs", "waiting"), 0, 0, withscores=True)
+        pipe.zcount(store.qkey(name, "jobs", "delayed"), "-inf", now_ms - OVERDUE_S * 1000)
     replies = iter(pipe.execute())
     paused = store.paused()
     queues, reasons = {}, []

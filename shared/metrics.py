@@ -76,14 +76,18 @@ def collect(store: JobStore | None = None, *, at_ms: int | None = None) -> Metri
     pipe = store.client.pipeline(transaction=False)
     for spec in JOB_QUEUES:
         for state in STATES:
-            pipe.zcard(store.key("jobs", spec.name, state))
+            pipe.zcard(store.qkey(spec.name, "jobs", state))
         for event in EVENTS:
-            pipe.mget([store.key("stats", spec.name, event, str(b)) for b in buckets_5m])
-        pipe.lrange(store.key("stats", spec.name, "wait"), 0, -1)
-        pipe.lrange(store.key("stats", spec.name, "run"), 0, -1)
-    pipe.smembers(store.key("paused"))
-    *results, paused = pipe.execute()
+            pipe.mget([store.qkey(spec.name, "stats", event, str(b)) for b in buckets_5m])
+        pipe.lrange(store.qkey(spec.name, "stats", "wait"), 0, -1)
+        pipe.lrange(store.qkey(spec.name, "stats", "run"), 0, -1)
+    for spec in JOB_QUEUES:
+        pipe.exists(store.qkey(spec.name, "paused"))
+    results = pipe.execute()
     replies = iter(results)
+    paused = {
+        spec.name for spec, on in zip(JOB_QUEUES, results[-len(JOB_QUEUES) :], strict=True) if on
+    }
     queues = {}
     for spec in JOB_QUEUES:
         counts = {state: int(next(replies)) for state in STATES}

@@ -21,6 +21,7 @@ from dramatiq.middleware import CurrentMessage, default_middleware
 from periodiq import PeriodiqMiddleware
 
 from shared.jobs.heartbeat import WorkerHeartbeat
+from shared.jobs.keys import queue_key
 from shared.jobs.stopping import STOPPING
 from shared.redis_client import dramatiq_namespace, get_redis
 
@@ -28,11 +29,49 @@ from shared.redis_client import dramatiq_namespace, get_redis
 CRON_SKIP_AFTER_S = 30
 
 
-class WakeableConsumer(_RedisConsumer):
-    """Dramatiq's Redis consumer, but an idle one waits on the queue's wake list (``BLPOP``,
-    up to the idle timeout) instead of sleeping: the job store pushes a token there with each
-    message it enqueues, so an idle worker takes a new job within a round trip, not after up
-    to a whole poll interval."""
+#: Take up to ARGV[1] messages: KEYS[1] the queue's list of message ids, KEYS[2] their bodies.
+#: A message leaves Redis as it is taken: its jobs remember it, and a worker that dies holding
+#: it loses nothing (recovery hands its jobs on: held unstarted, or lease, or heartbeat).
+_FETCH = """
+local ids = redis.call("LPOP", KEYS[1], tonumber(ARGV[1]))
+if not ids then return {} end
+local bodies = redis.call("HMGET", KEYS[2], unpack(ids))
+redis.call("HDEL", KEYS[2], unpack(ids))
+local out = {}
+for _, body in ipairs(bodies) do if body then out[#out + 1] = body end end
+return out
+"""
+#: Put messages (ARGV: id, body, id, body, ...) on the queue: KEYS[1] the list, KEYS[2] the
+#: bodies, KEYS[3] the wake list; at the front when ARGV[1] is "front" (handed back).
+_PUT = """
+local push = ARGV[1] == "front" and "LPUSH" or "RPUSH"
+for i = 2, #ARGV, 2 do
+  redis.call("HSET", KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call(push, KEYS[1], ARGV[i])
+end
+redis.call("RPUSH", KEYS[3], 1)
+redis.call("LTRIM", KEYS[3], 0, 15)
+return (#ARGV - 1) / 2
+"""
+
+
+@functools.cache
+def _script(source: str) -> Any:
+    return redis.Redis().register_script(source)  # this client only computes the SHA
+
+
+def message_keys(queue: str) -> list[str]:
+    """A queue's message list, message bodies and wake list (all in the queue's slot)."""
+    return [queue_key(queue, "mq"), queue_key(queue, "mq", "msgs"), queue_key(queue, "wake")]
+
+
+class QueueConsumer(_RedisConsumer):
+    """Takes a queue's messages from its own keys, in its own hash slot (never a global key):
+    a message is removed as it is taken, so there is nothing to acknowledge and no broker-wide
+    heartbeat or maintenance; the job store's leases and recovery see to a worker that dies.
+    An idle consumer waits on the queue's wake list (``BLPOP``, up to the idle timeout), where
+    the job store pushes a token with each message, so an idle worker takes a new job within a
+    round trip."""
 
     def __next__(self) -> MessageProxy | None:
         try:
@@ -48,12 +87,12 @@ class WakeableConsumer(_RedisConsumer):
                     return MessageProxy(message)
                 room = self.prefetch - self.outstanding_message_count
                 if room > 0:
-                    fetched = self.broker.do_fetch(self.queue_name, room)
+                    keys = message_keys(self.queue_name)
+                    fetched = _script(_FETCH)(keys=keys[:2], args=[room], client=self.broker.client)
                     self.message_cache = [data for data in fetched if data]
                     if self.message_cache:
                         continue
-                    wake = f"{self.broker.namespace}:{self.queue_name}.wake"
-                    self.broker.client.blpop([wake], timeout=self.timeout / 1000)
+                    self.broker.client.blpop([keys[2]], timeout=self.timeout / 1000)
                     return None
                 # busy: every prefetch slot is taken; look again after a short back-off
                 self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
@@ -62,21 +101,51 @@ class WakeableConsumer(_RedisConsumer):
         except redis.ConnectionError as exc:
             raise ConnectionClosed(exc) from None
 
+    def ack(self, message: Any) -> None:
+        self.queued_message_ids.discard(message.message_id)
+
+    def nack(self, message: Any) -> None:  # its jobs' outcomes are in the job store already
+        self.queued_message_ids.discard(message.message_id)
+
+    def requeue(self, messages: Any) -> None:
+        """Hand messages back to the front of the queue (a graceful stop)."""
+        put(self.broker.client, self.queue_name, list(messages), front=True)
+
     def _hand_back_cache(self) -> None:
         """Requeue fetched messages no worker thread has seen yet."""
-        if not self.message_cache:
-            return
-        ids = [Message.decode(data).options["redis_message_id"] for data in self.message_cache]
-        self.message_cache = []
-        self.broker.do_requeue(self.queue_name, *ids)
+        cache, self.message_cache = self.message_cache, []
+        if cache:
+            put(self.broker.client, self.queue_name, [Message.decode(d) for d in cache], front=True)
+
+
+def put(client: Any, queue: str, messages: list[Any], *, front: bool = False) -> None:
+    """Put ``messages`` on ``queue`` (at the front: handed back) and wake a worker."""
+    if not messages:
+        return
+    args: list[Any] = ["front" if front else "back"]
+    for message in messages:
+        redis_id = message.options.get("redis_message_id") or message.message_id
+        args += [redis_id, message.encode()]
+    _script(_PUT)(keys=message_keys(queue), args=args, client=client)
 
 
 class ServiceBroker(RedisBroker):
-    """The Redis broker with ``WakeableConsumer``."""
+    """The Redis broker with ``QueueConsumer`` and the same per-queue keys for ``enqueue``."""
 
     @property
     def consumer_class(self) -> Any:
-        return WakeableConsumer
+        return QueueConsumer
+
+    def enqueue(self, message: Message, *, delay: int | None = None) -> Message:
+        """Put one message on its queue (``delay`` is refused: delayed jobs are the job
+        store's, in its sorted set)."""
+        if delay is not None:
+            raise ValueError("delayed messages are the job store's: create a delayed job")
+        message = message.copy(options={"redis_message_id": message.message_id})
+        self.emit_before("enqueue", message, delay)
+        put(self.client, message.queue_name, [message])
+        self.emit_after("enqueue", message, delay)
+        return message
 
 
 def build_broker() -> RedisBroker:

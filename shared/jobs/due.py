@@ -10,6 +10,8 @@ import logging
 import threading
 import time
 
+from shared.jobs.heartbeat import WORKER_ROLE
+from shared.jobs.liveness import alive
 from shared.jobs.queues import JOB_QUEUES, QueueSpec
 from shared.jobs.store import JobStore
 from shared.settings import settings
@@ -46,11 +48,22 @@ class DueJobs:
             queues = [q for q, n in zip(queues, counts, strict=True) if n >= PROMOTE_BATCH]
         return moved
 
+    def follow_ups(self) -> int:
+        """Create the follow-up jobs (failure notices, webhooks) waiting in every queue's
+        outbox in their own queues (one pipelined look when there are none); how many."""
+        pipe = self.store.client.pipeline(transaction=False)
+        for spec in self.queues:
+            pipe.llen(self.store.qkey(spec.name, "outbox"))
+        waiting = [spec.name for spec, n in zip(self.queues, pipe.execute(), strict=True) if n]
+        return sum(self.store.drain_outbox(queue) for queue in waiting)
+
     def housekeeping(self) -> None:
-        """Re-enqueue jobs whose worker died; delete finished jobs past retention."""
+        """Re-enqueue jobs whose worker died or whose lease expired; delete finished jobs past
+        retention."""
+        workers = alive(WORKER_ROLE)  # liveness lives outside the queues' slots: read it once
         for spec in self.queues:
             notify = spec.notify_failure and bool(settings.failure_webhook_url)
-            recovered = self.store.recover(spec.name, notify=notify)
+            recovered = self.store.recover(spec.name, alive=workers, notify=notify)
             for job_id in recovered:
                 log.warning(
                     "handed to another worker (its worker died, its lease expired, or it was "
@@ -66,6 +79,7 @@ class DueJobs:
         while not self._stop.is_set():
             try:
                 self.promote()
+                self.follow_ups()
                 if time.monotonic() - self._last_housekeeping >= HOUSEKEEPING_INTERVAL_S:
                     self._last_housekeeping = time.monotonic()
                     self.housekeeping()

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, replace
 from typing import Any
 
-from shared.redis_client import dramatiq_namespace
+from shared.jobs.keys import queue_key
 from shared.settings import RateSetting, settings
 
 HOUR_MS = 3_600_000
@@ -33,6 +33,9 @@ class QueueSpec:
     """One queue and how its jobs run."""
 
     name: str
+    #: one letter that starts the id of every job of this queue (``S01J…``), so an id finds
+    #: its queue's keys (and Redis Cluster slot) without a lookup
+    code: str
     #: ``module:function`` of the job processor, ``process(job: Job) -> result``; ``None`` for
     #: queues whose actors are declared elsewhere (the cron queue, from ``serverless.yml``).
     processor: str | None
@@ -69,35 +72,40 @@ QUEUES: dict[str, QueueSpec] = {
         # Limits from the seed's queue config (overridable with QUEUE_LIMITS).
         QueueSpec(
             "sms",
+            code="S",
             processor="functions.jobs.send_sms:process",
             limiter=Rate(50, 1000),
             concurrency=5,
         ),
         QueueSpec(
             "email",
+            code="E",
             processor="functions.jobs.send_email:process",
             limiter=Rate(100, 1000),
             concurrency=5,
         ),
         QueueSpec(
             "ai-response",
+            code="R",
             processor="functions.jobs.ai_response:process",
             limiter=Rate(10, 1000),
             concurrency=5,
         ),
         QueueSpec(
             "ai-jobs",
+            code="A",
             processor="functions.jobs.ai_job:process",
             max_attempts=3,
             on_final="shared.ai.jobs:on_final",
         ),
-        QueueSpec("webhooks", processor="functions.jobs.webhook:process", max_attempts=5),
+        QueueSpec("webhooks", "W", processor="functions.jobs.webhook:process", max_attempts=5),
         QueueSpec(
             FAILURE_NOTICES_QUEUE,
+            "F",
             processor="functions.jobs.notify_failure:process",
             notify_failure=False,
         ),
-        QueueSpec(CRON_QUEUE, processor=None, max_attempts=1, time_limit_ms=55_000),
+        QueueSpec(CRON_QUEUE, "C", processor=None, max_attempts=1, time_limit_ms=55_000),
     )
 }
 
@@ -144,21 +152,24 @@ LEASE_GRACE_MS = 15_000
 RATE_LEAD_MS = 50
 
 
-def lua_config() -> str:
-    """Every job queue's limits, as the job-store scripts read them (CFG in ``_lib.lua``);
-    rebuilt only when the settings it comes from change."""
+def lua_config(queue: str) -> str:
+    """``queue``'s limits, as the job-store scripts read them (CFG in ``lua/_lib.lua``);
+    rebuilt only when the settings they come from change."""
     global _config
     limits, batch, ahead = settings.queue_limits, settings.delivery_batch, settings.dispatch_ahead
     if _config is None or _config[0] is not limits or _config[1:3] != (batch, ahead):
         _config = (limits, batch, ahead, _build_lua_config())
-    return _config[3]
+    return _config[3].get(queue, _DEFAULT_CONFIG)
 
 
-#: (the QUEUE_LIMITS object, kept alive so it cannot be mistaken for another, batch, ahead, JSON)
-_config: tuple[object, int, int, str] | None = None
+#: What a queue outside the job queues (cron) reads.
+_DEFAULT_CONFIG = json.dumps({"cap": 1000, "batch": 1})
+#: (the QUEUE_LIMITS object, kept alive so it cannot be mistaken for another, batch, ahead,
+#: each queue's JSON)
+_config: tuple[object, int, int, dict[str, str]] | None = None
 
 
-def _build_lua_config() -> str:
+def _build_lua_config() -> dict[str, str]:
     check_queue_limits()
     config = {}
     for spec in map(effective, JOB_QUEUES):
@@ -174,10 +185,21 @@ def _build_lua_config() -> str:
         for field, rate in (("rate", spec.limiter), ("ws", spec.workspace_limiter)):
             if rate:
                 entry[field] = [rate.max, rate.duration_ms * 1000]
-        config[spec.name] = entry
-    return json.dumps(config, separators=(",", ":"))
+        config[spec.name] = json.dumps(entry, separators=(",", ":"))
+    return config
+
+
+#: Queue codes to queues (``QueueSpec.code``).
+BY_CODE = {spec.code: spec for spec in QUEUES.values()}
+assert len(BY_CODE) == len(QUEUES), "every queue needs a code of its own"
+
+
+def queue_of(job_id: str) -> str | None:
+    """The queue a job id names, or None (an id issued before ids named their queue)."""
+    spec = BY_CODE.get(job_id[:1]) if job_id and not job_id[0].isdigit() else None
+    return spec.name if spec else None
 
 
 def ready_key(queue_name: str) -> str:
-    """The Redis list in which Dramatiq keeps ``queue_name``'s ready message ids."""
-    return f"{dramatiq_namespace()}:{queue_name}"
+    """The Redis list of ``queue_name``'s worker messages (ids; bodies in ``…:mq:msgs``)."""
+    return queue_key(queue_name, "mq")

@@ -1,6 +1,8 @@
 """The job store: one Redis hash per job, per-state indexes, and atomic Lua transitions.
 
-Delayed jobs and retry back-offs wait in a sorted set scored by due time (``jobs:<queue>:delayed``),
+Every key of a queue carries its hash tag (``<prefix>:{<queue>}:…``, see ``keys.py``) and every
+script runs on one queue's keys, declared in ``KEYS``: the same code runs on one Redis and on
+Redis Cluster. Delayed jobs and retry back-offs wait in a sorted set scored by due time,
 never in Dramatiq's in-memory delay queue (see DESIGN.md); ``promote_due`` makes due ones
 ready atomically. Ready jobs wait in the service's own lines (per priority, per workspace) and
 are dispatched to Dramatiq only as the queue's limits allow (``_lib.lua``), so priorities,
@@ -14,8 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
-import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -23,8 +24,9 @@ from typing import Any, Literal
 import redis
 from redis.exceptions import NoScriptError
 
-from shared.jobs.queues import FAILURE_NOTICES_QUEUE, QUEUES, lua_config
-from shared.redis_client import dramatiq_namespace, get_redis
+from shared.jobs.keys import new_job_id, now_ms, queue_key, tag
+from shared.jobs.queues import FAILURE_NOTICES_QUEUE, JOB_QUEUES, QUEUES, lua_config, queue_of
+from shared.redis_client import get_redis
 from shared.settings import settings
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -33,18 +35,7 @@ LUA_DIR = Path(__file__).with_name("lua")
 JobState = Literal["delayed", "waiting", "active", "completed", "failed"]
 STATES: tuple[JobState, ...] = ("delayed", "waiting", "active", "completed", "failed")
 
-_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-
-
-def now_ms() -> int:
-    """Wall-clock time in epoch milliseconds."""
-    return time.time_ns() // 1_000_000
-
-
-def new_job_id(at_ms: int | None = None) -> str:
-    """A 26-character ULID: sortable by creation time, unguessable (80 random bits)."""
-    value = ((at_ms if at_ms is not None else now_ms()) << 80) | int.from_bytes(os.urandom(10))
-    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+__all__ = ["new_job_id", "now_ms"]  # re-exported: callers make ids and read the host clock here
 
 
 def fingerprint(payload: Any) -> str:
@@ -188,6 +179,8 @@ class NewJob:
     #: (scope, key, fingerprint): a second create with the same scope and key returns the
     #: first job; with another fingerprint it is a conflict.
     idempotency: tuple[str, str, str] | None = None
+    #: the id to give it (a follow-up's, chosen when its cause finished); None: a new one
+    job_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -200,14 +193,27 @@ class Created:
 
 
 @functools.cache
-def _script(name: str) -> Any:
-    """The Lua script ``name`` (with ``_lib.lua`` prepended), built once per process.
+def _script(name: str, shebang: bool) -> Any:
+    """The Lua script ``name`` (with ``_lib.lua`` prepended), built once per process; with
+    ``shebang`` (Redis 7+) it starts ``#!lua``, so Redis itself refuses any access to a key
+    outside the declared keys' slot.
 
     A redis-py ``Script`` runs by SHA on whichever client it is called with, loading itself
     on a server that has not seen it.
     """
     source = (LUA_DIR / "_lib.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+    if shebang:
+        source = "#!lua\n" + source
     return redis.Redis().register_script(source)  # the client here only computes the SHA
+
+
+@functools.cache
+def _speaks_shebang(client: Any) -> bool:
+    """Whether the server behind ``client`` is Redis 7+ (scripts may carry ``#!lua``)."""
+    info = client.info("server")
+    if info and "redis_version" not in info:  # a cluster client: one entry per node
+        info = next(iter(info.values()))
+    return int(str(info.get("redis_version", "0")).split(".")[0]) >= 7
 
 
 class JobStore:
@@ -216,49 +222,64 @@ class JobStore:
     def __init__(self, client: redis.Redis | None = None) -> None:
         self.client = client or get_redis()
         self.prefix = settings.redis_prefix
-        self.ns = dramatiq_namespace()
 
-    def _run(self, name: str, *args: Any, at_ms: int | None = None) -> Any:
-        """Run script ``name`` with the common head (see ``_lib.lua``), then ``args``.
+    def _run(self, name: str, queue: str, *args: Any, at_ms: int | None = None) -> Any:
+        """Run script ``name`` on ``queue``'s keys with the common head (see ``_lib.lua``),
+        then ``args``.
 
         The script reads the time from Redis (``TIME``); ``at_ms`` fixes it (tests only).
         """
-        head = [self.prefix, self.ns, lua_config(), "" if at_ms is None else at_ms]
-        script = _script(name)
+        head = [queue, lua_config(queue), "" if at_ms is None else at_ms]
+        script = _script(name, _speaks_shebang(self.client))
         try:  # EVALSHA straight away: redis-py's Script wrapper costs more than the call
-            return self.client.execute_command("EVALSHA", script.sha, 0, *head, *args)
+            return self.client.execute_command("EVALSHA", script.sha, 1, tag(queue), *head, *args)
         except NoScriptError:  # a server that has not seen it (or was restarted): load it
-            return script(keys=[], args=[*head, *args], client=self.client)
+            return script(keys=[tag(queue)], args=[*head, *args], client=self.client)
 
-    def key(self, *parts: str) -> str:
-        return ":".join((self.prefix, *parts))
+    def qkey(self, queue: str, *parts: str) -> str:
+        """A key of ``queue`` (``keys.queue_key``)."""
+        return queue_key(queue, *parts)
+
+    def _queue_of(self, job_id: str) -> str | None:
+        """The queue of ``job_id``: named by the id, or (an id issued before ids named their
+        queue) the queue whose keys hold its record."""
+        queue = queue_of(job_id)
+        if queue is not None or not job_id:
+            return queue
+        for spec in JOB_QUEUES:
+            if self.client.exists(queue_key(spec.name, "job", job_id)):
+                return spec.name
+        return None
 
     # -- creating -------------------------------------------------------------------------
 
     def _job_args(self, job: NewJob) -> list[Any]:
-        idem_key, fp = "", ""
+        idem, fp = "", ""
         if job.idempotency:
             scope, key, fp = job.idempotency
-            idem_key = self.key("idem", scope, key)
+            idem = f"{scope}:{key}"
         due = f"+{job.delay_ms}" if job.delay_ms is not None else job.due_ms
         return [
-            new_job_id(), job.queue, job.actor, due,
+            job.job_id or new_job_id(QUEUES[job.queue].code), job.queue, job.actor, due,
             json.dumps(job.data, separators=(",", ":")), json.dumps(job.options),
-            job.max_attempts, job.workspace_id, job.contact_id, idem_key, fp, job.org,
+            job.max_attempts, job.workspace_id, job.contact_id, idem, fp, job.org,
             job.priority, " ".join(job.indexes),
         ]  # fmt: skip
 
     def create_many(self, jobs: list[NewJob], *, at_ms: int | None = None) -> list[Created]:
-        """Store every job or none, in one atomic script call.
+        """Store every job (all of one queue) or none, in one atomic script call.
 
         A job whose idempotency key was used before comes back ``existing`` (nothing new is
         written for it); if any such earlier request differed, nothing is written and the
         result is a single ``conflict`` naming the earlier job at that job's position.
         """
+        queues = {job.queue for job in jobs}
+        if len(queues) != 1:
+            raise ValueError(f"one create call writes one queue's jobs, not {sorted(queues)}")
         args: list[Any] = [len(jobs)]
         for job in jobs:
             args += self._job_args(job)
-        reply = self._run("create", *args, at_ms=at_ms)
+        reply = self._run("create", queues.pop(), *args, at_ms=at_ms)
         if reply[0] == "conflict":
             index = int(reply[1]) - 1
             return [Created(reply[2], "conflict", index)]
@@ -279,56 +300,71 @@ class JobStore:
         return int(seconds) * 1000 + int(micros) // 1000
 
     def get(self, job_id: str) -> Job | None:
-        raw = self.client.hgetall(self.key("job", job_id))
+        queue = self._queue_of(job_id)
+        if queue is None:
+            return None
+        raw = self.client.hgetall(queue_key(queue, "job", job_id))
         return Job.from_hash(raw) if raw else None  # type: ignore[arg-type]
 
     def ids_in(
         self,
         index: str,
         *,
+        queue: str,
         states: tuple[str, ...] = (),
-        queue: str = "",
         offset: int = 0,
         limit: int = 50,
     ) -> tuple[list[str], int]:
-        """Newest-first ids of listing index ``index`` (see ``NewJob.indexes``), optionally only
-        those of ``queue`` in one of ``states``; (one page of ids, how many match in all)."""
-        key = self.key("idx", index)
+        """Newest-first ids of ``queue``'s listing index ``index`` (see ``NewJob.indexes``),
+        optionally only those in one of ``states``; (one page of ids, how many match in all)."""
+        key = queue_key(queue, "idx", index)
         if not states:
             ids = self.client.zrevrange(key, offset, offset + limit - 1)
             return [str(i) for i in ids], int(self.client.zcard(key))
         matched: list[tuple[float, str]] = []
         for state in states:  # the intersection with each state index, by creation time
-            weights = {key: 1, self.key("jobs", queue, state): 0}
+            weights = {key: 1, queue_key(queue, "jobs", state): 0}
             pairs: list[Any] = self.client.zinter(weights, withscores=True)
             matched += [(float(score), str(job_id)) for job_id, score in pairs]
         matched.sort(reverse=True)
         return [job_id for _, job_id in matched[offset : offset + limit]], len(matched)
 
     def id_for(self, scope: str, key: str) -> str | None:
-        """The job a client-chosen id (``jobId``, ``Idempotency-Key``) of ``scope`` names, while
-        that job exists."""
-        job_id = self.client.hget(self.key("idem", scope, key), "job")
-        return str(job_id) if job_id else None
+        """The job a client-chosen id (``jobId``, ``Idempotency-Key``) of ``scope`` names, in
+        whichever queue, while that job exists."""
+        for spec in JOB_QUEUES:
+            job_id = self.client.hget(queue_key(spec.name, "idem", f"{scope}:{key}"), "job")
+            if job_id:
+                return str(job_id)
+        return None
 
     def usage(self, org: str) -> dict[str, str]:
-        """An organisation's usage totals: ``{"<kind>:jobs|tokens|costCents": value}``."""
-        raw: dict[str, str] = self.client.hgetall(self.key("usage", org or "-"))  # type: ignore[assignment]
-        return raw
+        """An organisation's usage totals, summed over the queues that keep them:
+        ``{"<kind>:jobs|tokens|costCents": value}``."""
+        totals: dict[str, float] = defaultdict(float)
+        for spec in JOB_QUEUES:
+            raw: dict[str, str] = self.client.hgetall(queue_key(spec.name, "usage", org or "-"))  # type: ignore[assignment]
+            for name, value in raw.items():
+                totals[name] += float(value)
+        return {
+            name: str(int(total)) if not name.endswith(":costCents") else repr(total)
+            for name, total in totals.items()
+        }
 
     def count(self, queue: str, state: JobState) -> int:
-        return int(self.client.zcard(self.key("jobs", queue, state)))
+        return int(self.client.zcard(queue_key(queue, "jobs", state)))
 
     def ids(self, queue: str, state: JobState, *, offset: int = 0, limit: int = 50) -> list[str]:
         """Ids in one state, oldest first (delayed: soonest due first)."""
-        key = self.key("jobs", queue, state)
+        key = queue_key(queue, "jobs", state)
         return [str(i) for i in self.client.zrange(key, offset, offset + limit - 1)]
 
     # -- client actions -------------------------------------------------------------------
 
     def cancel(self, job_id: str) -> str:
         """``cancelled``, ``missing``, or the state that forbids cancelling."""
-        return str(self._run("cancel", job_id))
+        queue = self._queue_of(job_id)
+        return str(self._run("cancel", queue, job_id)) if queue else "missing"
 
     def reschedule(
         self,
@@ -341,7 +377,8 @@ class JobStore:
         """Move a delayed job to ``due_ms`` (epoch ms) or ``delay_ms`` after Redis' now;
         ``delayed``/``waiting`` (now due), ``missing`` or the state."""
         due = f"+{delay_ms or 0}" if due_ms is None else due_ms
-        return str(self._run("reschedule", job_id, due, at_ms=at_ms))
+        queue = self._queue_of(job_id)
+        return str(self._run("reschedule", queue, job_id, due, at_ms=at_ms)) if queue else "missing"
 
     # -- queue control --------------------------------------------------------------------
 
@@ -355,7 +392,9 @@ class JobStore:
 
     def paused(self) -> set[str]:
         """The queues paused now."""
-        return {str(q) for q in self.client.smembers(self.key("paused"))}
+        return {
+            spec.name for spec in JOB_QUEUES if self.client.exists(queue_key(spec.name, "paused"))
+        }
 
     # -- scheduler ------------------------------------------------------------------------
 
@@ -368,26 +407,59 @@ class JobStore:
     def promote_due_many(
         self, queues: list[str], *, limit: int = 1000, at_ms: int | None = None
     ) -> list[int]:
-        """``promote_due`` for several queues in one round trip; how many became ready, each."""
-        return [int(n) for n in self._run("promote_due", limit, *queues, at_ms=at_ms)]
+        """``promote_due`` for several queues, pipelined (one round trip per Redis node); how
+        many became ready, each."""
+        shebang = _speaks_shebang(self.client)
+        pipe = self.client.pipeline(transaction=False)
+        for queue in queues:
+            head = [queue, lua_config(queue), "" if at_ms is None else at_ms]
+            _script("promote_due", shebang)(keys=[tag(queue)], args=[*head, limit], client=pipe)
+        return [int(n) for n in pipe.execute()]
 
-    def recover(self, queue: str, *, notify: bool = False, at_ms: int | None = None) -> list[str]:
-        """Re-enqueue (or fail, on the last attempt) active jobs whose worker stopped beating for
-        ``HEARTBEAT_TTL_S`` or whose lease expired, and jobs a worker has held unstarted for
-        ``HEARTBEAT_TTL_S`` (all on Redis' clock).
+    def recover(
+        self,
+        queue: str,
+        *,
+        alive: list[str],
+        notify: bool = False,
+        at_ms: int | None = None,
+    ) -> list[str]:
+        """Re-enqueue (or fail, on the last attempt) active jobs whose worker is not in
+        ``alive`` (``liveness.alive("worker")``) or whose lease expired, and jobs a worker has
+        held unstarted for ``HEARTBEAT_TTL_S`` (on Redis' clock).
 
         ``notify``: a job failed this way also queues its failure notice.
         """
         notices = QUEUES[FAILURE_NOTICES_QUEUE]
         stale_ms = int(settings.heartbeat_ttl_s * 1000)
-        args = [
-            queue,
-            stale_ms,
-            notices.name if notify else "",
-            notices.max_attempts,
-            stale_ms,
-        ]
-        return list(self._run("recover", *args, at_ms=at_ms))
+        args = [notices.name if notify else "", notices.max_attempts, stale_ms, *alive]
+        return list(self._run("recover", queue, *args, at_ms=at_ms))
+
+    def drain_outbox(self, queue: str, *, limit: int = 100) -> int:
+        """Create the follow-up jobs ``queue``'s finished jobs left in its outbox (failure
+        notices, webhooks) in their own queues, under the ids chosen when their cause finished,
+        then remove them: exactly once, whatever schedulers drain at the same time (a repeat
+        finds the job written). How many were handled."""
+        outbox = queue_key(queue, "outbox")
+        entries = [str(e) for e in self.client.lrange(outbox, 0, limit - 1)]
+        by_queue: dict[str, list[NewJob]] = defaultdict(list)
+        for entry in entries:
+            f = json.loads(entry)
+            target = QUEUES[f["queue"]]
+            by_queue[target.name].append(
+                NewJob(
+                    queue=target.name, actor=target.actor, data=json.loads(f["data"]),
+                    due_ms=0, delay_ms=0, max_attempts=int(f["max"]), workspace_id=f["ws"],
+                    contact_id=f["ct"], org=f["org"], job_id=f["id"],
+                )
+            )  # fmt: skip
+        for jobs in by_queue.values():
+            self.create_many(jobs)
+        pipe = self.client.pipeline(transaction=False)
+        for entry in entries:
+            pipe.lrem(outbox, 1, entry)
+        pipe.execute()
+        return len(entries)
 
     def clean(
         self,
@@ -414,7 +486,10 @@ class JobStore:
         so does one its queue's limits (or a pause) hold back: it waits for the next slot in
         line. One whose rate slot frees within moments comes back ``Wait``: ask again then.
         """
-        reply = self._run("start", message_id, worker, *job_ids, "--", *JOB_FIELDS)
+        queue = self._queue_of(job_ids[0]) if job_ids else None
+        if queue is None:
+            return [Skipped(job_id, "gone") for job_id in job_ids]
+        reply = self._run("start", queue, message_id, worker, *job_ids, "--", *JOB_FIELDS)
         out: list[Job | Skipped | Wait] = []
         for entry in reply:
             if entry[1] == "skip":
@@ -438,16 +513,16 @@ class JobStore:
         return int(self._run("send_slot", job.queue, job.workspace_id, member))
 
     def finish_many(self, finishes: list[Finish], *, at_ms: int | None = None) -> int:
-        """Record how attempts ended, in one round trip; how many were still theirs to finish."""
-        if not finishes:
-            return 0
-        args: list[Any] = []
+        """Record how attempts ended, in one round trip per queue (a worker message holds one
+        queue's jobs); how many were still theirs to finish."""
+        by_queue: dict[str, list[Any]] = defaultdict(list)
         for f in finishes:
             result = "" if f.result is None else _compact(f.result)
             due = f"+{f.delay_ms}" if f.delay_ms is not None else f.due_ms
+            args = by_queue[f.job.queue]
             args += [f.job.id, f.job.message_id, f.outcome, due, result, f.error or ""]
             args.append(_finish_extras(f))
-        return int(self._run("finish", *args, at_ms=at_ms))
+        return sum(int(self._run("finish", q, *a, at_ms=at_ms)) for q, a in by_queue.items())
 
     def finish(
         self,
@@ -472,7 +547,7 @@ def _finish_extras(finish: Finish) -> str:
     extras: dict[str, Any] = {}
     if finish.follow_ups:
         extras["followUps"] = [
-            {"id": new_job_id(), "queue": f.queue, "data": _compact(f.data),
+            {"id": new_job_id(QUEUES[f.queue].code), "queue": f.queue, "data": _compact(f.data),
              "max": QUEUES[f.queue].max_attempts}
             for f in finish.follow_ups
         ]  # fmt: skip

@@ -33,6 +33,7 @@ import uvicorn
 
 from local.embedded_redis import free_port
 from local.processes import die_with_parent
+from shared.jobs.queues import queue_of
 from shared.settings import Settings
 from tests.conftest import wait_for
 
@@ -293,8 +294,10 @@ class Service:
         )  # fmt: skip
 
     def job(self, job_id: str) -> dict[str, str]:
-        """The job's record as stored (``shared.jobs.store``'s hash)."""
-        return dict(self.redis.client().hgetall(f"{self.prefix}:job:{job_id}"))  # type: ignore[arg-type]
+        """The job's record as stored (``shared.jobs.store``'s hash, in its queue's keys)."""
+        queue = queue_of(job_id) or "sms"
+        key = f"{self.prefix}:{{{queue}}}:job:{job_id}"
+        return dict(self.redis.client().hgetall(key))  # type: ignore[arg-type]
 
 
 # --- the API --------------------------------------------------------------------------------

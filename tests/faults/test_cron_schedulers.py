@@ -74,9 +74,9 @@ def test_two_schedulers_one_sigkilled_mid_tick_enqueue_every_tick_exactly_once(
         if job.spec.validate(tick)
     )
     client = redis_server.client()
-    ns = f"{service.prefix}:dramatiq:cron"
-    queued = Counter(client.lrange(ns, 0, -1))
-    messages = {i: json.loads(m) for i, m in client.hgetall(f"{ns}.msgs").items()}
+    cron = f"{service.prefix}:{{cron}}"  # the cron queue's keys (shared/jobs/lua/_lib.lua)
+    queued = Counter(client.lrange(f"{cron}:mq", 0, -1))
+    messages = {i: json.loads(m) for i, m in client.hgetall(f"{cron}:mq:msgs").items()}
     fired = Counter(
         (messages[i]["actor_name"], messages[i]["options"]["scheduled_at"])
         for i, times in queued.items()
@@ -97,5 +97,5 @@ def test_two_schedulers_one_sigkilled_mid_tick_enqueue_every_tick_exactly_once(
     assert len(queued) == len(messages), "every message queued has its body, and no other"
     for actor, scheduled_at in expected:
         tick = pendulum.parse(scheduled_at)
-        claim = f"{service.prefix}:cron:tick:{actor}:{tick.format('YYYY-MM-DDTHH:mm')}"  # type: ignore[union-attr]
+        claim = f"{cron}:tick:{actor}:{tick.format('YYYY-MM-DDTHH:mm')}"  # type: ignore[union-attr]
         assert client.get(claim) in queued, f"claim {claim} names the message it queued"

@@ -29,7 +29,7 @@ def ai_jobs(service: Service) -> int:
     states = ("delayed", "waiting", "active", "completed", "failed")
     with store.client.pipeline(transaction=True) as pipe:
         for state in states:
-            pipe.zcard(store.key("jobs", "ai-response", state))
+            pipe.zcard(store.qkey("ai-response", "jobs", state))
         return sum(pipe.execute())
 
 

@@ -37,7 +37,7 @@ def test_a_paused_queue_starts_nothing_until_resumed(
         lambda: service.status(soon)["state"] == "waiting", what="the delayed SMS due, waiting"
     )
     assert receiver.to("/send-sms") == []
-    assert service.store.client.zcard(service.store.key("dispatched", "sms")) == 0
+    assert service.store.client.zcard(service.store.qkey("sms", "dispatched")) == 0
     assert service.status(now)["state"] == service.status(soon)["state"] == "waiting"
 
     resumed = admin.post("/api/queues/sms/resume").json()

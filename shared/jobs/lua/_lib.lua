@@ -1,52 +1,66 @@
 -- Helpers prepended to every job-store script (Lua scripts cannot import one another).
 --
--- Every script gets the same four leading arguments, then its own from ARGV[HEAD + 1]:
---   PREFIX   the key prefix
---   NS       Dramatiq's namespace (its queue keys)
---   CFG      queue limits, JSON: {queue: {cap, conc, batch, limited, lead_us, rate = {max,
---            window_us}?, ws = {max, window_us}?}}: `cap` bounds jobs active or on a message
---            (it is the concurrency limit when `conc`); see shared/queues.py lua_config
+-- One queue per call: KEYS[1] is the queue's tag key `<prefix>:{<queue>}` and every key the
+-- script touches is that name plus a suffix, so all of a queue's keys share one hash slot
+-- (BullMQ's rule) and the same scripts run on one Redis and on Redis Cluster. Keys whose names
+-- come from data (a job id, a workspace's ready line, a listing index) are built here from
+-- KEYS[1], in the same slot; `qkey` refuses a key of another queue.
+-- Every script gets the same three leading arguments, then its own from ARGV[HEAD + 1]:
+--   QUEUE    the queue's name (the one in KEYS[1])
+--   CFG      the queue's limits, JSON: {cap, conc, batch, limited, lead_us, lease_ms,
+--            rate = {max, window_us}?, ws = {max, window_us}?}: `cap` bounds jobs active or
+--            on a message (it is the concurrency limit when `conc`); see jobs/queues.py
 --   NOW      "" (always, outside tests): Redis' own clock (TIME), epoch ms, so hosts with
 --            skewed clocks agree on due times, back-offs, leases, liveness and stats; a number
 --            fixes the clock (tests only). Rate limits always use TIME, in µs.
 --
--- Key layout, all under PREFIX:
---   job:<id>                       hash: the job record
---   jobs:<queue>:<state>           zset of ids per state; the delayed one is scored by due time
---   ready:<queue>:<prio>           list: the workspaces with jobs ready at that priority, in
---                                  round-robin order (a workspace is listed iff its line is
---                                  not empty)
---   ready:<queue>:<prio>:<ws>      list: that workspace's ready job ids at that priority, FIFO
---   ready:<queue>                  counter: entries in all of the queue's lines (stale included)
---   dispatched:<queue>             zset: jobs handed to Dramatiq and not started yet
---   dispatched-ws:<queue>          hash: the same, counted per workspace (with a workspace limit)
---   starts:<queue>[:ws:<ws>]       zset: job starts in the limiter's window (TIME, µs)
---   sends:<queue>[:ws:<ws>]        zset: requests written to the backend, the window the
---                                  backend sees (send_slot.lua; TIME, µs)
---   leases:<queue>                 zset: active jobs by lease expiry (ms): start + the queue's
---                                  time limit + LEASE_GRACE_MS; recovery reclaims expired ones
---   paused                         set of paused queues
---   idx:ws:<workspace>             zset of ids by creation time
---   idx:ct:<workspace>:<contact>   zset of ids by creation time
---   idx:<name>                     zset of ids by creation time, for listings a job asks for
---                                  (e.g. an organisation's AI jobs of one type)
---   usage:<org>                    hash: "<kind>:jobs|tokens|costCents" summed over finished jobs
--- Dramatiq's broker keeps <ns>:<queue> (list of message ids) and <ns>:<queue>.msgs (hash);
--- <ns>:<queue>.wake is a list of tokens that wakes an idle worker as soon as a message lands.
+-- Key layout, each under Q = KEYS[1] = <prefix>:{<queue>}:
+--   Q:job:<id>                 hash: the job record
+--   Q:jobs:<state>             zset of ids per state; the delayed one is scored by due time
+--   Q:ready:<prio>             list: the workspaces with jobs ready at that priority, in
+--                              round-robin order (a workspace is listed iff its line is not
+--                              empty)
+--   Q:ready:<prio>:<ws>        list: that workspace's ready job ids at that priority, FIFO
+--   Q:ready                    counter: entries in all of the queue's lines (stale included)
+--   Q:dispatched               zset: jobs handed to a worker's message and not started yet
+--   Q:dispatched-ws            hash: the same, counted per workspace (with a workspace limit)
+--   Q:starts[:ws:<ws>]         zset: job starts in the limiter's window (TIME, µs)
+--   Q:sends[:ws:<ws>]          zset: requests written to the backend, the window the backend
+--                              sees (send_slot.lua; TIME, µs)
+--   Q:leases                   zset: active jobs by lease expiry (ms): start + the queue's
+--                              time limit + LEASE_GRACE_MS; recovery reclaims expired ones
+--   Q:paused                   string: present while the queue is paused
+--   Q:idx:<name>               zset of ids by creation time, for listings a job asks for
+--                              (e.g. an organisation's AI jobs of one type)
+--   Q:idem:<scope>:<key>       hash {job, fp}: a client-chosen id, as long as its job lives
+--   Q:usage:<org>              hash: "<kind>:jobs|tokens|costCents" summed over finished jobs
+--   Q:outbox                   list of JSON follow-up jobs for other queues (failure notices,
+--                              webhooks): the scheduler creates them in their own queue under
+--                              their deterministic ids, then removes them (exactly once)
+--   Q:stats:<event>:<bucket>   counters for metrics; Q:stats:wait|run the last run times
+--   Q:mq, Q:mq:msgs            the queue's worker messages: a list of ids and their bodies
+--                              (Dramatiq's message format, read by jobs/broker.py)
+--   Q:wake                     tokens that wake an idle worker as soon as a message lands
 --
 -- A job's life: delayed --due--> waiting (ready) --dispatch--> waiting (on a message)
 -- --start--> active --> completed | failed | delayed (retry). "Ready" jobs wait in our lines,
--- where priority, round robin, pause and the limits decide which one Dramatiq gets next.
+-- where priority, round robin, pause and the limits decide which one a worker gets next.
 
-local PREFIX, NS = ARGV[1], ARGV[2]
-local HEAD = 4
+local Q, QUEUE = KEYS[1], ARGV[1]
+local HEAD = 3
 
 local function redis_now_us()
   local t = redis.call("TIME")
   return tonumber(t[1]) * 1000000 + tonumber(t[2])
 end
 
-local NOW = tonumber(ARGV[4]) or math.floor(redis_now_us() / 1000)
+local NOW = tonumber(ARGV[3]) or math.floor(redis_now_us() / 1000)
+
+-- The name of this queue's key `suffix`; `queue` must be this call's queue.
+local function qkey(queue, suffix)
+  if queue ~= QUEUE then error("cross-queue access: " .. tostring(queue) .. " in " .. QUEUE) end
+  return Q .. ":" .. suffix
+end
 
 -- A time argument: "+<ms>" is that long after NOW, anything else an epoch ms.
 local function time_arg(value)
@@ -55,17 +69,17 @@ local function time_arg(value)
 end
 local PRIORITIES, DEFAULT_PRIORITY = 10, 5
 
-local function state_key(queue, state)
-  return PREFIX .. ":jobs:" .. queue .. ":" .. state
-end
+local function state_key(queue, state) return qkey(queue, "jobs:" .. state) end
 
-local function job_key(id) return PREFIX .. ":job:" .. id end
+-- A job's record; the id is data, the key is this queue's (same slot).
+local function job_key(id) return Q .. ":job:" .. id end
 
 -- CFG is decoded on first use: creating a delayed job never needs it.
 local CFG = nil
 local function queue_cfg(queue)
-  if CFG == nil then CFG = cjson.decode(ARGV[3]) end
-  return CFG[queue] or {cap = 1000, batch = 1}
+  if CFG == nil then CFG = cjson.decode(ARGV[2]) end
+  if queue ~= QUEUE then error("cross-queue access: " .. tostring(queue) .. " in " .. QUEUE) end
+  return CFG
 end
 
 -- Activity per queue for GET /api/metrics: counters in 10-second buckets kept 10 minutes, and
@@ -74,15 +88,14 @@ local STATS_BUCKET_MS, STATS_KEEP_S, STATS_SAMPLES = 10000, 600, 1000
 
 local function count_event(queue, event, n)
   if n == 0 then return end
-  local key = PREFIX .. ":stats:" .. queue .. ":" .. event .. ":"
-    .. math.floor(NOW / STATS_BUCKET_MS)
+  local key = qkey(queue, "stats:" .. event .. ":" .. math.floor(NOW / STATS_BUCKET_MS))
   redis.call("INCRBY", key, n)
   redis.call("EXPIRE", key, STATS_KEEP_S)
 end
 
 local function add_samples(queue, what, values)
   if #values == 0 then return end
-  local key = PREFIX .. ":stats:" .. queue .. ":" .. what
+  local key = qkey(queue, "stats:" .. what)
   redis.call("LPUSH", key, unpack(values))
   redis.call("LTRIM", key, 0, STATS_SAMPLES - 1)
 end
@@ -98,17 +111,13 @@ local function write_job(id, queue, actor, data, opts, max_attempts, ws, ct, org
   -- fields at their default are left out (absent reads as: priority 5, no message, no index)
   if tonumber(prio) ~= DEFAULT_PRIORITY then redis.call("HSET", key, "prio", prio) end
   if indexes and indexes ~= "" then redis.call("HSET", key, "idx", indexes) end
-  if ws ~= "" then
-    redis.call("ZADD", PREFIX .. ":idx:ws:" .. ws, NOW, id)
-    if ct ~= "" then redis.call("ZADD", PREFIX .. ":idx:ct:" .. ws .. ":" .. ct, NOW, id) end
-  end
   for name in string.gmatch(indexes or "", "%S+") do
-    redis.call("ZADD", PREFIX .. ":idx:" .. name, NOW, id)
+    redis.call("ZADD", qkey(queue, "idx:" .. name), NOW, id)
   end
 end
 
 -- Move job `id` from its current state index to `new_state`, scored `score`.
-local function leases_key(queue) return PREFIX .. ":leases:" .. queue end
+local function leases_key(queue) return qkey(queue, "leases") end
 
 local function set_state(id, queue, old_state, new_state, score)
   if old_state then redis.call("ZREM", state_key(queue, old_state), id) end
@@ -120,7 +129,7 @@ local function set_state(id, queue, old_state, new_state, score)
 end
 
 local function is_paused(queue)
-  return redis.call("SISMEMBER", PREFIX .. ":paused", queue) == 1
+  return redis.call("EXISTS", qkey(queue, "paused")) == 1
 end
 
 -- -- Limits ------------------------------------------------------------------------------
@@ -131,8 +140,8 @@ local function ws_name(ws)
 end
 
 local function starts_key(queue, ws)
-  if ws then return PREFIX .. ":starts:" .. queue .. ":ws:" .. ws end
-  return PREFIX .. ":starts:" .. queue
+  if ws then return qkey(queue, "starts:ws:" .. ws) end
+  return qkey(queue, "starts")
 end
 
 -- Starts within the window ending at `now_us` (older ones are dropped); with `lead_us`, only
@@ -163,8 +172,8 @@ local function record_start(key, now_us, window_us, member)
   redis.call("PEXPIRE", key, math.ceil(window_us / 1000) + 1000)
 end
 
-local function dispatched_key(queue) return PREFIX .. ":dispatched:" .. queue end
-local function ws_dispatched_key(queue) return PREFIX .. ":dispatched-ws:" .. queue end
+local function dispatched_key(queue) return qkey(queue, "dispatched") end
+local function ws_dispatched_key(queue) return qkey(queue, "dispatched-ws") end
 
 -- A dispatched job left its message (started, cancelled, or handed back): uncount it.
 local function undispatch(queue, id, ws)
@@ -179,8 +188,8 @@ end
 -- Jobs made ready during this script call, per queue (to count those a limit holds back).
 local FRESH = {}
 
-local function ready_count_key(queue) return PREFIX .. ":ready:" .. queue end
-local function ready_ring(queue, prio) return PREFIX .. ":ready:" .. queue .. ":" .. prio end
+local function ready_count_key(queue) return qkey(queue, "ready") end
+local function ready_ring(queue, prio) return qkey(queue, "ready:" .. prio) end
 local function ready_line(queue, prio, ws) return ready_ring(queue, prio) .. ":" .. ws end
 
 -- Make job `id` ready: waiting, on no message, at the back of its workspace's line at its
@@ -211,8 +220,8 @@ local function enqueue_message(queue, actor, ids, at_ms)
   local message = cjson.encode({
     queue_name = queue, actor_name = actor, args = {ids}, kwargs = {},
     options = {redis_message_id = msg_id}, message_id = msg_id, message_timestamp = NOW})
-  redis.call("HSET", NS .. ":" .. queue .. ".msgs", msg_id, message)
-  redis.call("RPUSH", NS .. ":" .. queue, msg_id)
+  redis.call("HSET", qkey(queue, "mq:msgs"), msg_id, message)
+  redis.call("RPUSH", qkey(queue, "mq"), msg_id)
   for i, id in ipairs(ids) do
     if i > 1 then redis.call("HINCRBY", job_key(id), "enq", 1) end
     redis.call("HSET", job_key(id), "msg", msg_id, "dispatchedAt", at_ms)
@@ -236,7 +245,7 @@ local function enqueue_chunks(queue, actor, ids, size, at_ms)
     messages = messages + 1
   end
   if messages > 0 then
-    local wake = NS .. ":" .. queue .. ".wake"
+    local wake = qkey(queue, "wake")
     for _ = 1, math.min(messages, WAKE_TOKENS) do redis.call("RPUSH", wake, 1) end
     redis.call("LTRIM", wake, 0, WAKE_TOKENS - 1)
   end
@@ -327,20 +336,20 @@ local function dispatch_fresh(whole)
   for _, queue in ipairs(queues) do dispatch(queue, whole) end
 end
 
--- Write the follow-up jobs of a finished one (failure notice, webhook), ready at once.
--- `follow_ups`: decoded JSON list of {id, queue, data (a JSON string), max}; they inherit the
--- finished job's workspace, contact and organisation.
+-- Queue the follow-up jobs of a finished one (failure notice, webhook) in this queue's outbox:
+-- they belong to other queues (other slots), where the scheduler creates them under the ids
+-- given here (exactly once). `follow_ups`: decoded JSON list of {id, queue, data (a JSON
+-- string), max}; they inherit the finished job's workspace, contact and organisation.
 local function write_follow_ups(follow_ups, ws, ct, org)
   for _, f in ipairs(follow_ups) do
-    write_job(f.id, f.queue, f.queue, f.data, "{}", f.max, ws or "", ct or "", org or "", NOW,
-      DEFAULT_PRIORITY, "")
-    make_ready(f.id, f.queue, nil, false)
+    redis.call("RPUSH", qkey(QUEUE, "outbox"), cjson.encode({id = f.id, queue = f.queue,
+      data = f.data, max = f.max, ws = ws or "", ct = ct or "", org = org or ""}))
   end
 end
 
 -- Add a finished job's AI usage to its organisation's totals.
 local function add_usage(org, usage)
-  local key = PREFIX .. ":usage:" .. (org ~= "" and org or "-")
+  local key = qkey(QUEUE, "usage:" .. (org ~= "" and org or "-"))
   redis.call("HINCRBY", key, usage.kind .. ":jobs", 1)
   redis.call("HINCRBY", key, usage.kind .. ":tokens", usage.tokens)
   redis.call("HINCRBYFLOAT", key, usage.kind .. ":costCents", usage.costCents)
@@ -354,19 +363,16 @@ local function remove_job(id)
   local key = job_key(id)
   local f = redis.call("HMGET", key, "queue", "state", "ws", "ct", "msg", "idx", "idem")
   if not f[1] then return 0 end
-  if f[7] and redis.call("HGET", f[7], "job") == id then redis.call("DEL", f[7]) end
+  if f[7] then  -- its client-chosen id ("<scope>:<key>"), freed with it
+    local idem = qkey(f[1], "idem:" .. f[7])
+    if redis.call("HGET", idem, "job") == id then redis.call("DEL", idem) end
+  end
   for name in string.gmatch(f[6] or "", "%S+") do
-    redis.call("ZREM", PREFIX .. ":idx:" .. name, id)
+    redis.call("ZREM", qkey(f[1], "idx:" .. name), id)
   end
   redis.call("ZREM", state_key(f[1], f[2]), id)
   redis.call("ZREM", leases_key(f[1]), id)
   if f[2] == "waiting" and f[5] and f[5] ~= "" then undispatch(f[1], id, f[3]) end
-  if f[3] and f[3] ~= "" then
-    redis.call("ZREM", PREFIX .. ":idx:ws:" .. f[3], id)
-    if f[4] and f[4] ~= "" then
-      redis.call("ZREM", PREFIX .. ":idx:ct:" .. f[3] .. ":" .. f[4], id)
-    end
-  end
   redis.call("DEL", key)
   return 1
 end

@@ -1,4 +1,4 @@
--- Create jobs, all or none: record, indexes, and either the delayed set or the ready lines
+-- Create jobs of the queue, all or none: record, indexes, and either the delayed set or the ready lines
 -- (then dispatched as the queue's limits allow).
 -- A job whose idempotency key already names a live job returns that job instead; when the
 -- earlier request differed (another fingerprint) nothing at all is written and the conflict is
@@ -7,7 +7,7 @@
 -- connection) finds its jobs written and answers "existing": nothing is created twice.
 -- ARGV after HEAD: n, then per job FIELDS values:
 --       id, queue, actor, due (time_arg: "+<ms>" after NOW, or epoch ms), data_json,
---       opts_json, max_attempts, workspace, contact, idem_key ("" for none),
+--       opts_json, max_attempts, workspace, contact, idem ("<scope>:<key>", "" for none),
 --       idem_fingerprint, org, priority, indexes
 -- Returns {"conflict", index (1-based), existing_id} or {status1, id1, status2, id2, ...}
 --         with status "created" or "existing".
@@ -17,11 +17,11 @@ local existing = {}
 
 for i = 1, n do
   local base = FIRST + (i - 1) * FIELDS
-  local id, idem_key = ARGV[base + 1], ARGV[base + 10]
+  local id, idem = ARGV[base + 1], ARGV[base + 10]
   if redis.call("EXISTS", job_key(id)) == 1 then
     existing[i] = id  -- this very call, retried
-  elseif idem_key ~= "" then
-    local seen = redis.call("HMGET", idem_key, "job", "fp")
+  elseif idem ~= "" then
+    local seen = redis.call("HMGET", qkey(ARGV[base + 2], "idem:" .. idem), "job", "fp")
     if seen[1] and redis.call("EXISTS", job_key(seen[1])) == 1 then
       if seen[2] ~= ARGV[base + 11] then return {"conflict", i, seen[1]} end
       existing[i] = seen[1]
@@ -37,13 +37,14 @@ for i = 1, n do
     reply[#reply + 1] = existing[i]
   else
     local id, queue = ARGV[base + 1], ARGV[base + 2]
-    local due, idem_key = time_arg(ARGV[base + 4]), ARGV[base + 10]
+    local due, idem = time_arg(ARGV[base + 4]), ARGV[base + 10]
     write_job(id, queue, ARGV[base + 3], ARGV[base + 5], ARGV[base + 6], ARGV[base + 7],
       ARGV[base + 8], ARGV[base + 9], ARGV[base + 12], due, ARGV[base + 13], ARGV[base + 14])
-    if idem_key ~= "" then
+    if idem ~= "" then
+      local idem_key = qkey(queue, "idem:" .. idem)
       redis.call("DEL", idem_key)
       redis.call("HSET", idem_key, "job", id, "fp", ARGV[base + 11])
-      redis.call("HSET", job_key(id), "idem", idem_key)
+      redis.call("HSET", job_key(id), "idem", idem)
     end
     if due > NOW then
       set_state(id, queue, nil, "delayed", due)

@@ -1,22 +1,16 @@
--- For each queue given: make up to `limit` delayed jobs that are due by NOW ready, then
--- dispatch the queue as its limits allow (also when nothing was due: a limiter window may
--- have moved on). One call serves every queue of a scheduler tick.
+-- Make up to `limit` delayed jobs of the queue that are due by NOW ready, then dispatch it as
+-- its limits allow (also when nothing was due: a limiter window may have moved on).
 -- Atomic: a job is never moved twice nor lost between the two, whatever schedulers run.
--- ARGV after HEAD: limit, queue1, queue2, ...  Returns the jobs made ready, per queue.
+-- ARGV after HEAD: limit.  Returns the number of jobs made ready.
 local limit = tonumber(ARGV[HEAD + 1])
-local moved = {}
-for i = HEAD + 2, #ARGV do
-  local queue = ARGV[i]
-  local delayed = state_key(queue, "delayed")
-  local ids = redis.call("ZRANGEBYSCORE", delayed, "-inf", NOW, "LIMIT", 0, limit)
-  for _, id in ipairs(ids) do
-    if redis.call("HGET", job_key(id), "state") == "delayed" then
-      make_ready(id, queue, "delayed", false)
-    else
-      redis.call("ZREM", delayed, id)  -- a stray entry (record gone): drop it
-    end
+local delayed = state_key(QUEUE, "delayed")
+local ids = redis.call("ZRANGEBYSCORE", delayed, "-inf", NOW, "LIMIT", 0, limit)
+for _, id in ipairs(ids) do
+  if redis.call("HGET", job_key(id), "state") == "delayed" then
+    make_ready(id, QUEUE, "delayed", false)
+  else
+    redis.call("ZREM", delayed, id)  -- a stray entry (record gone): drop it
   end
-  dispatch(queue)
-  moved[#moved + 1] = #ids
 end
-return moved
+dispatch(QUEUE)
+return #ids

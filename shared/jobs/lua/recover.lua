@@ -1,24 +1,25 @@
 -- Give active jobs that lost their worker to another one: ready again at the front of their
 -- line (the old message becomes stale, so the old attempt can no longer finish them), or
 -- failed when it was the last attempt; with `notice_queue` set, a failure also queues its
--- failure notice (job id "<id>.notice"). A job has lost its worker when
---   * its worker stopped beating (no heartbeat since NOW - alive_ttl_ms), or
+-- failure notice (job id "F<id>", in the notices queue). A job has lost its worker when
+--   * its worker is not among the workers alive (read by the caller: liveness is kept outside
+--     the queue's slot), or
 --   * its lease expired (start + the queue's time limit + grace, see start.lua), whatever the
 --     heartbeat says: a finish lost to a failed Redis call, a worker stuck in C code.
--- In a queue with a concurrency limit, jobs handed to a worker that has not started them for
--- `stale_ms` (it died with them prefetched, or is busy with other work) go back to the front
--- of their line too, so they hold no slot meanwhile; their old message becomes stale.
--- ARGV after HEAD: queue, alive_ttl_ms, notice_queue ("" for none), notice_max_attempts,
---       stale_ms
+-- Jobs handed to a worker that has not started them for `stale_ms` (it died with their message
+-- prefetched: a message leaves Redis as a worker takes it; or it is busy with other work) go
+-- back to the front of their line too, so they hold no slot meanwhile and are never lost;
+-- their old message becomes stale.
+-- ARGV after HEAD: notice_queue ("" for none), notice_max_attempts, stale_ms, then the
+--       workers alive, one per argument
 -- Returns the ids made ready again or failed.
-local queue, alive_since = ARGV[HEAD + 1], NOW - tonumber(ARGV[HEAD + 2])
-local notice_queue, notice_max = ARGV[HEAD + 3], ARGV[HEAD + 4]
-local stale_us = tonumber(ARGV[HEAD + 5]) * 1000
+local queue = QUEUE
+local notice_queue, notice_max = ARGV[HEAD + 1], ARGV[HEAD + 2]
+local stale_us = tonumber(ARGV[HEAD + 3]) * 1000
+local alive = {}
+for i = HEAD + 4, #ARGV do alive[ARGV[i]] = true end
 local moved = {}
-local stale = {}
-if queue_cfg(queue).conc then
-  stale = redis.call("ZRANGEBYSCORE", dispatched_key(queue), "-inf", redis_now_us() - stale_us)
-end
+local stale = redis.call("ZRANGEBYSCORE", dispatched_key(queue), "-inf", redis_now_us() - stale_us)
 for _, id in ipairs(stale) do
   local f = redis.call("HMGET", job_key(id), "state", "msg", "ws")
   undispatch(queue, id, f[3])
@@ -32,7 +33,6 @@ local expired = {}
 for _, id in ipairs(redis.call("ZRANGEBYSCORE", leases_key(queue), "-inf", NOW)) do
   expired[id] = true
 end
-local workers = PREFIX .. ":alive:worker"
 for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
   local key = job_key(id)
   local f = redis.call("HMGET", key, "worker", "attempts", "maxAttempts", "data", "ws", "ct",
@@ -41,8 +41,7 @@ for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
   if expired[id] then
     err = "lease expired during attempt " .. (f[2] or "?") .. " on worker " .. (f[1] or "?")
   else
-    local beat = redis.call("ZSCORE", workers, f[1] or "")
-    if not beat or tonumber(beat) < alive_since then
+    if not alive[f[1] or ""] then
       err = "worker " .. (f[1] or "?") .. " died during attempt " .. (f[2] or "?")
     end
   end
@@ -54,7 +53,7 @@ for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
       if notice_queue ~= "" then
         local notice = cjson.encode({jobId = id, status = "failed", error = err, queue = queue,
           attempts = tonumber(f[2]), data = cjson.decode(f[4])})
-        write_follow_ups({{id = id .. ".notice", queue = notice_queue, data = notice,
+        write_follow_ups({{id = "F" .. id, queue = notice_queue, data = notice,
           max = notice_max}}, f[5], f[6], f[7])
       end
     else

@@ -5,14 +5,14 @@
 -- 50-per-second queue arrive within one second. The window is `duration` plus SEND_MARGIN
 -- long, so the moment between the slot and the write (a thread switch, a few ms) cannot let
 -- one request too many arrive in a window of `duration` either.
--- ARGV after HEAD: queue, workspace ("" for none), member (unique per write).
+-- ARGV after HEAD: workspace ("" for none), member (unique per write).
 -- Returns 0 when the slot is taken, else the ms until one frees (ask again then).
-local queue, ws, member = ARGV[HEAD + 1], ws_name(ARGV[HEAD + 2]), ARGV[HEAD + 3]
-local cfg = queue_cfg(queue)
+local ws, member = ws_name(ARGV[HEAD + 1]), ARGV[HEAD + 2]
+local cfg = queue_cfg(QUEUE)
 local now_us = redis_now_us()
 local windows = {}
-if cfg.rate then windows[#windows + 1] = {PREFIX .. ":sends:" .. queue, cfg.rate} end
-if cfg.ws then windows[#windows + 1] = {PREFIX .. ":sends:" .. queue .. ":ws:" .. ws, cfg.ws} end
+if cfg.rate then windows[#windows + 1] = {qkey(QUEUE, "sends"), cfg.rate} end
+if cfg.ws then windows[#windows + 1] = {qkey(QUEUE, "sends:ws:" .. ws), cfg.ws} end
 local wait_us = 0
 for _, w in ipairs(windows) do
   local window_us = w[2][2] + send_margin_us(w[2][2])

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from shared.jobs.keys import queue_key
 from shared.jobs.queues import QUEUES, Rate, effective, lua_config, ready_key
 from shared.jobs.store import Finish, Job, JobStore, NewJob, Skipped, Wait, now_ms
 from shared.metrics import collect
@@ -25,7 +26,7 @@ def sms_job(workspace: str = "w1", priority: int = 5, **extra) -> NewJob:
 
 def dispatched(r, queue: str = "sms") -> list[str]:
     """Every job id in Dramatiq's queue, in queue order."""
-    messages = r.hgetall(ready_key(queue) + ".msgs")
+    messages = r.hgetall(queue_key(queue, "mq", "msgs"))
     return [
         i for m in r.lrange(ready_key(queue), 0, -1) for i in json.loads(messages[m])["args"][0]
     ]
@@ -35,7 +36,7 @@ def take(r, store: JobStore, queue: str = "sms") -> list[Job | Skipped]:
     """Act as a worker: pop every message in Dramatiq's queue and start its jobs (one told to
     wait for its rate slot is asked again when that frees)."""
     started: list[Job | Skipped] = []
-    messages = r.hgetall(ready_key(queue) + ".msgs")
+    messages = r.hgetall(queue_key(queue, "mq", "msgs"))
     while (msg_id := r.lpop(ready_key(queue))) is not None:
         ids = json.loads(messages[msg_id])["args"][0]
         while ids:
@@ -115,12 +116,12 @@ def test_a_start_that_would_break_the_limit_waits_at_the_front_unattempted(
     later = store.create(sms_job()).job_id
     # another process started a job of this queue behind the dispatcher's back
     now_us = int(r.time()[0]) * 1_000_000
-    r.zadd(f"{redis_prefix}:starts:sms", {"elsewhere:1": now_us})
+    r.zadd(queue_key("sms", "starts"), {"elsewhere:1": now_us})
     started = take(r, store)
     assert isinstance(started[0], Job) and started[1] == Skipped(second, "rate limit")
     job = store.get(second)
     assert job.state == "waiting" and job.attempts == 0 and job.message_id == ""  # type: ignore[union-attr]
-    line = r.lrange(f"{redis_prefix}:ready:sms:5:w1", 0, -1)
+    line = r.lrange(queue_key("sms", "ready", "5", "w1"), 0, -1)
     assert line == [second, later], "it keeps its turn"
     assert collect(store).queues["sms"].last_1m.deferred == 2  # `later` at create, `second` now
 
@@ -182,13 +183,11 @@ def test_queue_limits_come_from_the_table_and_the_env_override(monkeypatch):
     )
     assert effective(QUEUES["sms"]).concurrency is None
     assert effective(QUEUES["sms"]).limiter == Rate(50, 1000), "a field left out keeps its default"
-    config = json.loads(lua_config())
-    assert (
-        config["email"]["rate"] == [7, 10_000] and config["sms"]["cap"] == settings.dispatch_ahead
-    )
+    email, sms = json.loads(lua_config("email")), json.loads(lua_config("sms"))
+    assert email["rate"] == [7, 10_000] and sms["cap"] == settings.dispatch_ahead
     set_queue_limits(monkeypatch, smss={"concurrency": 1})
     with pytest.raises(ValueError, match=r"unknown queue.*smss"):
-        lua_config()
+        lua_config("sms")
 
 
 def test_a_rate_limited_job_reaches_a_worker_early_and_starts_on_its_slot_exactly(
@@ -200,7 +199,7 @@ def test_a_rate_limited_job_reaches_a_worker_early_and_starts_on_its_slot_exactl
     first = [j for j in take(r, store) if isinstance(j, Job)]
     assert [j.id for j in first] == ids[:2]
     wait_for(lambda: store.promote_due("sms") is not None and dispatched(r), what="a hand-over")
-    handed = int(r.hget(f"{redis_prefix}:job:{ids[2]}", "dispatchedAt"))
+    handed = int(r.hget(queue_key("sms", "job", ids[2]), "dispatchedAt"))
     slot = first[0].started_at + 200  # type: ignore[operator]
     assert slot - 60 <= handed < slot, "handed over within the lead time before its slot"
     msg_id = r.lpop(ready_key("sms"))
@@ -218,8 +217,8 @@ def test_a_job_a_worker_holds_unstarted_too_long_gives_its_slot_back(r, redis_pr
     store = JobStore()
     job_id = store.create(sms_job()).job_id
     (held,) = r.lrange(ready_key("sms"), 0, -1)  # a worker prefetched it, then went silent
-    assert store.recover("sms") == [], "not held long yet"
-    assert wait_for(lambda: store.recover("sms")) == [job_id]
+    assert store.recover("sms", alive=[]) == [], "not held long yet"
+    assert wait_for(lambda: store.recover("sms", alive=[])) == [job_id]
     again = store.get(job_id)
     assert again.state == "waiting" and again.message_id not in ("", held)  # type: ignore[union-attr]
     assert store.start(job_id, held, "w") == "stale message"
@@ -237,7 +236,7 @@ def test_a_request_write_waits_for_a_slot_of_the_send_window_beyond_the_limits_w
     wait_ms = store.send_slot(job, "w3")
     # the third write of a 2-per-second queue waits out the second plus the 4 % margin (40 ms)
     assert 1000 < wait_ms <= 1040, wait_ms
-    assert r.zcard(f"{redis_prefix}:sends:sms") == 2, "a refused write takes no slot"
+    assert r.zcard(queue_key("sms", "sends")) == 2, "a refused write takes no slot"
 
 
 def test_the_runner_gates_writes_only_on_rate_limited_queues(monkeypatch):

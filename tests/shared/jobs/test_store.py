@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from local.embedded_redis import EmbeddedRedis
-from shared.jobs.queues import ready_key
+from shared.jobs.keys import queue_key
+from shared.jobs.queues import queue_of, ready_key
 from shared.jobs.store import Finish, FollowUp, JobStore, NewJob, Skipped, new_job_id, now_ms
 from shared.settings import settings
 
@@ -21,25 +22,25 @@ def job(due_ms: int, **extra) -> NewJob:
 
 def queued_job_ids(r) -> list[str]:
     """Every job id carried by the messages in Dramatiq's ``sms`` queue, in queue order."""
-    messages = r.hgetall(ready_key("sms") + ".msgs")
+    messages = r.hgetall(queue_key("sms", "mq", "msgs"))
     return [
         i for m in r.lrange(ready_key("sms"), 0, -1) for i in json.loads(messages[m])["args"][0]
     ]
 
 
 def test_job_ids_are_unique_and_sort_by_creation_time():
-    ids = [new_job_id(at_ms=1_000 + i // 10) for i in range(100)]
-    assert len(set(ids)) == 100 and all(len(i) == 26 for i in ids)
-    assert sorted(ids, key=lambda i: i[:10]) == ids
+    ids = [new_job_id("S", at_ms=1_000 + i // 10) for i in range(100)]
+    assert len(set(ids)) == 100 and all(len(i) == 27 for i in ids)
+    assert sorted(ids, key=lambda i: i[:11]) == ids
 
 
-def test_a_job_id_is_a_ulid_whose_first_ten_digits_spell_its_creation_time():
+def test_a_job_id_is_its_queues_code_then_a_ulid_whose_first_ten_digits_spell_its_time():
     crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
     at_ms = 1_469_918_176_385  # the ULID spec's example time: 01ARYZ6S41
-    job_id = new_job_id(at_ms=at_ms)
-    assert job_id[:10] == "01ARYZ6S41"
+    job_id = new_job_id("S", at_ms=at_ms)
+    assert job_id[:11] == "S01ARYZ6S41" and queue_of(job_id) == "sms"
     value = 0
-    for digit in job_id:
+    for digit in job_id[1:]:
         value = value * 32 + crockford.index(digit)
     assert value >> 80 == at_ms and value < 2**128
 
@@ -52,7 +53,7 @@ def test_a_due_job_goes_straight_to_the_dramatiq_queue_and_a_later_one_waits(r, 
     assert store.get(ready).state == "waiting" and store.get(later).state == "delayed"
     assert r.lrange(ready_key("sms"), 0, -1) == [f"{ready}.1"]
     assert queued_job_ids(r) == [ready]
-    assert r.zscore(f"{redis_prefix}:jobs:sms:delayed", later) == now + 60_000
+    assert r.zscore(queue_key("sms", "jobs", "delayed"), later) == now + 60_000
 
 
 def test_concurrent_schedulers_move_each_due_job_exactly_once(
@@ -143,12 +144,16 @@ def test_active_jobs_of_a_dead_worker_are_re_enqueued_or_failed_on_their_last_tr
     last = store.create(job(now_ms(), max_attempts=1)).job_id
     for job_id in (retried, last):
         store.start(job_id, f"{job_id}.1", "dead-host:1")
-    r.zadd(f"{redis_prefix}:alive:worker", {"live-host:2": 10**10})
-    assert sorted(store.recover("sms", notify=True)) == sorted([retried, last])
+    assert sorted(store.recover("sms", alive=["live-host:2"], notify=True)) == sorted(
+        [retried, last]
+    )
     assert store.get(retried).state == "waiting" and store.get(retried).message_id == f"{retried}.2"
     assert store.get(last).state == "failed" and "died" in store.get(last).error
     assert store.start(retried, f"{retried}.1", "w") == "stale message"
+    assert store.drain_outbox("sms") == 1, "the notice waits in the failed job's queue's outbox"
     (notice_id,) = store.ids("failure-notices", "waiting")
+    assert notice_id == f"F{last}", "its id is chosen when the job fails: created exactly once"
+    assert store.drain_outbox("sms") == 0
     notice = store.get(notice_id).data
     assert notice["jobId"] == last and notice["status"] == "failed" and "died" in notice["error"]
     assert notice["data"] == {"message": "hi"} and notice["attempts"] == 1
@@ -162,9 +167,7 @@ def test_retention_deletes_old_finished_jobs_and_their_indexes(r, redis_prefix):
     assert store.clean("sms", "completed", older_than_ms=60_000) == 0
     assert store.clean("sms", "completed", older_than_ms=-1) == 1
     assert store.get(job_id) is None
-    assert (
-        r.zcard(f"{redis_prefix}:idx:ws:ws1") == 0 and r.zcard(f"{redis_prefix}:idx:ct:ws1:c1") == 0
-    )
+    assert not [k for k in r.scan_iter(match=f"{redis_prefix}:*") if job_id in k]
 
 
 def test_accepted_jobs_survive_a_redis_restart_with_aof(
@@ -181,7 +184,9 @@ def test_accepted_jobs_survive_a_redis_restart_with_aof(
         server.stop()
 
 
-def test_a_failure_and_its_notice_are_written_in_one_step(redis_prefix):
+def test_a_failure_and_its_notice_are_written_in_one_step_then_created_in_its_queue(
+    redis_prefix,
+):
     store = JobStore()
     job_id = store.create(job(now_ms(), workspace_id="ws1", contact_id="c1")).job_id
     running = store.start(job_id, f"{job_id}.1", "w")
@@ -196,6 +201,8 @@ def test_a_failure_and_its_notice_are_written_in_one_step(redis_prefix):
             )
         ]
     )  # type: ignore[arg-type]
+    assert store.ids("failure-notices", "waiting") == [], "in the outbox of the job's own queue"
+    assert store.drain_outbox("sms") == 1
     notices = store.ids("failure-notices", "waiting")
     assert len(notices) == 1
     queued = store.get(notices[0])
