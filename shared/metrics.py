@@ -77,8 +77,9 @@ def collect(store: JobStore | None = None, *, at_ms: int | None = None) -> Metri
     for spec in JOB_QUEUES:
         for state in STATES:
             pipe.zcard(store.qkey(spec.name, "jobs", state))
-        for event in EVENTS:
-            pipe.mget([store.qkey(spec.name, "stats", event, str(b)) for b in buckets_5m])
+        for event in EVENTS:  # one GET each: a cluster pipeline takes no MGET
+            for b in buckets_5m:
+                pipe.get(store.qkey(spec.name, "stats", event, str(b)))
         pipe.lrange(store.qkey(spec.name, "stats", "wait"), 0, -1)
         pipe.lrange(store.qkey(spec.name, "stats", "run"), 0, -1)
     for spec in JOB_QUEUES:
@@ -91,7 +92,7 @@ def collect(store: JobStore | None = None, *, at_ms: int | None = None) -> Metri
     queues = {}
     for spec in JOB_QUEUES:
         counts = {state: int(next(replies)) for state in STATES}
-        per_event = {e: [int(v or 0) for v in next(replies)] for e in EVENTS}
+        per_event = {e: [int(next(replies) or 0) for _ in buckets_5m] for e in EVENTS}
         waits = [float(v) for v in next(replies)]
         runs = [float(v) for v in next(replies)]
         last_1m = Window(**{e: sum(v[:6]) for e, v in per_event.items()})

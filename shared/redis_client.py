@@ -3,7 +3,10 @@
 Clients reconnect by themselves: each command is retried a few times with a short back-off on a
 connection error or time-out (a restart, a failover), then the error reaches the caller. With
 ``REDIS_SENTINELS`` set, the primary is found through Redis Sentinel and followed to a new one
-after a failover (a command that meets the demoted primary's ``READONLY`` reconnects).
+after a failover (a command that meets the demoted primary's ``READONLY`` reconnects). With
+``REDIS_CLUSTER=true`` (or a ``redis+cluster://`` URL) the client is redis-py's
+``RedisCluster``: every key of a queue carries the queue's hash tag, so each job-store script
+runs on the one node that holds its queue, and MOVED redirects after a failover are followed.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 
 import redis
 from redis.backoff import ExponentialBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -64,9 +68,22 @@ def sentinel_addresses(value: str) -> list[tuple[str, int]]:
     return addresses
 
 
+def is_cluster_url(url: str) -> bool:
+    """Whether ``url`` names a Redis Cluster (``redis+cluster://`` or ``rediss+cluster://``)."""
+    return urlsplit(url).scheme.endswith("+cluster")
+
+
 @functools.cache
-def _client_for(url: str, sentinels: str, master: str, decode: bool = True) -> redis.Redis:
+def _client_for(
+    url: str, sentinels: str, master: str, decode: bool = True, cluster: bool = False
+) -> redis.Redis:
     options = _options(decode=decode)
+    if cluster or is_cluster_url(url):
+        parts = urlsplit(url)
+        seed = parts._replace(scheme=parts.scheme.replace("+cluster", ""), path="").geturl()
+        options.pop("health_check_interval")
+        client: Any = RedisCluster.from_url(seed, **options)
+        return client
     if not sentinels:
         return redis.Redis.from_url(url, **options)
     parts = urlsplit(url)
@@ -92,6 +109,7 @@ def get_redis(*, decode: bool = True) -> redis.Redis:
         settings.redis_sentinels,
         settings.redis_sentinel_master,
         decode,
+        settings.redis_cluster,
     )
 
 

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     #: credentials and database
     redis_sentinels: str = ""
     redis_sentinel_master: str = "mymaster"  #: the Sentinel name of the primary
+    #: REDIS_URL names a Redis Cluster (any node as the seed; also said by a
+    #: ``redis+cluster://`` URL): every queue lives in one hash slot, queues spread over nodes
+    redis_cluster: bool = False
 
     # HTTP gateway.
     host: str = "127.0.0.1"

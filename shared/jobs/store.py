@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from shared.jobs.keys import new_job_id, now_ms, queue_key, tag
@@ -409,12 +410,32 @@ class JobStore:
     ) -> list[int]:
         """``promote_due`` for several queues, pipelined (one round trip per Redis node); how
         many became ready, each."""
-        shebang = _speaks_shebang(self.client)
-        pipe = self.client.pipeline(transaction=False)
+        moved: dict[str, int] = {}
+        for client, group in self._by_node(queues):
+            shebang = _speaks_shebang(self.client)
+            pipe = client.pipeline(transaction=False)
+            for queue in group:
+                head = [queue, lua_config(queue), "" if at_ms is None else at_ms]
+                args = [*head, limit]
+                _script("promote_due", shebang)(keys=[tag(queue)], args=args, client=pipe)
+            try:
+                moved.update(zip(group, map(int, pipe.execute()), strict=True))
+            except redis.ResponseError:  # MOVED: the cluster changed under us; one by one
+                for queue in group:
+                    moved[queue] = int(self._run("promote_due", queue, limit, at_ms=at_ms))
+        return [moved[queue] for queue in queues]
+
+    def _by_node(self, queues: list[str]) -> list[tuple[Any, list[str]]]:
+        """``queues`` grouped by the client of the node that holds each (one group, the
+        store's own client, on a single Redis)."""
+        if not isinstance(self.client, RedisCluster):
+            return [(self.client, queues)]
+        groups: dict[str, tuple[Any, list[str]]] = {}
         for queue in queues:
-            head = [queue, lua_config(queue), "" if at_ms is None else at_ms]
-            _script("promote_due", shebang)(keys=[tag(queue)], args=[*head, limit], client=pipe)
-        return [int(n) for n in pipe.execute()]
+            node = self.client.get_node_from_key(tag(queue))
+            client = self.client.get_redis_connection(node)
+            groups.setdefault(node.name, (client, []))[1].append(queue)
+        return list(groups.values())
 
     def recover(
         self,

@@ -296,6 +296,7 @@ def test_an_unreachable_redis_is_503_with_retry_after(api_key: str, monkeypatch)
     from tests.conftest import load_event
 
     monkeypatch.setattr(settings, "redis_url", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(settings, "redis_cluster", False)
     event = load_event("http_post_json")
     event["headers"]["authorization"] = f"Bearer {api_key}"
     event["body"] = json.dumps(sms())

@@ -34,6 +34,7 @@ def start_worker(
         **extra_env,
         REDIS_URL=settings.resolved_redis_url(),
         REDIS_PREFIX=settings.redis_prefix,
+        REDIS_CLUSTER=str(settings.redis_cluster),
         SMS_API_URL=receiver.url,
         WEBHOOK_SECRET=SECRET,
         HEARTBEAT_INTERVAL_S="0.2",

@@ -175,6 +175,7 @@ def test_accepted_jobs_survive_a_redis_restart_with_aof(
 ):
     server = EmbeddedRedis(tmp_path, persist=True).start()
     monkeypatch.setattr(settings, "redis_url", server.url)
+    monkeypatch.setattr(settings, "redis_cluster", False)  # its own single server
     job_id = JobStore().create(job(now_ms() + 3_600_000)).job_id
     server.stop()
     server.start()  # same data directory: the AOF is replayed
