@@ -1,7 +1,9 @@
-"""Start-up check that Redis is configured to keep jobs: no eviction, and persistence on.
+"""Start-up check that Redis is configured to keep jobs: no eviction, and persistence on; on a
+Redis Cluster, that every node answers and the cluster is whole.
 
 A queue on an evicting Redis loses jobs silently under memory pressure, so production refuses
-to start on one; anything else that is risky is logged.
+to start on one; a cluster with a node down (some queues' slots unreachable) is refused in
+every mode; anything else that is risky is logged.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import logging
 
 import redis
+from redis.cluster import RedisCluster
 
 from shared.redis_client import get_redis
 from shared.settings import settings
@@ -41,10 +44,36 @@ def redis_problems(client: redis.Redis) -> tuple[list[str], list[str]]:
     return fatal, warnings
 
 
-def check_redis_at_startup() -> None:
-    """Log what is risky; in production raise ``UnsafeRedis`` on an evicting server."""
+def cluster_problems(client: RedisCluster) -> list[str]:
+    """What keeps a Redis Cluster from serving every queue: nodes that do not answer, or a
+    cluster state other than ok."""
+    problems = []
+    for node in client.get_nodes():
+        try:
+            client.get_redis_connection(node).ping()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            problems.append(
+                f"Redis Cluster node {node.name} ({node.server_type}) unreachable: {exc}"
+            )
     try:
-        fatal, warnings = redis_problems(get_redis())
+        state = client.cluster_info().get("cluster_state")
+    except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError) as exc:
+        state = f"unknown ({exc})"
+    if state != "ok":
+        problems.append(f"Redis Cluster state is {state!r}, not 'ok'")
+    return problems
+
+
+def check_redis_at_startup() -> None:
+    """Log what is risky; in production raise ``UnsafeRedis`` on an evicting server; on a
+    cluster, raise ``UnsafeRedis`` unless every node answers."""
+    client = get_redis()
+    if isinstance(client, RedisCluster):
+        problems = cluster_problems(client)
+        if problems:
+            raise UnsafeRedis("; ".join(problems))
+    try:
+        fatal, warnings = redis_problems(client)
     except (redis.ConnectionError, redis.TimeoutError) as exc:
         log.error("redis unreachable at start-up (%s); health reports it until it is back", exc)
         return

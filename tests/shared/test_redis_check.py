@@ -35,3 +35,18 @@ def test_an_evicting_server_is_refused_in_production(scratch_redis, monkeypatch)
     monkeypatch.setattr(settings, "app_env", "production")
     with pytest.raises(redis_check.UnsafeRedis, match="noeviction"):
         redis_check.check_redis_at_startup()
+
+
+def test_a_redis_cluster_with_a_node_down_is_refused_at_start_up(monkeypatch):
+    from tests.cluster import redis_cluster
+
+    with redis_cluster(masters=3, replicas_per_master=1) as cluster:
+        monkeypatch.setattr(settings, "redis_url", cluster.seed_url)
+        monkeypatch.setattr(settings, "redis_cluster", True)
+        redis_check.check_redis_at_startup()  # whole: starts
+        down = cluster.replicas[0]
+        down.kill()
+        with pytest.raises(
+            redis_check.UnsafeRedis, match=rf"unreachable.*{down.port}|{down.port}.*unreachable"
+        ):
+            redis_check.check_redis_at_startup()
