@@ -79,6 +79,10 @@ class Settings(BaseSettings):
     #: REDIS_URL names a Redis Cluster (any node as the seed; also said by a
     #: ``redis+cluster://`` URL): every queue lives in one hash slot, queues spread over nodes
     redis_cluster: bool = False
+    #: a create is acknowledged (202) only once this many replicas have it (Redis ``WAIT``);
+    #: 0: as soon as the primary has it (a failover may lose the last few ms of jobs)
+    redis_wait_replicas: int = Field(0, ge=0)
+    redis_wait_timeout_ms: int = Field(100, gt=0)  #: longest wait for those replicas, in ms
 
     # HTTP gateway.
     host: str = "127.0.0.1"

@@ -237,6 +237,27 @@ class JobStore:
         except NoScriptError:  # a server that has not seen it (or was restarted): load it
             return script(keys=[tag(queue)], args=[*head, *args], client=self.client)
 
+    def _run_replicated(self, name: str, queue: str, *args: Any, at_ms: int | None = None) -> Any:
+        """``_run``, then ``WAIT`` on the same connection for ``REDIS_WAIT_REPLICAS`` replicas
+        (up to ``REDIS_WAIT_TIMEOUT_MS``): the write is acknowledged only once replicated.
+        Fewer replicas in time raise ``redis.TimeoutError``: the job is on the primary but
+        may be lost in a failover, and the API says so (retry with the same key)."""
+        ((client, _),) = self._by_node([queue])
+        head = [queue, lua_config(queue), "" if at_ms is None else at_ms]
+        pipe = client.pipeline(transaction=False)
+        _script(name, _speaks_shebang(self.client))(
+            keys=[tag(queue)], args=[*head, *args], client=pipe
+        )
+        wanted, timeout = settings.redis_wait_replicas, settings.redis_wait_timeout_ms
+        pipe.execute_command("WAIT", wanted, timeout)
+        reply, replicas = pipe.execute()
+        if int(replicas) < wanted:
+            raise redis.TimeoutError(
+                f"written on the primary but acknowledged by {replicas} of {wanted} replicas "
+                f"within {timeout} ms"
+            )
+        return reply
+
     def qkey(self, queue: str, *parts: str) -> str:
         """A key of ``queue`` (``keys.queue_key``)."""
         return queue_key(queue, *parts)
@@ -280,7 +301,11 @@ class JobStore:
         args: list[Any] = [len(jobs)]
         for job in jobs:
             args += self._job_args(job)
-        reply = self._run("create", queues.pop(), *args, at_ms=at_ms)
+        queue = queues.pop()
+        if settings.redis_wait_replicas:
+            reply = self._run_replicated("create", queue, *args, at_ms=at_ms)
+        else:
+            reply = self._run("create", queue, *args, at_ms=at_ms)
         if reply[0] == "conflict":
             index = int(reply[1]) - 1
             return [Created(reply[2], "conflict", index)]

@@ -225,3 +225,23 @@ def test_a_message_taken_after_a_pause_hands_its_jobs_back_and_resume_dispatches
     again = store.get(job_id)
     running = store.start(job_id, again.message_id, "w")
     assert not isinstance(running, str) and running.state == "active"
+
+
+def test_with_wait_replicas_a_create_is_acknowledged_only_once_replicated(
+    redis_cluster, monkeypatch
+):
+    import redis
+
+    monkeypatch.setattr(settings, "redis_url", redis_cluster.seed_url)
+    monkeypatch.setattr(settings, "redis_cluster", True)
+    monkeypatch.setattr(settings, "redis_prefix", f"qswait-{new_job_id('S')[-8:]}")
+    monkeypatch.setattr(settings, "redis_wait_replicas", 1)
+    store = JobStore()
+    job_id = store.create(job(now_ms() + 60_000)).job_id  # one replica per master: acknowledged
+    assert store.get(job_id) is not None
+    monkeypatch.setattr(settings, "redis_wait_replicas", 2)
+    with pytest.raises(redis.TimeoutError, match="acknowledged by 1 of 2 replicas"):
+        store.create(job(now_ms() + 60_000))
+    assert store.count("sms", "delayed") == 2, "written on the primary: the 503 says it may be"
+    for key in store.client.scan_iter(match=f"{settings.redis_prefix}:*", target_nodes="all"):
+        store.client.delete(key)
