@@ -245,3 +245,13 @@ def test_with_wait_replicas_a_create_is_acknowledged_only_once_replicated(
     assert store.count("sms", "delayed") == 2, "written on the primary: the 503 says it may be"
     for key in store.client.scan_iter(match=f"{settings.redis_prefix}:*", target_nodes="all"):
         store.client.delete(key)
+
+
+def test_an_id_without_a_queue_code_is_found_by_looking_in_each_queue(redis_prefix):
+    store = JobStore()
+    bare = new_job_id("S")[1:]  # a plain ULID, as ids were before they named their queue
+    store.create(job(now_ms() + 60_000, job_id=bare))
+    assert queue_of(bare) is None
+    found = store.get(bare)
+    assert found is not None and found.queue == "sms"
+    assert store.cancel(bare) == "cancelled" and store.get(bare) is None
