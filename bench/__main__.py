@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import api, delayed, limits, redis_bench, throughput
+from bench import api, cluster, delayed, limits, redis_bench, throughput
 from bench.common import Config, Section
 from bench.report import cpu_busy, print_table, write_markdown
 
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     api.NAME: api.run,
     redis_bench.NAME: redis_bench.run,
     limits.NAME: limits.run,
+    cluster.NAME: cluster.run,
 }
 
 #: Warn when the CPUs are busier than this share before the run starts.
@@ -54,6 +55,11 @@ SIZES: dict[str, tuple[float, float]] = {
     "limits_jobs": (5_000, 1_000),
     "limits_campaign": (50_000, 10_000),
     "limits_priority_n": (10_000, 10_000),
+    "cluster_n": (15_000, 6_000),
+    "cluster_repeats": (5, 3),
+    "cluster_replicas": (0, 0),
+    "cluster_processes": (2, 2),
+    "cluster_threads": (4, 4),
 }
 HELP = {
     "delayed_n": "far-future jobs in the delayed benchmark",
@@ -62,6 +68,9 @@ HELP = {
     "lateness_timeout_s": "how long to wait for the 1,000 jobs due in 2 s",
     "throughput_m": "jobs queued up front in the throughput benchmark",
     "api_workers": "uvicorn workers of the naive API baseline (default: the gateway's)",
+    "cluster_n": "jobs queued up front per repetition of the cluster benchmark (3 queues)",
+    "cluster_repeats": "repetitions of each side of the cluster benchmark",
+    "cluster_replicas": "replicas per master of the cluster benchmark's 3-master cluster",
 }
 
 

@@ -123,6 +123,11 @@ class Config:
     limits_jobs: int = 5_000  #: jobs through the 50/s limiter
     limits_campaign: int = 50_000  #: workspace A's campaign in the fair-share run
     limits_priority_n: int = 10_000  #: priority-5 jobs waiting in the priority run
+    cluster_n: int = 15_000  #: jobs queued up front per repetition, over three queues
+    cluster_repeats: int = 5  #: repetitions of each side (one Redis, the cluster), interleaved
+    cluster_replicas: int = 0  #: replicas per master of the 3-master cluster
+    cluster_processes: int = 2
+    cluster_threads: int = 4
 
 
 # --- child processes ------------------------------------------------------------------------
@@ -299,6 +304,60 @@ def embedded_redis(workdir: Path, name: str) -> Iterator[EmbeddedRedis]:
         yield server
     finally:
         server.stop()
+
+
+#: Redis 7 from the distribution (the one ``tests.cluster`` runs its nodes with).
+SYSTEM_REDIS = Path("/usr/bin/redis-server")
+
+
+@contextlib.contextmanager
+def system_redis(workdir: Path, name: str) -> Iterator[str]:
+    """A throw-away standalone ``/usr/bin/redis-server`` (Redis 7, no persistence, as the
+    cluster nodes of ``tests.cluster`` are configured); yields its URL, stopped on exit."""
+    import redis
+
+    from local.processes import die_with_parent
+
+    if not SYSTEM_REDIS.exists():
+        raise RuntimeError(
+            f"{SYSTEM_REDIS} (Redis 7) is missing: `apt-get install -y redis-server`"
+        )
+    folder = workdir / f"redis7-{name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    argv = [
+        str(SYSTEM_REDIS), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
+        "--logfile", str(folder / "redis.log"), "--appendonly", "no", "--save", "",
+        "--maxmemory-policy", "noeviction", "--daemonize", "no",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
+        if not wait_until(lambda: _pings(client) or process.poll() is not None, timeout_s=10):
+            raise RuntimeError(f"{SYSTEM_REDIS} did not answer on port {port} (see {folder})")
+        if process.poll() is not None:
+            raise RuntimeError(f"{SYSTEM_REDIS} exited at start (see {folder}/redis.log)")
+        client.close()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=STOP_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _pings(client: Any) -> bool:
+    import redis
+
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
 
 
 def use_redis(url: str, queue_limits: str = "{}") -> None:
