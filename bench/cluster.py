@@ -8,7 +8,9 @@ no persistence) in the same run, with the same ``qs worker -p P -t T`` + ``qs sc
 the same N. N jobs are queued up front, a third in each of ``webhooks``, ``email`` and ``sms``:
 their hash tags fall in the three masters' slot ranges, so on the cluster each master holds one
 queue (the note says which port holds which). ``QUEUE_LIMITS`` lifts the email and SMS limits.
-The rate runs from the first callback to the N-th, as in ``throughput``. Repetitions alternate
+The compared rate runs from the 10 % to the 90 % callback (the
+start-up ramp and the tail left out: at N = 6,000 they are a large share of a 2-3 s drain);
+the first-to-N-th rate of ``throughput`` is shown beside it. Repetitions alternate
 (one Redis, cluster, one Redis, ...) with both servers up throughout and flushed before each,
 so drift from other load on the machine hits both sides alike; each cluster repetition is
 compared with the one-Redis repetition just before it.
@@ -48,6 +50,9 @@ from shared.jobs.store import JobStore, NewJob
 NAME = "cluster"
 #: Most the cluster may cost against one Redis, as a share of its jobs/s.
 TARGET_OVERHEAD = 0.15
+#: An overhead this close to the target (either side, as a share) is "at the edge": on two
+#: shared cores repetitions differ by more than this.
+EDGE_BAND = 0.05
 #: Masters of the cluster.
 MASTERS = 3
 #: One queue per master: ``{webhooks}``, ``{email}`` and ``{sms}`` hash to slots 4418, 10780
@@ -57,6 +62,9 @@ QUEUES = ("webhooks", "email", "sms")
 UNLIMITED = json.dumps({q: {"limiter": None, "concurrency": None} for q in QUEUES})
 #: Jobs per ``create_many`` call.
 BATCH = 1_000
+#: The compared rate leaves out this share of callbacks at each end: the start-up ramp (one
+#: worker process answering before the other) and the tail (the last queue draining alone).
+TRIM = 0.1
 
 
 @dataclass
@@ -67,7 +75,8 @@ class Side:
     url: str
     cluster: bool
     flush: Callable[[], None]
-    rates: list[float] = field(default_factory=list)  #: jobs/s of each repetition
+    rates: list[float] = field(default_factory=list)  #: steady jobs/s of each repetition
+    whole: list[float] = field(default_factory=list)  #: jobs/s first -> N-th callback
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -107,6 +116,16 @@ def queue_jobs(store: JobStore, n: int, receiver_url: str) -> float:
     return time.perf_counter() - started
 
 
+def steady_rate(times: list[float], expected: int) -> float:
+    """Callbacks/s between the ``TRIM``-th and the ``(1 - TRIM)``-th share of ``expected``
+    arrivals (0 when too few arrived)."""
+    ordered = sorted(times)
+    first, last = int(expected * TRIM), int(expected * (1 - TRIM)) - 1
+    if last >= len(ordered) or last <= first or ordered[last] <= ordered[first]:
+        return 0.0
+    return (last - first) / (ordered[last] - ordered[first])
+
+
 def store_for(side: Side) -> JobStore:
     """A job store on ``side``'s Redis (this process's settings pointed there)."""
     from shared.redis_client import get_redis
@@ -119,7 +138,7 @@ def store_for(side: Side) -> JobStore:
 
 def repetition(cfg: Config, side: Side, rep: int, receiver: Receiver, notes: list[str]) -> float:
     """Flush ``side``, queue N jobs, start the workers and scheduler, wait for N callbacks;
-    the jobs/s from the first callback to the N-th (0 when fewer arrived)."""
+    the steady jobs/s (``steady_rate``; 0 when fewer arrived)."""
     bench = f"{NAME}/{side.label}#{rep + 1}"
     side.flush()
     insert_s = queue_jobs(store_for(side), cfg.cluster_n, receiver.url)
@@ -143,6 +162,7 @@ def repetition(cfg: Config, side: Side, rep: int, receiver: Receiver, notes: lis
         )
         children.start(f"{name}-scheduler", qs("scheduler"), env)
         outcome = drain(receiver, cfg.cluster_n, launched, bench)
+        steady = steady_rate(receiver.records()[0], cfg.cluster_n)
         if not worker.alive():
             notes.append(f"{side.label} #{rep + 1}: the worker exited during the run")
     if outcome.delivered != outcome.expected or outcome.duplicates:
@@ -151,9 +171,10 @@ def repetition(cfg: Config, side: Side, rep: int, receiver: Receiver, notes: lis
             f"{outcome.duplicates:,} duplicates"
         )
     side.outcomes.append(outcome)
-    side.rates.append(outcome.rate)
-    say(bench, f"{outcome.rate:,.0f} jobs/s")
-    return outcome.rate
+    side.rates.append(steady)
+    side.whole.append(outcome.rate)
+    say(bench, f"{steady:,.0f} jobs/s steady, {outcome.rate:,.0f} first -> N-th")
+    return steady
 
 
 @contextmanager
@@ -205,14 +226,12 @@ def pct(value: float) -> str:
     return f"{value * 100:.1f} %"
 
 
-def judge(overheads: list[float]) -> tuple[str, str]:
-    """(verdict cell, word): every paired overhead within the target: PASS / "met"; every one
-    above it: FAIL / "missed"; some each side: EDGE / "at the edge"."""
-    if all(o <= TARGET_OVERHEAD for o in overheads):
-        return "PASS", "met"
-    if all(o > TARGET_OVERHEAD for o in overheads):
-        return "FAIL", "missed"
-    return "EDGE", "at the edge"
+def judge(overhead: float) -> tuple[str, str]:
+    """(verdict cell, word) for the median paired ``overhead``: within ``EDGE_BAND`` of the
+    target EDGE / "at the edge", else below it PASS / "met", above it FAIL / "missed"."""
+    if abs(overhead - TARGET_OVERHEAD) <= EDGE_BAND:
+        return "EDGE", "at the edge"
+    return ("PASS", "met") if overhead < TARGET_OVERHEAD else ("FAIL", "missed")
 
 
 def run(cfg: Config) -> Section:
@@ -233,8 +252,16 @@ def run(cfg: Config) -> Section:
             repetition(cfg, cluster, rep, receiver, notes)
 
     base = single.rates if cfg.baselines else []
+    pct_in = f"{TRIM:.0%}-{1 - TRIM:.0%}"
     section.add(
-        "jobs/s, median (min-max)", spread(cluster.rates), spread(base) if base else "skipped"
+        f"jobs/s ({pct_in} of callbacks), median (min-max)",
+        spread(cluster.rates),
+        spread(base) if base else "skipped",
+    )
+    section.add(
+        "jobs/s (first -> N-th callback), median (min-max)",
+        spread(cluster.whole),
+        spread(single.whole) if base else "skipped",
     )
     section.add(
         "jobs/s per repetition", " / ".join(map(num, cluster.rates)), " / ".join(map(num, base))
@@ -250,18 +277,20 @@ def run(cfg: Config) -> Section:
     )
     if base and statistics.median(base) > 0:
         overheads = [1 - c / s if s else 1.0 for c, s in zip(cluster.rates, base, strict=True)]
-        median = 1 - statistics.median(cluster.rates) / statistics.median(base)
-        cell, word = judge(overheads)
+        paired = statistics.median(overheads)
+        of_medians = 1 - statistics.median(cluster.rates) / statistics.median(base)
+        cell, word = judge(paired)
         section.add(
-            "cluster overhead (1 - cluster/one Redis), medians; paired min-max",
-            f"{pct(median)}; {pct(min(overheads))} to {pct(max(overheads))}: {word}",
+            "cluster overhead (1 - cluster/one Redis), paired: median (min to max)",
+            f"{pct(paired)} ({pct(min(overheads))} to {pct(max(overheads))}): {word}",
             "",
             f"<= {pct(TARGET_OVERHEAD)}",
             cell,
         )
+        section.add("cluster overhead of the medians", pct(of_medians))
     notes.append(
-        "verdict: PASS/met = every paired repetition within the target, FAIL/missed = every "
-        "one above it, EDGE/at the edge = some each side; a negative overhead means the "
-        "cluster was faster"
+        "overhead of repetition i = 1 - cluster_i / one-Redis_i (the one-Redis run just before "
+        f"it); verdict on their median: within {EDGE_BAND:.0%} points of the target EDGE (at "
+        "the edge), below PASS (met), above FAIL (missed); negative: the cluster was faster"
     )
     return section

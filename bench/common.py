@@ -123,7 +123,7 @@ class Config:
     limits_jobs: int = 5_000  #: jobs through the 50/s limiter
     limits_campaign: int = 50_000  #: workspace A's campaign in the fair-share run
     limits_priority_n: int = 10_000  #: priority-5 jobs waiting in the priority run
-    cluster_n: int = 15_000  #: jobs queued up front per repetition, over three queues
+    cluster_n: int = 20_000  #: jobs queued up front per repetition, over three queues
     cluster_repeats: int = 5  #: repetitions of each side (one Redis, the cluster), interleaved
     cluster_replicas: int = 0  #: replicas per master of the 3-master cluster
     cluster_processes: int = 2
