@@ -75,6 +75,8 @@ class Side:
     url: str
     cluster: bool
     flush: Callable[[], None]
+    #: keys on each master (the cluster only): evidence that the queues were spread
+    keys_per_master: Callable[[], list[int]] | None = None
     rates: list[float] = field(default_factory=list)  #: steady jobs/s of each repetition
     whole: list[float] = field(default_factory=list)  #: jobs/s first -> N-th callback
     outcomes: list[Outcome] = field(default_factory=list)
@@ -170,6 +172,9 @@ def repetition(cfg: Config, side: Side, rep: int, receiver: Receiver, notes: lis
             f"{side.label} #{rep + 1}: {outcome.delivered:,}/{outcome.expected:,} delivered, "
             f"{outcome.duplicates:,} duplicates"
         )
+    if side.keys_per_master and rep == cfg.cluster_repeats - 1:
+        keys = " / ".join(f"{k:,}" for k in side.keys_per_master())
+        notes.append(f"{side.label}: keys per master after the last repetition: {keys}")
     side.outcomes.append(outcome)
     side.rates.append(steady)
     side.whole.append(outcome.rate)
@@ -197,6 +202,16 @@ def sides(cfg: Config, notes: list[str]) -> Iterator[tuple[Side, Side]]:
         def flush_cluster() -> None:
             cluster_client.flushall(target_nodes=RedisCluster.PRIMARIES)
 
+        def keys_per_master() -> list[int]:
+            sizes = []
+            for master in cluster.masters:
+                client = master.client()
+                try:
+                    sizes.append(int(client.dbsize()))
+                finally:
+                    client.close()
+            return sizes
+
         use_redis(single_url, UNLIMITED)  # tag() below reads the bench prefix
         placement = ", ".join(
             f"{{{q}}} on :{cluster.master_of_slot(key_slot(tag(q).encode())).port}" for q in QUEUES
@@ -208,7 +223,7 @@ def sides(cfg: Config, notes: list[str]) -> Iterator[tuple[Side, Side]]:
         try:
             yield (
                 Side("one-redis", single_url, False, flush_single),
-                Side("cluster", cluster.seed_url, True, flush_cluster),
+                Side("cluster", cluster.seed_url, True, flush_cluster, keys_per_master),
             )
         finally:
             single_client.close()
