@@ -37,6 +37,7 @@ TRANSIENT: tuple[type[Exception], ...] = (
     redis.TimeoutError,
     redis.exceptions.ReadOnlyError,
     redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,  # a master died, its replica not promoted yet
 )
 #: Retries of one command inside the client (0.05, 0.1, 0.2 s apart): a blip passes unnoticed,
 #: an outage reaches the caller within about half a second (a gateway answers 503 at once).

@@ -17,7 +17,7 @@ from redis.cluster import RedisCluster
 from local.embedded_redis import EmbeddedRedis
 from shared import redis_client
 from shared.settings import QueueLimitsSetting, settings
-from tests.cluster import LocalCluster
+from tests.cluster import LocalCluster, single_node_cluster
 from tests.cluster import redis_cluster as start_redis_cluster
 from tests.servers import Receiver, serve
 
@@ -53,22 +53,25 @@ def wait_for(
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--redis-cluster",
-        action="store_true",
-        help="run the service on a local Redis Cluster (3 masters + 3 replicas), not one Redis",
+        choices=["full", "single"],
+        help="run the service on a local Redis Cluster: 3 masters + 3 replicas (full, the "
+        "default), or one node holding every slot (single: Redis still refuses a #!lua "
+        "script's access to another slot than its declared keys')",
     )
 
 
 def on_cluster(config: pytest.Config) -> bool:
     """Whether this run puts the service on the local Redis Cluster (``--redis-cluster``)."""
-    return bool(config.getoption("--redis-cluster"))
+    return config.getoption("--redis-cluster") is not None
 
 
 @pytest.fixture(scope="session")
-def redis_cluster() -> Iterator[LocalCluster]:
-    """A local Redis Cluster, 3 masters + 3 replicas (``tests/cluster.py``), started once per
-    session by the first test that asks for it. Tests must not kill its nodes (the failover
-    tests start their own)."""
-    with start_redis_cluster() as cluster:
+def redis_cluster(request: pytest.FixtureRequest) -> Iterator[LocalCluster]:
+    """A local Redis Cluster, 3 masters + 3 replicas (``tests/cluster.py``; one node holding
+    every slot with ``--redis-cluster=single``), started once per session by the first test
+    that asks for it. Tests must not kill its nodes (the failover tests start their own)."""
+    single = request.config.getoption("--redis-cluster") == "single"
+    with single_node_cluster() if single else start_redis_cluster() as cluster:
         yield cluster
 
 
@@ -103,10 +106,7 @@ def redis_prefix(
     monkeypatch.setattr(settings, "redis_url", redis_url)
     monkeypatch.setattr(settings, "redis_prefix", prefix)
     if cluster:
-        if "redis_cluster" in type(settings).model_fields:
-            monkeypatch.setattr(settings, "redis_cluster", True)
-        else:  # until Settings has the field (pydantic refuses setattr of an unknown name)
-            monkeypatch.setitem(vars(settings), "redis_cluster", True)
+        monkeypatch.setattr(settings, "redis_cluster", True)
     yield prefix
     if cluster:
         nodes = RedisCluster.from_url(redis_url)

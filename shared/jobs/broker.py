@@ -7,6 +7,7 @@ actor to whichever broker is global when the actor is declared.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from typing import Any
 
@@ -15,7 +16,6 @@ import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import compute_backoff
-from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 from dramatiq.middleware import CurrentMessage, default_middleware
 from periodiq import PeriodiqMiddleware
@@ -23,7 +23,12 @@ from periodiq import PeriodiqMiddleware
 from shared.jobs.heartbeat import WorkerHeartbeat
 from shared.jobs.keys import queue_key
 from shared.jobs.stopping import STOPPING
-from shared.redis_client import dramatiq_namespace, get_redis
+from shared.redis_client import TRANSIENT, dramatiq_namespace, get_redis
+
+log = logging.getLogger("qs.broker")
+
+#: Seconds a consumer waits before looking again when Redis is unavailable.
+UNAVAILABLE_RETRY_S = 0.2
 
 #: Cron messages older than this many seconds when a worker takes them are skipped, not run late.
 CRON_SKIP_AFTER_S = 30
@@ -98,8 +103,13 @@ class QueueConsumer(_RedisConsumer):
                 self.misses, backoff_ms = compute_backoff(self.misses, max_backoff=self.timeout)
                 time.sleep(backoff_ms / 1000)
                 return None
-        except redis.ConnectionError as exc:
-            raise ConnectionClosed(exc) from None
+        except TRANSIENT as exc:
+            # Redis restarting, failing over, or a cluster between a master's death and its
+            # replica's promotion: look again shortly (Dramatiq would restart the consumer
+            # only after 3 s), so deliveries resume within a moment of Redis coming back
+            log.warning("taking %s messages: Redis unavailable (%s)", self.queue_name, exc)
+            time.sleep(UNAVAILABLE_RETRY_S)
+            return None
 
     def ack(self, message: Any) -> None:
         self.queued_message_ids.discard(message.message_id)
@@ -135,6 +145,14 @@ class ServiceBroker(RedisBroker):
     @property
     def consumer_class(self) -> Any:
         return QueueConsumer
+
+    def declare_queue(self, queue_name: str) -> None:
+        """Declare a queue, without Dramatiq's delay queue (``<name>.DQ``): delays are the job
+        store's, and a delay queue's keys would lie outside its queue's hash slot."""
+        if queue_name not in self.queues:
+            self.emit_before("declare_queue", queue_name)
+            self.queues.add(queue_name)
+            self.emit_after("declare_queue", queue_name)
 
     def enqueue(self, message: Message, *, delay: int | None = None) -> Message:
         """Put one message on its queue (``delay`` is refused: delayed jobs are the job
