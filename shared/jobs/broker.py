@@ -34,25 +34,36 @@ UNAVAILABLE_RETRY_S = 0.2
 CRON_SKIP_AFTER_S = 30
 
 
-#: Take up to ARGV[1] messages: KEYS[1] the queue's list of message ids, KEYS[2] their bodies.
-#: A message leaves Redis as it is taken: its jobs remember it, and a worker that dies holding
-#: it loses nothing (recovery hands its jobs on: held unstarted, or lease, or heartbeat).
+#: Take up to ARGV[1] messages: KEYS[1] the queue's list of message ids, KEYS[2] their bodies,
+#: KEYS[3] when each was taken (TIME, µs). A message leaves the list as it is taken: its jobs
+#: remember it, and if the worker holding it dies, recovery hands its jobs on once it has been
+#: taken ``HEARTBEAT_TTL_S`` ago (recover.lua), while a message still in the list is waiting,
+#: not lost.
 _FETCH = """
 local ids = redis.call("LPOP", KEYS[1], tonumber(ARGV[1]))
 if not ids then return {} end
 local bodies = redis.call("HMGET", KEYS[2], unpack(ids))
 redis.call("HDEL", KEYS[2], unpack(ids))
+local t = redis.call("TIME")
+local now_us = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local out = {}
-for _, body in ipairs(bodies) do if body then out[#out + 1] = body end end
+for i, body in ipairs(bodies) do
+  if body then
+    out[#out + 1] = body
+    redis.call("ZADD", KEYS[3], now_us, ids[i])
+  end
+end
 return out
 """
 #: Put messages (ARGV: id, body, id, body, ...) on the queue: KEYS[1] the list, KEYS[2] the
-#: bodies, KEYS[3] the wake list; at the front when ARGV[1] is "front" (handed back).
+#: bodies, KEYS[3] the wake list, KEYS[4] the taken set; at the front when ARGV[1] is "front"
+#: (handed back: no longer taken).
 _PUT = """
 local push = ARGV[1] == "front" and "LPUSH" or "RPUSH"
 for i = 2, #ARGV, 2 do
   redis.call("HSET", KEYS[2], ARGV[i], ARGV[i + 1])
   redis.call(push, KEYS[1], ARGV[i])
+  redis.call("ZREM", KEYS[4], ARGV[i])
 end
 redis.call("RPUSH", KEYS[3], 1)
 redis.call("LTRIM", KEYS[3], 0, 15)
@@ -68,6 +79,11 @@ def _script(source: str) -> Any:
 def message_keys(queue: str) -> list[str]:
     """A queue's message list, message bodies and wake list (all in the queue's slot)."""
     return [queue_key(queue, "mq"), queue_key(queue, "mq", "msgs"), queue_key(queue, "wake")]
+
+
+def taken_key(queue: str) -> str:
+    """When each of the queue's messages was taken by a worker (zset, TIME µs)."""
+    return queue_key(queue, "mq", "taken")
 
 
 class QueueConsumer(_RedisConsumer):
@@ -93,7 +109,11 @@ class QueueConsumer(_RedisConsumer):
                 room = self.prefetch - self.outstanding_message_count
                 if room > 0:
                     keys = message_keys(self.queue_name)
-                    fetched = _script(_FETCH)(keys=keys[:2], args=[room], client=self.broker.client)
+                    fetched = _script(_FETCH)(
+                        keys=[*keys[:2], taken_key(self.queue_name)],
+                        args=[room],
+                        client=self.broker.client,
+                    )
                     self.message_cache = [data for data in fetched if data]
                     if self.message_cache:
                         continue
@@ -136,7 +156,7 @@ def put(client: Any, queue: str, messages: list[Any], *, front: bool = False) ->
     for message in messages:
         redis_id = message.options.get("redis_message_id") or message.message_id
         args += [redis_id, message.encode()]
-    _script(_PUT)(keys=message_keys(queue), args=args, client=client)
+    _script(_PUT)(keys=[*message_keys(queue), taken_key(queue)], args=args, client=client)
 
 
 class ServiceBroker(RedisBroker):

@@ -6,10 +6,10 @@
 --     the queue's slot), or
 --   * its lease expired (start + the queue's time limit + grace, see start.lua), whatever the
 --     heartbeat says: a finish lost to a failed Redis call, a worker stuck in C code.
--- Jobs handed to a worker that has not started them for `stale_ms` (it died with their message
--- prefetched: a message leaves Redis as a worker takes it; or it is busy with other work) go
--- back to the front of their line too, so they hold no slot meanwhile and are never lost;
--- their old message becomes stale.
+-- Jobs on a message a worker took `stale_ms` ago and has not started (it died with the message
+-- prefetched: a message leaves the list as a worker takes it; or it is busy with other work)
+-- go back to the front of their line too, so they hold no slot meanwhile and are never lost;
+-- their old message becomes stale. Jobs whose message still waits in the list stay on it.
 -- ARGV after HEAD: notice_queue ("" for none), notice_max_attempts, stale_ms, then the
 --       workers alive, one per argument
 -- Returns the ids made ready again or failed.
@@ -19,15 +19,23 @@ local stale_us = tonumber(ARGV[HEAD + 3]) * 1000
 local alive = {}
 for i = HEAD + 4, #ARGV do alive[ARGV[i]] = true end
 local moved = {}
-local stale = redis.call("ZRANGEBYSCORE", dispatched_key(queue), "-inf", redis_now_us() - stale_us)
+local now_us = redis_now_us()
+local taken = qkey(queue, "mq:taken")  -- when a worker took each message (jobs/broker.py)
+local stale = redis.call("ZRANGEBYSCORE", dispatched_key(queue), "-inf", now_us - stale_us)
 for _, id in ipairs(stale) do
   local f = redis.call("HMGET", job_key(id), "state", "msg", "ws")
-  undispatch(queue, id, f[3])
-  if f[1] == "waiting" and f[2] and f[2] ~= "" then
-    make_ready(id, queue, "waiting", true)
-    moved[#moved + 1] = id
+  local on_message = f[1] == "waiting" and f[2] and f[2] ~= ""
+  local taken_at = on_message and tonumber(redis.call("ZSCORE", taken, f[2]))
+  -- a message still in the queue's list is waiting for a worker, not lost: leave it
+  if not on_message or (taken_at and taken_at < now_us - stale_us) then
+    undispatch(queue, id, f[3])
+    if on_message then
+      make_ready(id, queue, "waiting", true)
+      moved[#moved + 1] = id
+    end
   end
 end
+redis.call("ZREMRANGEBYSCORE", taken, "-inf", now_us - 10 * stale_us)
 
 local expired = {}
 for _, id in ipairs(redis.call("ZRANGEBYSCORE", leases_key(queue), "-inf", NOW)) do

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from shared.jobs.broker import build_broker
 from shared.jobs.keys import queue_key
 from shared.jobs.queues import QUEUES, Rate, effective, lua_config, ready_key
 from shared.jobs.store import Finish, Job, JobStore, NewJob, Skipped, Wait, now_ms
@@ -216,7 +217,11 @@ def test_a_job_a_worker_holds_unstarted_too_long_gives_its_slot_back(r, redis_pr
     monkeypatch.setattr(settings, "heartbeat_ttl_s", 0.05)
     store = JobStore()
     job_id = store.create(sms_job()).job_id
-    (held,) = r.lrange(ready_key("sms"), 0, -1)  # a worker prefetched it, then went silent
+    (held,) = r.lrange(ready_key("sms"), 0, -1)
+    time.sleep(0.1)  # longer than HEARTBEAT_TTL_S: a message no worker took is only waiting
+    assert store.recover("sms", alive=[]) == [], "still in the queue's list: not lost"
+    consumer = build_broker().consume("sms", prefetch=1, timeout=50)
+    assert next(m for m in consumer if m is not None).message_id == held  # taken, then silence
     assert store.recover("sms", alive=[]) == [], "not held long yet"
     assert wait_for(lambda: store.recover("sms", alive=[])) == [job_id]
     again = store.get(job_id)
