@@ -179,7 +179,9 @@ local function ws_dispatched_key(queue) return qkey(queue, "dispatched-ws") end
 local function undispatch(queue, id, ws)
   if redis.call("ZREM", dispatched_key(queue), id) == 1 and queue_cfg(queue).ws then
     local key = ws_dispatched_key(queue)
-    if redis.call("HINCRBY", key, ws_name(ws), -1) <= 0 then redis.call("HDEL", key, ws_name(ws)) end
+    if redis.call("HINCRBY", key, ws_name(ws), -1) <= 0 then
+      redis.call("HDEL", key, ws_name(ws))
+    end
   end
 end
 

@@ -1,5 +1,5 @@
--- Create jobs of the queue, all or none: record, indexes, and either the delayed set or the ready lines
--- (then dispatched as the queue's limits allow).
+-- Create jobs of the queue, all or none: record, indexes, and either the delayed set or the
+-- ready lines (then dispatched as the queue's limits allow).
 -- A job whose idempotency key already names a live job returns that job instead; when the
 -- earlier request differed (another fingerprint) nothing at all is written and the conflict is
 -- named. An idempotency key lives exactly as long as its job (remove_job deletes it).

@@ -1,10 +1,10 @@
 -- A worker takes the jobs of one message: each one still waiting on that message becomes
--- active, attempt +1, started at
--- Redis' clock, under a lease until `now` + the queue's lease time (its time limit plus a
--- grace: recovery reclaims a job whose lease expired, whatever its worker's heartbeat says). The limits are checked again here, on that one clock: a job whose rate slot
--- frees within the queue's lead time is told to wait that long and ask again (it was sent
--- early on purpose, see queue_room); one that would break a limit otherwise (or whose queue
--- was paused since) goes back to the front of its line unattempted, for the next free slot.
+-- active, attempt +1, started at Redis' clock, under a lease until then + the queue's lease time
+-- (its time limit plus a grace: recovery reclaims a job whose lease expired, whatever its
+-- worker's heartbeat says). The limits are checked again here, on that one clock: a job whose
+-- rate slot frees within the queue's lead time is told to wait that long and ask again (it was
+-- sent early on purpose, see queue_room); one that would break a limit otherwise (or whose
+-- queue was paused since) goes back to the front of its line unattempted, for the next slot.
 -- ARGV after HEAD: msg_id, worker, id1, id2, ...
 -- ARGV after the ids: none; the job fields to return follow a "--" separator:
 --   ... id_n, "--", field1, field2, ...
