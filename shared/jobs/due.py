@@ -22,6 +22,10 @@ log = logging.getLogger("qs.due_jobs")
 #: Small enough that workers start on the first jobs of a burst while the rest are promoted:
 #: 1,000 jobs due at once reach the workers in ten short Lua calls, not one 30 ms call.
 PROMOTE_BATCH = 100
+#: Seconds between looks at the queues' outboxes: a follow-up job (failure notice, webhook)
+#: waits this long at most before it is created in its queue; looking on every 10 ms tick
+#: would cost one round trip per tick for what is rare.
+FOLLOW_UPS_INTERVAL_S = 0.1
 #: Seconds between recovery and retention passes.
 HOUSEKEEPING_INTERVAL_S = 1.0
 
@@ -36,6 +40,7 @@ class DueJobs:
         self.store = store or JobStore()
         self._stop = threading.Event()
         self._last_housekeeping = 0.0
+        self._last_follow_ups = 0.0
 
     def promote(self) -> int:
         """Make every job due now ready and dispatch every queue (one round trip per tick,
@@ -79,7 +84,9 @@ class DueJobs:
         while not self._stop.is_set():
             try:
                 self.promote()
-                self.follow_ups()
+                if time.monotonic() - self._last_follow_ups >= FOLLOW_UPS_INTERVAL_S:
+                    self._last_follow_ups = time.monotonic()
+                    self.follow_ups()
                 if time.monotonic() - self._last_housekeeping >= HOUSEKEEPING_INTERVAL_S:
                     self._last_housekeeping = time.monotonic()
                     self.housekeeping()
