@@ -270,7 +270,7 @@ def run(cfg: Config) -> Section:
         verdict(ours.non_2xx == 0 and ours.socket_errors == 0),
     )
     section.add(
-        "requests/s vs Fastify + BullMQ (ratio)",
+        "requests/s vs Fastify + BullMQ (ratio, not from one run)",
         f"{num(ours.rps)} (x{ours.rps / FASTIFY_RPS:.2f})",
         f"{FASTIFY_RPS:,.0f} (DESIGN.md, not measured here)",
     )

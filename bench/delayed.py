@@ -272,7 +272,7 @@ def run(cfg: Config) -> Section:
                 verdict(ok),
             )
         section.add(
-            "  ... their lateness p99, BullMQ reference",
+            "  ... their lateness p99, BullMQ reference (not from one run)",
             _ms(trickle.lateness_ms, 99),
             f"{BULLMQ_P99_MS:.0f} ms (DESIGN.md, not measured here)",
         )

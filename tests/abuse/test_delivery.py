@@ -97,10 +97,10 @@ def many_open_files() -> Iterator[None]:
     """At least 1,100 descriptors open, so every new socket gets a number above 1024."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     wanted = 1200
-    if hard != resource.RLIM_INFINITY and hard < wanted:
-        pytest.skip(f"the hard RLIMIT_NOFILE ({hard}) is below {wanted}")
+    raised_hard = hard if hard == resource.RLIM_INFINITY or hard >= wanted else wanted
     if soft != resource.RLIM_INFINITY and soft < wanted:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        # raising the hard limit needs root (CI runs as root); otherwise this fails, loudly
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, raised_hard))
     opened = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
     try:
         yield
