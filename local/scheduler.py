@@ -18,14 +18,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import pendulum
-import redis
 from pendulum import DateTime
 
 from shared.jobs.broker import CRON_SKIP_AFTER_S, message_keys
 from shared.jobs.keys import queue_key
 from shared.jobs.liveness import Heartbeat
 from shared.jobs.queues import CRON_QUEUE
-from shared.redis_client import TRANSIENT, get_redis, until_answered
+from shared.redis_client import TRANSIENT, get_redis, script, server_time_ms, until_answered
 
 log = logging.getLogger("qs.scheduler")
 
@@ -64,15 +63,11 @@ def fire_tick(actor: Any, tick: DateTime) -> bool:
     )
     messages, bodies, wake = message_keys(message.queue_name)
     keys = [claim, bodies, messages, wake]
-    script = _fire_script()
     return bool(
-        script(keys=keys, args=[CLAIM_TTL_S, message_id, message.encode()], client=get_redis())
+        script(_FIRE)(
+            keys=keys, args=[CLAIM_TTL_S, message_id, message.encode()], client=get_redis()
+        )
     )
-
-
-@functools.cache
-def _fire_script() -> Any:
-    return redis.Redis().register_script(_FIRE)  # this client only computes the SHA
 
 
 #: Longest sleep between two looks at the clock, in seconds.
@@ -83,8 +78,7 @@ def now() -> DateTime:
     """Redis' clock (every scheduler agrees on it, whatever its host's clock says); this host's
     while Redis is unreachable."""
     try:
-        seconds, micros = get_redis().time()
-        return pendulum.from_timestamp(int(seconds) + int(micros) / 1e6, tz="UTC")
+        return pendulum.from_timestamp(server_time_ms() / 1000, tz="UTC")
     except TRANSIENT:
         return pendulum.now("UTC")
 

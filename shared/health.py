@@ -26,7 +26,7 @@ from shared.http.store_errors import write_refusal
 from shared.jobs.liveness import alive
 from shared.jobs.queues import QUEUES, ready_key
 from shared.jobs.store import JobStore
-from shared.redis_client import get_redis, key
+from shared.redis_client import get_redis, key, server_time_ms
 
 #: A queue whose oldest waiting job has waited longer than this many seconds is backlogged.
 BACKLOG_WAIT_S = 300
@@ -98,8 +98,7 @@ def _probe(client: redis.Redis) -> tuple[RedisCheck, list[str]]:
 def _backlogs(client: redis.Redis) -> tuple[dict[str, QueueBacklog], list[str]]:
     """Every queue's backlog in jobs, and the reasons of the backlogged ones (paused ignored)."""
     store = JobStore(client)
-    seconds, micros = client.time()
-    now_ms = int(seconds) * 1000 + int(micros) // 1000
+    now_ms = server_time_ms(client)
     pipe = client.pipeline(transaction=False)
     for name, spec in QUEUES.items():
         if spec.processor is None:  # the cron queue: one Dramatiq message per tick, no store

@@ -132,6 +132,19 @@ def until_answered(
             delay = min(delay * 2, 5.0)
 
 
+@functools.cache
+def script(source: str) -> Any:
+    """A Lua script to run by SHA on any of the service's clients (``script(keys=, args=,
+    client=)``), loading itself on a server that has not seen it; built once per source."""
+    return redis.Redis().register_script(source)  # this client only computes the SHA
+
+
+def server_time_ms(client: Any = None) -> int:
+    """Redis' clock (``TIME``), epoch ms: the one clock every host agrees on."""
+    seconds, micros = (client or get_redis()).time()
+    return int(seconds) * 1000 + int(micros) // 1000
+
+
 def key(*parts: str) -> str:
     """A Redis key under this deployment's prefix: ``key("workers")`` -> ``qs:workers``."""
     return ":".join((settings.redis_prefix, *parts))

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import redis
 
 from shared.http.problems import Problem
-from shared.redis_client import get_redis, key
+from shared.redis_client import get_redis, key, script
 
 
 @dataclass(frozen=True)
@@ -63,8 +63,7 @@ def limiter_key(org: str, limit: Limit, subject: Subject) -> str:
 
 @functools.cache
 def _script() -> Any:
-    source = (Path(__file__).with_name("lua") / "admit.lua").read_text()
-    return redis.Redis().register_script(source)  # the client here only computes the SHA
+    return script((Path(__file__).with_name("lua") / "admit.lua").read_text())
 
 
 def admit(

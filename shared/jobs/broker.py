@@ -12,7 +12,6 @@ import time
 from typing import Any
 
 import dramatiq
-import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import compute_backoff
@@ -23,7 +22,7 @@ from periodiq import PeriodiqMiddleware
 from shared.jobs.heartbeat import WorkerHeartbeat
 from shared.jobs.keys import queue_key
 from shared.jobs.stopping import STOPPING
-from shared.redis_client import TRANSIENT, dramatiq_namespace, get_redis
+from shared.redis_client import TRANSIENT, dramatiq_namespace, get_redis, script
 
 log = logging.getLogger("qs.broker")
 
@@ -71,11 +70,6 @@ return (#ARGV - 1) / 2
 """
 
 
-@functools.cache
-def _script(source: str) -> Any:
-    return redis.Redis().register_script(source)  # this client only computes the SHA
-
-
 def message_keys(queue: str) -> list[str]:
     """A queue's message list, message bodies and wake list (all in the queue's slot)."""
     return [queue_key(queue, "mq"), queue_key(queue, "mq", "msgs"), queue_key(queue, "wake")]
@@ -109,7 +103,7 @@ class QueueConsumer(_RedisConsumer):
                 room = self.prefetch - self.outstanding_message_count
                 if room > 0:
                     keys = message_keys(self.queue_name)
-                    fetched = _script(_FETCH)(
+                    fetched = script(_FETCH)(
                         keys=[*keys[:2], taken_key(self.queue_name)],
                         args=[room],
                         client=self.broker.client,
@@ -156,7 +150,7 @@ def put(client: Any, queue: str, messages: list[Any], *, front: bool = False) ->
     for message in messages:
         redis_id = message.options.get("redis_message_id") or message.message_id
         args += [redis_id, message.encode()]
-    _script(_PUT)(keys=[*message_keys(queue), taken_key(queue)], args=args, client=client)
+    script(_PUT)(keys=[*message_keys(queue), taken_key(queue)], args=args, client=client)
 
 
 class ServiceBroker(RedisBroker):

@@ -3,16 +3,12 @@ scored by Redis' own clock (``TIME``, epoch ms), so hosts with skewed clocks agr
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import socket
 import threading
-from typing import Any
 
-import redis
-
-from shared.redis_client import get_redis, key
+from shared.redis_client import get_redis, key, script
 from shared.settings import settings
 
 log = logging.getLogger("qs.liveness")
@@ -40,12 +36,6 @@ return redis.call("ZRANGEBYSCORE", KEYS[1], now - tonumber(ARGV[1]), "+inf")
 """
 
 
-@functools.cache
-def _script(source: str) -> Any:
-    """A script run by SHA on the service's client (loaded on a server that lacks it)."""
-    return redis.Redis().register_script(source)  # this client only computes the SHA
-
-
 def ttl_ms() -> int:
     """``HEARTBEAT_TTL_S`` in milliseconds: a member silent for longer is not alive."""
     return int(settings.heartbeat_ttl_s * 1000)
@@ -53,7 +43,7 @@ def ttl_ms() -> int:
 
 def beat(role: str, member: str) -> None:
     """Record that ``member`` of ``role`` (``worker``/``scheduler``) is alive now."""
-    _script(_BEAT)(keys=[key("alive", role)], args=[member, 10 * ttl_ms()], client=get_redis())
+    script(_BEAT)(keys=[key("alive", role)], args=[member, 10 * ttl_ms()], client=get_redis())
 
 
 def forget(role: str, member: str) -> None:
@@ -63,7 +53,7 @@ def forget(role: str, member: str) -> None:
 
 def alive(role: str) -> list[str]:
     """Members of ``role`` that beat within ``HEARTBEAT_TTL_S`` seconds."""
-    members = _script(_ALIVE)(keys=[key("alive", role)], args=[ttl_ms()], client=get_redis())
+    members = script(_ALIVE)(keys=[key("alive", role)], args=[ttl_ms()], client=get_redis())
     return [str(m) for m in members]
 
 

@@ -41,9 +41,8 @@ class QueueSpec:
     processor: str | None
     max_attempts: int = 5  #: total tries including the first (``options.attempts`` overrides)
     backoff_ms: int = 2_000  #: base of the exponential back-off between tries, in milliseconds
-    time_limit_ms: int = (
-        50_000  #: a run longer than this is aborted (below Dramatiq's 60 s heartbeat)
-    )
+    #: a run longer than this is aborted; a job's lease is this plus ``LEASE_GRACE_MS``
+    time_limit_ms: int = 50_000
     keep_completed_ms: int = HOUR_MS  #: completed jobs are deleted this long after finishing
     keep_failed_ms: int = 7 * DAY_MS  #: failed jobs are deleted this long after failing
     notify_failure: bool = True  #: POST a failure notice to ``FAILURE_WEBHOOK_URL`` on failure

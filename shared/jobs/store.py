@@ -27,7 +27,7 @@ from redis.exceptions import NoScriptError
 
 from shared.jobs.keys import new_job_id, now_ms, queue_key, tag
 from shared.jobs.queues import FAILURE_NOTICES_QUEUE, JOB_QUEUES, QUEUES, lua_config, queue_of
-from shared.redis_client import get_redis
+from shared.redis_client import get_redis, script, server_time_ms
 from shared.settings import settings
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -126,8 +126,9 @@ Outcome = Literal["completed", "failed", "delayed", "requeue"]
 
 @dataclass(frozen=True)
 class FollowUp:
-    """A job to create when another one finishes (in the same step): a failure notice, a
-    webhook. It runs ``queue``'s processor on ``data``."""
+    """A job to create when another one finishes: a failure notice, a webhook. It is written
+    to the finished job's queue's outbox in the same step, then created in ``queue`` (which
+    runs its processor on ``data``) by the scheduler (``drain_outbox``)."""
 
     queue: str
     data: dict[str, Any]
@@ -153,7 +154,7 @@ class Finish:
     due_ms: int = 0  #: when ``delayed``: the next try, epoch ms
     #: when ``delayed``: the next try this many ms after Redis' now (wins over ``due_ms``)
     delay_ms: int | None = None
-    #: when ``completed`` or ``failed``: jobs to create in the same step
+    #: when ``completed`` or ``failed``: jobs to create (written to the outbox in the same step)
     follow_ups: tuple[FollowUp, ...] = ()
     usage: Usage | None = None  #: when ``completed`` or ``failed``
 
@@ -203,9 +204,13 @@ def _script(name: str, shebang: bool) -> Any:
     on a server that has not seen it.
     """
     source = (LUA_DIR / "_lib.lua").read_text() + "\n" + (LUA_DIR / f"{name}.lua").read_text()
-    if shebang:
-        source = "#!lua\n" + source
-    return redis.Redis().register_script(source)  # the client here only computes the SHA
+    return script(("#!lua\n" if shebang else "") + source)
+
+
+def _head(queue: str, at_ms: int | None) -> list[Any]:
+    """Every script's leading arguments (see ``_lib.lua``): the queue, its limits, the clock
+    ("": Redis' own; a number fixes it, tests only)."""
+    return [queue, lua_config(queue), "" if at_ms is None else at_ms]
 
 
 @functools.cache
@@ -230,7 +235,7 @@ class JobStore:
 
         The script reads the time from Redis (``TIME``); ``at_ms`` fixes it (tests only).
         """
-        head = [queue, lua_config(queue), "" if at_ms is None else at_ms]
+        head = _head(queue, at_ms)
         script = _script(name, _speaks_shebang(self.client))
         try:  # EVALSHA straight away: redis-py's Script wrapper costs more than the call
             return self.client.execute_command("EVALSHA", script.sha, 1, tag(queue), *head, *args)
@@ -243,7 +248,7 @@ class JobStore:
         Fewer replicas in time raise ``redis.TimeoutError``: the job is on the primary but
         may be lost in a failover, and the API says so (retry with the same key)."""
         ((client, _),) = self._by_node([queue])
-        head = [queue, lua_config(queue), "" if at_ms is None else at_ms]
+        head = _head(queue, at_ms)
         pipe = client.pipeline(transaction=False)
         _script(name, _speaks_shebang(self.client))(
             keys=[tag(queue)], args=[*head, *args], client=pipe
@@ -268,10 +273,10 @@ class JobStore:
         queue = queue_of(job_id)
         if queue is not None or not job_id:
             return queue
-        for spec in JOB_QUEUES:
-            if self.client.exists(queue_key(spec.name, "job", job_id)):
-                return spec.name
-        return None
+        found = self._per_queue("exists", "job", job_id)
+        return next(
+            (spec.name for spec, there in zip(JOB_QUEUES, found, strict=True) if there), None
+        )
 
     # -- creating -------------------------------------------------------------------------
 
@@ -322,8 +327,7 @@ class JobStore:
 
     def redis_time_ms(self) -> int:
         """Redis' clock, epoch ms: the one clock every time the engine writes comes from."""
-        seconds, micros = self.client.time()
-        return int(seconds) * 1000 + int(micros) // 1000
+        return server_time_ms(self.client)
 
     def get(self, job_id: str) -> Job | None:
         queue = self._queue_of(job_id)
@@ -358,11 +362,17 @@ class JobStore:
     def id_for(self, scope: str, key: str) -> str | None:
         """The job a client-chosen id (``jobId``, ``Idempotency-Key``) of ``scope`` names, in
         whichever queue, while that job exists."""
+        found = self._per_queue("hget", "idem", f"{scope}:{key}", field="job")
+        return next((str(job_id) for job_id in found if job_id), None)
+
+    def _per_queue(self, command: str, *parts: str, field: str | None = None) -> list[Any]:
+        """``command`` on each job queue's key ``parts`` (with ``field``, for a hash), in one
+        pipeline: a lookup by an id that names no queue."""
+        pipe = self.client.pipeline(transaction=False)
         for spec in JOB_QUEUES:
-            job_id = self.client.hget(queue_key(spec.name, "idem", f"{scope}:{key}"), "job")
-            if job_id:
-                return str(job_id)
-        return None
+            name = queue_key(spec.name, *parts)
+            getattr(pipe, command)(*((name, field) if field else (name,)))
+        return list(pipe.execute())
 
     def usage(self, org: str) -> dict[str, str]:
         """An organisation's usage totals, summed over the queues that keep them:
@@ -440,7 +450,7 @@ class JobStore:
             shebang = _speaks_shebang(self.client)
             pipe = client.pipeline(transaction=False)
             for queue in group:
-                head = [queue, lua_config(queue), "" if at_ms is None else at_ms]
+                head = _head(queue, at_ms)
                 args = [*head, limit]
                 _script("promote_due", shebang)(keys=[tag(queue)], args=args, client=pipe)
             try:
