@@ -1,8 +1,9 @@
 """Reports each worker process as alive while it runs (read by ``GET /api/health`` and by
 recovery), and runs the graceful stop's first step.
 
-Dramatiq's own broker heartbeats stop while every worker thread is busy; this one runs on its
-own thread, so a saturated worker still counts as alive. It beats until the worker has fully
+It runs on its own thread, so a saturated worker still counts as alive (and ``qs worker``'s
+supervisor beats for its children too, which no busy thread can starve). It beats until the
+worker has fully
 stopped (``after_worker_shutdown``): Dramatiq calls ``before_worker_shutdown`` while jobs are
 still running, and a worker that stopped beating then would see its running jobs handed to
 another worker and done twice.
