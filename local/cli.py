@@ -120,6 +120,36 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Move jobs kept in the pre-cluster key layout into their queues' keys (stop old workers
+    first; safe to run again)."""
+    from shared.jobs.migrate import migrate, old_layout_present
+    from shared.redis_client import get_redis, server_time_ms
+
+    client = get_redis()
+    present = old_layout_present(client)
+    if not present:
+        print("nothing to migrate: no job records in the old key layout")
+        return 0
+    if args.dry_run:
+        print(
+            f"{present} per-state index(es) of the old key layout hold jobs; run without --dry-run"
+        )
+        return 0
+    report = migrate(client, now_ms=server_time_ms(client))
+    print(f"moved {report.total} job record(s) into their queues' keys")
+    for queue, count in sorted(report.moved.items()):
+        print(f"  {queue}: {count}")
+    if report.already:
+        print(f"  {report.already} already moved by an earlier run")
+    if report.paused:
+        print(f"  still paused: {', '.join(report.paused)}")
+    for name in report.skipped:
+        print(f"  left alone (no such queue): {name}", file=sys.stderr)
+    print(f"removed {report.deleted_keys} key(s) of the old layout")
+    return 0
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     """Everything at once, with embedded Redis and hot reload."""
     from local.dev import DevServer
@@ -177,6 +207,8 @@ def parser() -> argparse.ArgumentParser:
     src.add_argument("--data", "-d", help="the event, as JSON (or a plain string)")
     src.add_argument("--event", "-e", help="a file holding the event as JSON")
     add("routes", cmd_routes)
+    p = add("migrate", cmd_migrate)
+    p.add_argument("--dry-run", action="store_true", help="only say whether there is work")
     return top
 
 

@@ -13,6 +13,7 @@ import logging
 import redis
 from redis.cluster import RedisCluster
 
+from shared.jobs.migrate import old_layout_present
 from shared.redis_client import get_redis
 from shared.settings import settings
 
@@ -81,5 +82,10 @@ def check_redis_at_startup() -> None:
         log.warning("redis: %s", message)
     for message in fatal:
         log.error("redis: %s", message)
+    if old_layout_present(client):
+        log.error(
+            "redis holds job records in the pre-cluster key layout, which this version does not "
+            "read: stop the old workers and run `qs migrate`"
+        )
     if fatal and settings.app_env == "production":
         raise UnsafeRedis("; ".join(fatal))
