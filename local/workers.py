@@ -28,6 +28,7 @@ import dramatiq
 from local.processes import on_stop_signals
 from shared.jobs.heartbeat import WORKER_ROLE
 from shared.jobs.liveness import beat, forget
+from shared.jobs.queues import physical_names
 from shared.settings import settings
 
 log = logging.getLogger("qs.worker")
@@ -50,7 +51,8 @@ def run_worker_process(threads: int, queues: list[str] | None) -> int:
 
     worker = dramatiq.Worker(
         worker_app.broker,
-        queues=set(queues) if queues else None,
+        # a split queue's name stands for all of its sub-queues
+        queues={sub for name in queues for sub in physical_names(name)} if queues else None,
         worker_threads=threads,
         worker_timeout=settings.worker_idle_poll_ms,
     )

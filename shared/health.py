@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from shared.http.store_errors import write_refusal
 from shared.jobs.liveness import alive
-from shared.jobs.queues import QUEUES, ready_key
+from shared.jobs.queues import CRON_QUEUE, JOB_QUEUES, QUEUES, QueueSpec, ready_key
 from shared.jobs.store import JobStore
 from shared.redis_client import get_redis, key, server_time_ms
 
@@ -95,12 +95,17 @@ def _probe(client: redis.Redis) -> tuple[RedisCheck, list[str]]:
     return RedisCheck(ok=True, writable=True, latencyMs=latency_ms), []
 
 
+def _kept_queues() -> list[tuple[str, QueueSpec]]:
+    """Every queue kept in Redis (a split queue's sub-queues, each on its own), then cron."""
+    return [(spec.name, spec) for spec in (*JOB_QUEUES, QUEUES[CRON_QUEUE])]
+
+
 def _backlogs(client: redis.Redis) -> tuple[dict[str, QueueBacklog], list[str]]:
     """Every queue's backlog in jobs, and the reasons of the backlogged ones (paused ignored)."""
     store = JobStore(client)
     now_ms = server_time_ms(client)
     pipe = client.pipeline(transaction=False)
-    for name, spec in QUEUES.items():
+    for name, spec in _kept_queues():
         if spec.processor is None:  # the cron queue: one Dramatiq message per tick, no store
             pipe.llen(ready_key(name))
             continue
@@ -111,7 +116,7 @@ def _backlogs(client: redis.Redis) -> tuple[dict[str, QueueBacklog], list[str]]:
     replies = iter(pipe.execute())
     paused = store.paused()
     queues, reasons = {}, []
-    for name, spec in QUEUES.items():
+    for name, spec in _kept_queues():
         if spec.processor is None:
             queues[name] = QueueBacklog(waiting=next(replies), delayed=0)
             continue

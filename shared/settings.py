@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     #: per-queue limits over the queue table's, JSON: ``{"sms": {"limiter": {"max": 50,
     #: "duration_ms": 1000}, "concurrency": 5, "workspace_limiter": null}}``
     queue_limits: dict[str, QueueLimitsSetting] = {}
+    #: queues split into sub-queues by workspace, e.g. ``{"sms": 4}``: each sub-queue is its
+    #: own hash slot (a hot queue spreads over a Redis Cluster's nodes) with a share of the
+    #: queue's rate and concurrency; per-workspace limits and fairness hold whole
+    queue_shards: dict[str, int] = {}
     #: most jobs of a queue without a concurrency limit that are running or handed to workers
     #: at once; the rest wait in the service's own lines, where priorities apply
     dispatch_ahead: int = 1000

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from shared.http import Problem, Request
-from shared.jobs.queues import JOB_QUEUES
+from shared.jobs.queues import JOB_QUEUES, SUBQUEUES, physical_names
 from shared.jobs.store import JobStore
 
 
@@ -23,11 +23,15 @@ class QueueState(BaseModel):
 def set_paused(request: Request[Any], paused: bool) -> QueueState:
     """Pause or resume the queue named by the ``name`` path parameter (404 if unknown)."""
     name = request.path_params.get("name", "")
-    if name not in {spec.name for spec in JOB_QUEUES}:
-        known = ", ".join(spec.name for spec in JOB_QUEUES)
+    if name not in SUBQUEUES and name not in {spec.name for spec in JOB_QUEUES}:
+        known = ", ".join(SUBQUEUES)
         raise Problem(404, f"No queue {name!r}; the queues are {known}.")
     store = JobStore()
+    names = physical_names(name)  # a split queue pauses and resumes as a whole
     if paused:
-        store.pause(name)
+        for each in names:
+            store.pause(each)
         return QueueState(queue=name, paused=True)
-    return QueueState(queue=name, paused=False, dispatchedJobs=store.resume(name))
+    return QueueState(
+        queue=name, paused=False, dispatchedJobs=sum(store.resume(each) for each in names)
+    )

@@ -15,9 +15,14 @@ from shared.settings import settings
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+#: Hash tags of the queues whose tag is not their name: a split queue's sub-queues, whose tags
+#: are chosen to spread over the slot space (``queues.spread_tag``); filled by the queue table.
+HASH_TAGS: dict[str, str] = {}
+
+
 def tag(queue: str) -> str:
     """The queue's tag key ``<prefix>:{<queue>}``: every key of the queue starts with it."""
-    return f"{settings.redis_prefix}:{{{queue}}}"
+    return f"{settings.redis_prefix}:{{{HASH_TAGS.get(queue, queue)}}}"
 
 
 def queue_key(queue: str, *parts: str) -> str:

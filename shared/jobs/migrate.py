@@ -27,7 +27,7 @@ from typing import Any
 import redis
 
 from shared.jobs.keys import queue_key
-from shared.jobs.queues import JOB_QUEUES, QUEUES
+from shared.jobs.queues import QUEUES, SUBQUEUES, physical_names, sub_queue
 from shared.jobs.store import STATES
 from shared.redis_client import dramatiq_namespace, key
 
@@ -55,7 +55,7 @@ class MigrationReport:
 
 def old_index_keys() -> list[str]:
     """Every queue's old per-state index keys (their presence means old records remain)."""
-    return [key("jobs", spec.name, state) for spec in JOB_QUEUES for state in STATES]
+    return [key("jobs", name, state) for name in SUBQUEUES for state in STATES]
 
 
 def old_layout_present(client: redis.Redis) -> int:
@@ -86,6 +86,7 @@ def _move(client: redis.Redis, old: str, record: dict[str, str], now_ms: int) ->
     spec = QUEUES.get(queue)
     if spec is None or spec.processor is None or not job_id:
         return "skipped"
+    queue = sub_queue(queue, record.get("ws") or job_id)  # a split queue: the workspace's part
     new = queue_key(queue, "job", job_id)
     pipe = client.pipeline(transaction=True)
     if client.exists(new):  # moved by an earlier run that stopped before deleting
@@ -93,6 +94,7 @@ def _move(client: redis.Redis, old: str, record: dict[str, str], now_ms: int) ->
         pipe.execute()
         return "already"
     fields: dict[Any, Any] = {name: value for name, value in record.items() if name != "msg"}
+    fields["queue"], fields["actor"] = queue, QUEUES[queue].actor
     state = record.get("state", "")
     if state in ("waiting", "active"):  # dispatched afresh: due now, promoted by the scheduler
         fields["state"], score = "delayed", now_ms
@@ -125,8 +127,7 @@ def _old_structure(client: redis.Redis) -> Iterator[str]:
     ns = dramatiq_namespace()
     exact = [key("paused")]
     patterns = [key("idx", "*"), key("usage", "*"), key("idem", "*")]
-    for spec in JOB_QUEUES:
-        q = spec.name
+    for q in SUBQUEUES:
         exact += [key(part, q) for part in ("ready", "dispatched", "dispatched-ws", "leases")]
         exact += [key("starts", q), key("sends", q), f"{ns}:{q}", f"{ns}:{q}.msgs"]
         exact += [key("jobs", q, state) for state in STATES]
@@ -141,12 +142,13 @@ def _old_structure(client: redis.Redis) -> Iterator[str]:
 def _carry_over(client: redis.Redis, report: MigrationReport) -> None:
     """Pause flags and usage totals: the two pieces of old state that are not job records."""
     for queue in sorted(client.smembers(key("paused"))):
-        if queue in QUEUES:
-            client.set(queue_key(queue, "paused"), "1")
+        if queue in SUBQUEUES:
+            for part in physical_names(queue):
+                client.set(queue_key(part, "paused"), "1")
             report.paused.append(queue)
     for name in client.scan_iter(match=key("usage", "*"), count=SCAN_COUNT):
         org = name[len(key("usage", "")) :]
-        target = queue_key(USAGE_QUEUE, "usage", org)
+        target = queue_key(physical_names(USAGE_QUEUE)[0], "usage", org)
         pipe = client.pipeline(transaction=True)
         for item, value in client.hgetall(name).items():
             if str(item).endswith(":costCents"):

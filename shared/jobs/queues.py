@@ -10,10 +10,13 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import zlib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from shared.jobs.keys import queue_key
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
+from shared.jobs.keys import HASH_TAGS, queue_key
 from shared.settings import RateSetting, settings
 
 HOUR_MS = 3_600_000
@@ -53,6 +56,10 @@ class QueueSpec:
     concurrency: int | None = None  #: most jobs active at once, across every worker
     #: job starts per window for each workspace (``workspaceId``) on its own
     workspace_limiter: Rate | None = None
+    #: a sub-queue of a split queue (``QUEUE_SHARDS``): the queue it is part of, else None
+    part_of: str | None = None
+    shard: int = 0  #: a sub-queue's index, 0 to ``shards`` - 1
+    shards: int = 1  #: how many sub-queues its queue is split into
 
     @property
     def actor(self) -> str:
@@ -108,8 +115,76 @@ QUEUES: dict[str, QueueSpec] = {
     )
 }
 
-#: Queues whose jobs live in the job store (everything but cron).
-JOB_QUEUES = [spec for spec in QUEUES.values() if spec.processor is not None]
+#: The most sub-queues one queue may be split into (a sub-queue's id letter is a-z).
+MAX_SHARDS = 26
+
+
+def spread_tag(name: str, shard: int, shards: int) -> str:
+    """The hash tag of sub-queue ``shard`` of ``name``: ``<name>.<shard>``, with a suffix
+    (``.<k>``) when needed to put it in the ``shard``-th of ``shards`` equal parts of the
+    16,384 slots, so sub-queues spread over a cluster's masters as its slots do (bare names
+    would not: ``{sms.0}``, ``{sms.1}`` and ``{sms.2}`` hash to slots 482, 4547 and 8608)."""
+    low = shard * REDIS_CLUSTER_HASH_SLOTS // shards
+    high = (shard + 1) * REDIS_CLUSTER_HASH_SLOTS // shards
+    candidate, k = f"{name}.{shard}", 0
+    while not low <= key_slot(candidate.encode()) < high:
+        k += 1
+        candidate = f"{name}.{shard}.{k}"
+    return candidate
+
+
+def split(spec: QueueSpec, shards: int) -> list[QueueSpec]:
+    """``spec`` as ``shards`` sub-queues ``<name>.0`` … (one hash slot each, so a hot queue
+    spreads over a cluster's nodes); a sub-queue's id code is the queue's letter and its
+    index as a lower-case letter (``Sa``, ``Sb``…). Their limits are shared out by
+    ``effective``."""
+    if not 1 <= shards <= MAX_SHARDS:
+        raise ValueError(f"QUEUE_SHARDS: {spec.name} may have 1 to {MAX_SHARDS} sub-queues")
+    if shards == 1:
+        return [spec]
+    HASH_TAGS.update({f"{spec.name}.{i}": spread_tag(spec.name, i, shards) for i in range(shards)})
+    return [
+        replace(spec, name=f"{spec.name}.{i}", code=spec.code + chr(ord("a") + i),
+                part_of=spec.name, shard=i, shards=shards)
+        for i in range(shards)
+    ]  # fmt: skip
+
+
+def _split_table() -> dict[str, list[QueueSpec]]:
+    unknown = set(settings.queue_shards) - {n for n, s in QUEUES.items() if s.processor}
+    if unknown:
+        raise ValueError(f"QUEUE_SHARDS names unknown queue(s) {sorted(unknown)}")
+    return {
+        name: split(spec, settings.queue_shards.get(name, 1))
+        for name, spec in QUEUES.items()
+        if spec.processor is not None
+    }
+
+
+#: Each job queue's physical queues: itself, or its sub-queues when ``QUEUE_SHARDS`` splits it.
+SUBQUEUES: dict[str, list[QueueSpec]] = _split_table()
+
+#: The queues whose jobs live in the job store (everything but cron), as they are kept in
+#: Redis: a split queue appears as its sub-queues, each with its own keys, actor and limits.
+JOB_QUEUES = [sub for subs in SUBQUEUES.values() for sub in subs]
+QUEUES.update({sub.name: sub for sub in JOB_QUEUES})
+#: Names of the queues kept in Redis (``JOB_QUEUES`` and cron).
+PHYSICAL = {spec.name for spec in JOB_QUEUES} | {CRON_QUEUE}
+
+
+def sub_queue(queue: str, routing_key: str) -> str:
+    """The physical queue a job of ``queue`` goes to: ``queue`` itself unless it is split, else
+    the sub-queue ``routing_key`` (its workspace, or its id when it has none) hashes to, so all
+    of one workspace's jobs share a sub-queue (and its per-workspace limit and fairness)."""
+    subs = SUBQUEUES.get(queue)
+    if not subs or len(subs) == 1:
+        return subs[0].name if subs else queue
+    return subs[zlib.crc32(routing_key.encode()) % len(subs)].name
+
+
+def physical_names(queue: str) -> list[str]:
+    """The queues kept in Redis for ``queue`` (a queue's own name, or its sub-queues)."""
+    return [spec.name for spec in SUBQUEUES.get(queue, [])] or [queue]
 
 
 @functools.cache
@@ -119,25 +194,39 @@ def resolve(path: str) -> Any:
     return getattr(importlib.import_module(module), name)
 
 
+def share(total: int, shard: int, shards: int) -> int:
+    """Sub-queue ``shard``'s part of a queue-wide ``total`` split ``shards`` ways: the parts
+    differ by at most one and add up to ``total`` (at least 1 each, so no sub-queue stalls)."""
+    return max(total // shards + (1 if shard < total % shards else 0), 1)
+
+
 def effective(spec: QueueSpec) -> QueueSpec:
-    """``spec`` with its ``QUEUE_LIMITS`` override applied (a field set to null: no limit)."""
-    override = settings.queue_limits.get(spec.name)
-    if override is None:
-        return spec
+    """``spec`` with its ``QUEUE_LIMITS`` override applied (a field set to null: no limit) and,
+    for a sub-queue, its share of the queue-wide rate and concurrency (a per-workspace limit
+    holds whole: a workspace's jobs all go to one sub-queue)."""
+    override = settings.queue_limits.get(spec.part_of or spec.name)
     changes: dict[str, object] = {}
-    for name in override.model_fields_set:
+    for name in override.model_fields_set if override else ():
         value = getattr(override, name)
         if isinstance(value, RateSetting):
             value = Rate(value.max, value.duration_ms)
         changes[name] = value
-    return replace(spec, **changes)  # type: ignore[arg-type]
+    spec = replace(spec, **changes) if changes else spec  # type: ignore[arg-type]
+    if spec.shards == 1:
+        return spec
+    rate, conc = spec.limiter, spec.concurrency
+    return replace(
+        spec,
+        limiter=Rate(share(rate.max, spec.shard, spec.shards), rate.duration_ms) if rate else None,
+        concurrency=share(conc, spec.shard, spec.shards) if conc else None,
+    )
 
 
 def check_queue_limits() -> None:
     """Refuse a ``QUEUE_LIMITS`` entry that names no job queue."""
-    unknown = set(settings.queue_limits) - {spec.name for spec in JOB_QUEUES}
+    unknown = set(settings.queue_limits) - set(SUBQUEUES)
     if unknown:
-        known = ", ".join(spec.name for spec in JOB_QUEUES)
+        known = ", ".join(SUBQUEUES)
         raise ValueError(f"QUEUE_LIMITS names unknown queue(s) {sorted(unknown)}; known: {known}")
 
 
@@ -188,15 +277,19 @@ def _build_lua_config() -> dict[str, str]:
     return config
 
 
-#: Queue codes to queues (``QueueSpec.code``).
+#: Queue codes to queues (``QueueSpec.code``; a sub-queue's code has two letters).
 BY_CODE = {spec.code: spec for spec in QUEUES.values()}
 assert len(BY_CODE) == len(QUEUES), "every queue needs a code of its own"
 
 
 def queue_of(job_id: str) -> str | None:
-    """The queue a job id names, or None (an id issued before ids named their queue)."""
-    spec = BY_CODE.get(job_id[:1]) if job_id and not job_id[0].isdigit() else None
-    return spec.name if spec else None
+    """The queue kept in Redis that a job id names, or None: an id issued before ids named
+    their queue, or by a queue split differently since (both are looked for in every queue)."""
+    if not job_id or job_id[0].isdigit():
+        return None
+    code = job_id[:2] if job_id[1:2].islower() else job_id[:1]
+    spec = BY_CODE.get(code)
+    return spec.name if spec and spec.name in PHYSICAL else None
 
 
 def ready_key(queue_name: str) -> str:

@@ -16,8 +16,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,7 +27,16 @@ from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from shared.jobs.keys import new_job_id, now_ms, queue_key, tag
-from shared.jobs.queues import FAILURE_NOTICES_QUEUE, JOB_QUEUES, QUEUES, lua_config, queue_of
+from shared.jobs.queues import (
+    FAILURE_NOTICES_QUEUE,
+    JOB_QUEUES,
+    QUEUES,
+    SUBQUEUES,
+    lua_config,
+    physical_names,
+    queue_of,
+    sub_queue,
+)
 from shared.redis_client import get_redis, script, server_time_ms
 from shared.settings import settings
 
@@ -299,19 +309,47 @@ class JobStore:
         A job whose idempotency key was used before comes back ``existing`` (nothing new is
         written for it); if any such earlier request differed, nothing is written and the
         result is a single ``conflict`` naming the earlier job at that job's position.
+
+        Jobs of a split queue (``QUEUE_SHARDS``) go to their workspace's sub-queue; when they
+        span several, every sub-queue is checked for conflicts before any is written, then
+        each is written in its own call (a conflicting request racing in between can leave
+        the sub-queues written before it).
         """
         queues = {job.queue for job in jobs}
         if len(queues) != 1:
             raise ValueError(f"one create call writes one queue's jobs, not {sorted(queues)}")
-        args: list[Any] = [len(jobs)]
+        routed = [_routed(job) for job in jobs]
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, job in enumerate(routed):
+            groups[job.queue].append(i)
+        if len(groups) == 1:
+            return self._create_in(routed[0].queue, routed, at_ms=at_ms)
+        for queue, positions in groups.items():
+            group = [routed[i] for i in positions]
+            checked = self._create_in(queue, group, at_ms=at_ms, check=True)
+            if checked and checked[0].status == "conflict":
+                return [replace(checked[0], index=positions[checked[0].index])]
+        created: list[Created] = []
+        for queue, positions in groups.items():
+            outcome = self._create_in(queue, [routed[i] for i in positions], at_ms=at_ms)
+            if outcome[0].status == "conflict":
+                return [replace(outcome[0], index=positions[outcome[0].index])]
+            created += [replace(c, index=positions[c.index]) for c in outcome]
+        return sorted(created, key=lambda c: c.index)
+
+    def _create_in(
+        self, queue: str, jobs: list[NewJob], *, at_ms: int | None, check: bool = False
+    ) -> list[Created]:
+        """One create script call on ``queue`` (kept in Redis); ``check``: only look for
+        idempotency conflicts, write nothing (an empty list when there are none)."""
+        args: list[Any] = [-len(jobs) if check else len(jobs)]
         for job in jobs:
             args += self._job_args(job)
-        queue = queues.pop()
-        if settings.redis_wait_replicas:
+        if settings.redis_wait_replicas and not check:
             reply = self._run_replicated("create", queue, *args, at_ms=at_ms)
         else:
             reply = self._run("create", queue, *args, at_ms=at_ms)
-        if reply[0] == "conflict":
+        if reply and reply[0] == "conflict":
             index = int(reply[1]) - 1
             return [Created(reply[2], "conflict", index)]
         return [
@@ -345,19 +383,28 @@ class JobStore:
         offset: int = 0,
         limit: int = 50,
     ) -> tuple[list[str], int]:
-        """Newest-first ids of ``queue``'s listing index ``index`` (see ``NewJob.indexes``),
-        optionally only those in one of ``states``; (one page of ids, how many match in all)."""
-        key = queue_key(queue, "idx", index)
-        if not states:
+        """Newest-first ids of ``queue``'s listing index ``index`` (see ``NewJob.indexes``;
+        of every sub-queue of a split queue), optionally only those in one of ``states``;
+        (one page of ids, how many match in all)."""
+        names = physical_names(queue)
+        if not states and len(names) == 1:
+            key = queue_key(names[0], "idx", index)
             ids = self.client.zrevrange(key, offset, offset + limit - 1)
             return [str(i) for i in ids], int(self.client.zcard(key))
         matched: list[tuple[float, str]] = []
-        for state in states:  # the intersection with each state index, by creation time
-            weights = {key: 1, queue_key(queue, "jobs", state): 0}
-            pairs: list[Any] = self.client.zinter(weights, withscores=True)
+        total = 0
+        for name in names:
+            key = queue_key(name, "idx", index)
+            pairs: list[Any] = []
+            if not states:
+                pairs += self.client.zrevrange(key, 0, offset + limit - 1, withscores=True)
+                total += int(self.client.zcard(key))
+            for state in states:  # the intersection with each state index, by creation time
+                weights = {key: 1, queue_key(name, "jobs", state): 0}
+                pairs += self.client.zinter(weights, withscores=True)
             matched += [(float(score), str(job_id)) for job_id, score in pairs]
         matched.sort(reverse=True)
-        return [job_id for _, job_id in matched[offset : offset + limit]], len(matched)
+        return [job_id for _, job_id in matched[offset : offset + limit]], total or len(matched)
 
     def id_for(self, scope: str, key: str) -> str | None:
         """The job a client-chosen id (``jobId``, ``Idempotency-Key``) of ``scope`` names, in
@@ -594,6 +641,23 @@ class JobStore:
         return bool(self.finish_many([Finish(job, outcome, result, error, due_ms)], at_ms=at_ms))
 
 
+def _routed(job: NewJob) -> NewJob:
+    """``job`` bound for the queue kept in Redis: the sub-queue of its workspace when its queue
+    is split (else its id's, or its idempotency key's, so a retried create finds it; else any),
+    with that sub-queue's actor."""
+    subs = SUBQUEUES.get(job.queue)
+    if not subs or len(subs) == 1:
+        return job
+    named = queue_of(job.job_id) if job.job_id else None
+    if named in {sub.name for sub in subs}:
+        target = str(named)
+    else:
+        idem = ":".join(job.idempotency[:2]) if job.idempotency else ""
+        target = sub_queue(job.queue, job.workspace_id or idem or os.urandom(8).hex())
+    actor = QUEUES[target].actor if job.actor == QUEUES[job.queue].actor else job.actor
+    return replace(job, queue=target, actor=actor)
+
+
 def _compact(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
@@ -602,10 +666,12 @@ def _finish_extras(finish: Finish) -> str:
     """``finish.lua``'s extras of one job: follow-ups and usage, as JSON; "" for none."""
     extras: dict[str, Any] = {}
     if finish.follow_ups:
+        route = finish.job.workspace_id or finish.job.id
+        targets = [QUEUES[sub_queue(f.queue, route)] for f in finish.follow_ups]
         extras["followUps"] = [
-            {"id": new_job_id(QUEUES[f.queue].code), "queue": f.queue, "data": _compact(f.data),
-             "max": QUEUES[f.queue].max_attempts}
-            for f in finish.follow_ups
+            {"id": new_job_id(target.code), "queue": target.name, "data": _compact(f.data),
+             "max": target.max_attempts}
+            for f, target in zip(finish.follow_ups, targets, strict=True)
         ]  # fmt: skip
     if finish.usage:
         u = finish.usage

@@ -5,13 +5,17 @@
 -- named. An idempotency key lives exactly as long as its job (remove_job deletes it).
 -- The caller picks the new ids, so a call retried after a lost reply (a timeout, a dropped
 -- connection) finds its jobs written and answers "existing": nothing is created twice.
--- ARGV after HEAD: n, then per job FIELDS values:
+-- ARGV after HEAD: n (negative: only look for a conflict among the -n jobs and write nothing;
+--       returns {} without one: a create spread over sub-queues checks each first), then per
+--       job FIELDS values:
 --       id, queue, actor, due (time_arg: "+<ms>" after NOW, or epoch ms), data_json,
 --       opts_json, max_attempts, workspace, contact, idem ("<scope>:<key>", "" for none),
 --       idem_fingerprint, org, priority, indexes
 -- Returns {"conflict", index (1-based), existing_id} or {status1, id1, status2, id2, ...}
 --         with status "created" or "existing".
 local n = tonumber(ARGV[HEAD + 1])
+local check_only = n < 0
+n = math.abs(n)
 local FIELDS, FIRST = 14, HEAD + 1
 local existing = {}
 
@@ -28,6 +32,8 @@ for i = 1, n do
     end
   end
 end
+
+if check_only then return {} end
 
 local reply = {}
 for i = 1, n do
