@@ -75,7 +75,7 @@ def parse_secrets(text: str) -> dict[str, Channel]:
         scheme: Scheme = "standard"
         head, sep, tail = rest.partition(":")
         if sep and head in SCHEMES:
-            scheme, rest = head, tail  # type: ignore[assignment]
+            scheme, rest = head, tail
         secret = rest.strip()
         _check_secret(name, scheme, secret)
         known = found.get(name)
