@@ -2,10 +2,10 @@
 
 In order, each step refusing with a problem and writing nothing: the channel name (400), a
 configured channel (404: a secret in ``WEBHOOK_SECRETS``, or allowed unsigned), the body size
-(413, ``WEBHOOK_MAX_BODY_BYTES``), the signature (401), ``APP_API_URL`` (503), the channel's
-admission limit (429, counted only for deliveries that verified). Then a delivery whose
-provider event id was seen within ``WEBHOOK_DEDUP_WINDOW_S`` answers 202 ``duplicate: true``;
-any other is queued on ``webhook-processing``.
+(413, ``WEBHOOK_MAX_BODY_BYTES``), the signature (401), ``APP_API_URL`` (503). A delivery whose
+provider event id this channel saw within ``WEBHOOK_DEDUP_WINDOW_S`` then answers 202
+``duplicate: true``; any other passes the channel's admission limit (429; so only new,
+verified deliveries count) and is queued on ``webhook-processing``.
 
 Duplicates are caught twice, both under the queue's hash tag and per channel: the job store's
 idempotency key (atomic with the job's creation, as long as the job lives) and a marker
@@ -14,8 +14,6 @@ idempotency key (atomic with the job's creation, as long as the job lives) and a
 
 from __future__ import annotations
 
-import base64
-import json
 import re
 from typing import Any
 from urllib.parse import quote
@@ -25,6 +23,7 @@ from pydantic import BaseModel
 from shared.http import Problem, Request, Response
 from shared.http.ratelimit import Limit, enforce
 from shared.inbound.channels import ANY_CHANNEL, CHANNEL_NAME, parse_secrets, parse_unsigned
+from shared.inbound.record import payload_of, stored_headers
 from shared.inbound.schemes import CHECKS, BadSignature
 from shared.jobs.keys import new_job_id, queue_key
 from shared.jobs.queues import QUEUES
@@ -39,9 +38,6 @@ EVENT_ID = re.compile(r"[!-~]{1,255}")
 #: Every repeat of an event id is a duplicate, whatever its body (a provider's id names one
 #: event), so the idempotency fingerprint is a constant.
 _FINGERPRINT = "inbound-webhook"
-#: Header names never stored (credentials), and words that mark one as a secret.
-_DROPPED = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
-_SECRET_WORDS = ("token", "secret", "password", "api-key", "apikey", "session")
 
 
 class WebhookAccepted(BaseModel):
@@ -50,34 +46,6 @@ class WebhookAccepted(BaseModel):
     success: bool = True
     webhookId: str
     duplicate: bool = False
-
-
-def stored_headers(headers: dict[str, str]) -> dict[str, str]:
-    """The request's headers without credentials (``Authorization``, cookies, any name that
-    says token, secret, password, api-key or session)."""
-    return {
-        name: value
-        for name, value in headers.items()
-        if name not in _DROPPED and not any(word in name for word in _SECRET_WORDS)
-    }
-
-
-def payload_of(body: bytes) -> tuple[Any, str | None]:
-    """(payload, encoding): the body as JSON, else as text, else base64 (``"base64"``)."""
-    if not body.strip():
-        return None, None
-    try:
-        return json.loads(body, parse_constant=_no_constant), None
-    except ValueError:
-        pass
-    try:
-        return body.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return base64.b64encode(body).decode(), "base64"
-
-
-def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
 
 
 def _channel(request: Request[Any]) -> str:
@@ -138,10 +106,10 @@ def accept(request: Request[Any]) -> Response:
             503, "APP_API_URL is not set: inbound webhooks have nowhere to go.",
             headers={"retry-after": "60"},
         )  # fmt: skip
-    _admit(name)
     client = get_redis()
     if event_id is not None and (earlier := client.get(_seen_key(name, event_id))):
-        return _accepted(str(earlier), duplicate=True)
+        return _accepted(str(earlier), duplicate=True)  # a repeat costs the channel no room
+    _admit(name)
     webhook_id = new_job_id(QUEUES[QUEUE].code)
     payload, encoding = payload_of(request.raw_body)
     data: dict[str, Any] = {

@@ -83,7 +83,7 @@ def stripe(secrets: Sequence[str], headers: Headers, body: bytes, tolerance_s: f
         raise BadSignature("no Stripe-Signature v1= matches the channel's secret")
     try:
         event_id = json.loads(body).get("id")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     return event_id if isinstance(event_id, str) else None
 

@@ -212,7 +212,7 @@ def test_a_channel_without_a_secret_is_refused_unless_allowed_unsigned(
     assert binary.json()["payloadEncoding"] == "base64"
 
 
-def test_each_channel_is_rate_limited_counting_only_verified_deliveries(
+def test_each_channel_is_rate_limited_counting_only_new_verified_deliveries(
     app: httpx.Client, r: redis.Redis, monkeypatch: pytest.MonkeyPatch
 ):
     monkeypatch.setattr(settings, "webhook_rate_limit_per_channel", 2)
@@ -228,6 +228,10 @@ def test_each_channel_is_rate_limited_counting_only_verified_deliveries(
     assert_problem(refused, 429, "webhooks:channel (2 per 60 s)")
     assert int(refused.headers["retry-after"]) > 0
     assert not [k for k in queued(r) if "d-3" in k]
+    repeat = post(
+        app, "repo", b'{"n":0}', github_headers(b'{"n":0}') | {"x-github-delivery": "d-0"}
+    )
+    assert repeat.status_code == 202 and repeat.json()["duplicate"] is True  # costs no room
     assert post(app, "orders", body, standard_headers(body)).status_code == 202  # its own count
 
 
