@@ -14,6 +14,7 @@ idempotency key (atomic with the job's creation, as long as the job lives) and a
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 from urllib.parse import quote
@@ -31,6 +32,8 @@ from shared.jobs.store import JobStore, NewJob, now_ms
 from shared.redis_client import get_redis
 from shared.schemas import iso_ms
 from shared.settings import SERVICE_ORG, settings
+
+log = logging.getLogger("qs.inbound")
 
 QUEUE = "webhook-processing"
 #: What a provider's event id may be (it becomes part of Redis keys).
@@ -75,6 +78,9 @@ def _verify(request: Request[Any], name: str) -> str | None:
             channel.secrets, request.headers, request.raw_body, settings.webhook_tolerance_s
         )
     except BadSignature as exc:
+        log.warning(
+            "webhook refused on channel %s: %s", name, exc, extra={"request_id": request.request_id}
+        )
         raise Problem(
             401, f"Channel {name!r} ({channel.scheme} signatures): {exc}.", title="Bad signature"
         ) from None

@@ -71,7 +71,7 @@ def assert_problem(response: httpx.Response, status: int, *words: str) -> None:
 
 
 def test_a_standard_webhook_is_verified_queued_and_forwarded_signed(
-    app: httpx.Client, receiver: Receiver, service: Service
+    app: httpx.Client, receiver: Receiver, service: Service, monkeypatch: pytest.MonkeyPatch
 ):
     body = b'{"type":"order.created","order":{"id":42}}'
     headers = standard_headers(body) | {
@@ -100,6 +100,11 @@ def test_a_standard_webhook_is_verified_queued_and_forwarded_signed(
     assert call.headers["webhook-id"] == webhook_id
     assert signing.verify(SECRET, call.headers, call.body)
     assert completed(service, webhook_id).queue == QUEUE
+    monkeypatch.setattr(settings, "service_token", "service-token-for-inbound")
+    token = {"authorization": "Bearer service-token-for-inbound"}
+    status = app.get(f"/api/job-status/{webhook_id}", headers=token)
+    assert status.status_code == 200 and status.json()["state"] == "completed"
+    assert service.http.get(f"/api/job-status/{webhook_id}").status_code == 404  # not acme's
 
 
 def test_a_stripe_webhook_is_forwarded_with_its_event_id(app: httpx.Client, receiver: Receiver):
