@@ -4,14 +4,17 @@ queued, and forwarded by a real worker to the app (a real receiver on 127.0.0.1)
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import pytest
 import redis
 
+from functions.api import receive_webhook
 from shared.delivery import signing
 from shared.jobs.store import Job
 from shared.settings import settings
@@ -167,6 +170,44 @@ def test_a_repeated_delivery_is_dropped_per_channel(
     completed(service, other.json()["webhookId"])
     assert len(receiver.to("/webhooks/orders")) == 1
     assert sum(service.store.count(QUEUE, state) for state in ("completed", "active")) == 2
+
+
+def test_copies_arriving_at_once_make_one_job(
+    app: httpx.Client, receiver: Receiver, service: Service
+):
+    """Eight gateway threads take the same delivery at the same moment (this test's gateway
+    runs handlers one at a time, so they call the handler directly)."""
+    body = b'{"n":"burst"}'
+    event = {
+        "rawPath": "/webhooks/orders",
+        "requestContext": {"http": {"method": "POST"}},
+        "headers": standard_headers(body),
+        "pathParameters": {"channel": "orders"},
+        "body": body.decode(),
+    }
+    start = threading.Barrier(8)
+
+    def deliver(_: int) -> dict[str, Any]:
+        start.wait()
+        return json.loads(receive_webhook.handler(event)["body"])  # type: ignore[no-any-return]
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(deliver, range(8)))
+    assert {a["webhookId"] for a in answers} == {answers[0]["webhookId"]}
+    assert sorted(a["duplicate"] for a in answers) == [False] + [True] * 7
+    completed(service, answers[0]["webhookId"])
+    assert len(receiver.to("/webhooks/orders")) == 1
+
+
+def test_the_job_store_catches_a_repeat_whose_marker_is_not_written_yet(
+    app: httpx.Client, r: redis.Redis
+):
+    body = b'{"n":"marker"}'
+    first = post(app, "orders", body, standard_headers(body)).json()
+    (marker,) = [k for k in queued(r) if ":seen:" in k]
+    r.delete(marker)  # as if the gateway died between creating the job and the marker
+    again = post(app, "orders", body, standard_headers(body)).json()
+    assert again == {"success": True, "webhookId": first["webhookId"], "duplicate": True}
 
 
 def test_a_repeat_is_dropped_after_its_job_is_gone_until_the_window_ends(
