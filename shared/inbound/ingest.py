@@ -63,7 +63,8 @@ def _channel(request: Request[Any]) -> str:
 
 
 def _verify(request: Request[Any], name: str) -> str | None:
-    """The delivery's provider event id once it is verified (or its channel is unsigned)."""
+    """The delivery's provider event id once it is verified (or its channel is unsigned);
+    404 for a channel not configured, 413 for a body over the cap, 401 for a bad signature."""
     channel = parse_secrets(settings.webhook_secrets).get(name)
     if channel is None:
         unsigned = parse_unsigned(settings.webhook_allow_unsigned)
