@@ -179,13 +179,17 @@ class Settings(BaseSettings):
     def _production_needs_credentials(self) -> Settings:
         keys = self.parsed_api_keys()  # raises on a reserved or malformed entry
         _refuse_shared_secrets(keys, self.service_token, self.metrics_token)
-        parse_secrets(self.webhook_secrets)  # raises on a malformed entry, naming its channel
-        parse_unsigned(self.webhook_allow_unsigned)
         if self.app_env == "production" and not (keys or self.service_token):
             raise ValueError(
                 "APP_ENV=production but neither API_KEYS nor SERVICE_TOKEN is set: "
                 "refusing to start with every endpoint open"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_channels_parse(self) -> Settings:
+        parse_secrets(self.webhook_secrets)  # raises on a malformed entry, naming its channel
+        parse_unsigned(self.webhook_allow_unsigned)
         return self
 
     def parsed_api_keys(self) -> list[ApiKey]:
