@@ -21,7 +21,8 @@ from shared.settings import settings
 from tests.conftest import wait_for
 from tests.functions.conftest import SECRET, Service
 from tests.servers import Receiver
-from tests.shared.inbound.test_schemes import (
+from tests.shared.inbound.providers import (
+    BODY,
     WHSEC,
     github_headers,
     standard_headers,
@@ -141,8 +142,6 @@ def test_a_github_webhook_is_forwarded_with_its_delivery_id(app: httpx.Client, r
 def test_a_bad_missing_or_stale_signature_is_401_and_queues_nothing(
     app: httpx.Client, receiver: Receiver, r: redis.Redis, channel: str, headers: dict, reason: str
 ):
-    from tests.shared.inbound.test_schemes import BODY
-
     assert_problem(post(app, channel, BODY, headers), 401, reason)
     assert queued(r) == []
 

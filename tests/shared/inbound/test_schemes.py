@@ -3,37 +3,19 @@ refused with the reason. Signatures here are computed as each provider documents
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import time
 
 import pytest
 
 from shared.inbound.schemes import BadSignature, github, standard, stripe
-
-KEY = b"secret-key-for-inbound-tests"
-WHSEC = "whsec_" + base64.b64encode(KEY).decode()
-BODY = b'{"id":"evt_1","type":"invoice.paid"}'
-TOLERANCE_S = 300
-
-
-def standard_headers(body: bytes = BODY, *, key: bytes = KEY, at: float | None = None) -> dict:
-    ts = int(time.time() if at is None else at)
-    digest = hmac.new(key, f"msg_1.{ts}.".encode() + body, hashlib.sha256).digest()
-    signature = "v1," + base64.b64encode(digest).decode()
-    return {"webhook-id": "msg_1", "webhook-timestamp": str(ts), "webhook-signature": signature}
-
-
-def stripe_headers(body: bytes = BODY, *, secret: str = WHSEC, at: float | None = None) -> dict:
-    ts = int(time.time() if at is None else at)
-    digest = hmac.new(secret.encode(), f"{ts}.".encode() + body, hashlib.sha256).hexdigest()
-    return {"stripe-signature": f"t={ts},v1={digest},v0=ignored"}
-
-
-def github_headers(body: bytes = BODY, *, secret: str = "gh-secret") -> dict:
-    digest = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-    return {"x-hub-signature-256": f"sha256={digest}", "x-github-delivery": "d-1"}
+from tests.shared.inbound.providers import (
+    BODY,
+    TOLERANCE_S,
+    WHSEC,
+    github_headers,
+    standard_headers,
+    stripe_headers,
+)
 
 
 def test_standard_webhooks_signature_verifies_and_names_the_webhook_id():
