@@ -13,6 +13,8 @@ from urllib.parse import quote
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.inbound.channels import parse_secrets, parse_unsigned
+
 #: Organisation assigned to a plain API key (one without an ``org:`` prefix).
 DEFAULT_ORG = "default"
 #: Organisation of a caller that authenticated with ``SERVICE_TOKEN``: it sees every
@@ -158,6 +160,20 @@ class Settings(BaseSettings):
     ai_response_limit_window_s: int = 60  #: the sliding window of both, in seconds
     ai_max_text_bytes: int = 102_400  #: largest text an AI request may carry (UTF-8 bytes)
 
+    # Inbound webhooks: POST /webhooks/{channel} (shared/inbound/).
+    #: comma-separated ``channel:secret`` (Standard Webhooks) or ``channel:scheme:secret``
+    #: (scheme ``standard``, ``stripe`` or ``github``); a channel named twice has two secrets
+    webhook_secrets: str = ""
+    #: comma-separated channels accepted without a signature when they have no secret
+    #: (``*``: every channel); empty: a channel without a secret is refused
+    webhook_allow_unsigned: str = ""
+    webhook_tolerance_s: int = Field(300, gt=0)  #: accepted signature age (and skew), seconds
+    webhook_max_body_bytes: int = Field(262_144, gt=0)  #: larger inbound bodies get 413
+    webhook_rate_limit_per_channel: int = Field(100, gt=0)  #: deliveries per window per channel
+    webhook_rate_limit_window_s: int = Field(1, gt=0)  #: that sliding window, in seconds
+    #: how long a provider's event id is remembered to drop a repeated delivery, in seconds
+    webhook_dedup_window_s: int = Field(86_400, gt=0)
+
     # Emulated AWS identity used in events built by the emulator.
     aws_region: str = "us-east-1"
     aws_account_id: str = "123456789012"
@@ -172,6 +188,12 @@ class Settings(BaseSettings):
                 "APP_ENV=production but neither API_KEYS nor SERVICE_TOKEN is set: "
                 "refusing to start with every endpoint open"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _webhook_channels_parse(self) -> Settings:
+        parse_secrets(self.webhook_secrets)  # raises on a malformed entry, naming its channel
+        parse_unsigned(self.webhook_allow_unsigned)
         return self
 
     def parsed_api_keys(self) -> list[ApiKey]:

@@ -106,6 +106,9 @@ QUEUES: dict[str, QueueSpec] = {
         ),
         QueueSpec("webhooks", "W", processor="functions.jobs.webhook:process", max_attempts=5),
         QueueSpec(
+            "webhook-processing", "H", "functions.jobs.process_webhook:process", concurrency=15
+        ),
+        QueueSpec(
             FAILURE_NOTICES_QUEUE,
             "F",
             processor="functions.jobs.notify_failure:process",

@@ -33,6 +33,8 @@
 --   Q:idx:<name>               zset of ids by creation time, for listings a job asks for
 --                              (e.g. an organisation's AI jobs of one type)
 --   Q:idem:<scope>:<key>       hash {job, fp}: a client-chosen id, as long as its job lives
+--   Q:seen:<channel>:<event>   string: the job of an inbound webhook's provider event id, kept
+--                              WEBHOOK_DEDUP_WINDOW_S (webhook-processing; shared/inbound/)
 --   Q:usage:<org>              hash: "<kind>:jobs|tokens|costCents" summed over finished jobs
 --   Q:outbox                   list of JSON follow-up jobs for other queues (failure notices,
 --                              webhooks): the scheduler creates them in their own queue under
