@@ -106,6 +106,13 @@ class Settings(BaseSettings):
     dashboard_password: str = Field(
         "", validation_alias=AliasChoices("DASHBOARD_PASSWORD", "BULL_BOARD_PASSWORD")
     )
+    #: HS256 key of admin JWTs (seed 003); empty: no HS256 token is accepted
+    jwt_secret: str = ""
+    #: PEM public key of RS256 admin JWTs (``\n`` escapes accepted); empty: no RS256 token
+    jwt_public_key: str = ""
+    jwt_issuer: str = ""  #: when set, an admin JWT's ``iss`` must be this
+    jwt_audience: str = ""  #: when set, an admin JWT's ``aud`` must name this
+    jwt_leeway_s: float = Field(30.0, ge=0)  #: clock skew allowed on ``exp``/``nbf``, seconds
 
     # Workers and scheduler.
     worker_processes: int = 2

@@ -152,7 +152,8 @@ def http_handler(
 ) -> Callable[[Callable[[Request[B]], Any]], Handler]:
     """Wrap ``fn(request)`` as a Lambda ``handler(event, context)``.
 
-    ``auth``: ``key`` needs a Bearer API key, ``admin`` the dashboard's basic credentials,
+    ``auth``: ``key`` needs a Bearer API key, ``admin`` the dashboard's basic credentials or an
+    admin JWT (a ``viewer`` JWT for GET),
     ``operator`` see ``authenticate_operator`` (403 for an API key), ``none`` nothing (401
     otherwise). ``body``: validate the JSON body into this model (400 malformed, 422 invalid).
     ``response`` documents the success body. Errors are problem+json; a job store that cannot
@@ -169,7 +170,8 @@ def http_handler(
                 if auth == "key":
                     request.principal = authenticate(request.headers)
                 elif auth == "admin":
-                    request.principal = authenticate_admin(request.headers)
+                    read_only = request.method in ("GET", "HEAD")  # a viewer JWT may read
+                    request.principal = authenticate_admin(request.headers, read_only=read_only)
                 elif auth == "operator":
                     request.principal = authenticate_operator(request.headers)
                 if len(request.raw_body) > settings.max_body_bytes:

@@ -16,6 +16,7 @@ import base64
 import binascii
 import hmac
 
+from shared.http import admin_jwt
 from shared.http.problems import Problem
 from shared.settings import ADMIN_ORG, METRICS_ORG, SERVICE_ORG, ApiKey, settings
 
@@ -70,6 +71,9 @@ def authenticate_operator(headers: dict[str, str]) -> ApiKey:
     if scheme == "basic":
         return authenticate_admin(headers)
     token = _bearer(headers)
+    if admin_jwt.jwt_configured() and admin_jwt.looks_like_jwt(token):
+        admin_jwt.authorize(token, read_only=True)
+        return ApiKey(ADMIN_ORG, "")
     operators = [ApiKey(METRICS_ORG, settings.metrics_token)] if settings.metrics_token else []
     if settings.service_token:
         operators.append(ApiKey(SERVICE_ORG, settings.service_token))
@@ -80,20 +84,44 @@ def authenticate_operator(headers: dict[str, str]) -> ApiKey:
         raise Problem(
             403,
             "This route shows every organisation's figures: it needs SERVICE_TOKEN, "
-            "METRICS_TOKEN or the dashboard admin's credentials, not an API key.",
+            "METRICS_TOKEN, an admin JWT or the dashboard admin's credentials, not an API key.",
         )
     raise Problem(401, "The token is not valid.", headers=_BEARER_CHALLENGE)
 
 
-def authenticate_admin(headers: dict[str, str]) -> ApiKey:
+_BASIC_CHALLENGE = {"www-authenticate": 'Basic realm="queue-services admin", charset="UTF-8"'}
+
+
+def authenticate_admin(headers: dict[str, str], *, read_only: bool = False) -> ApiKey:
+    """The dashboard admin's basic auth, or a Bearer JWT with the ``admin`` role (``viewer``
+    too when ``read_only``: a GET); 401 without valid credentials, 403 for a valid JWT
+    without the role."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        token = token.strip()
+        if admin_jwt.jwt_configured() and admin_jwt.looks_like_jwt(token):
+            admin_jwt.authorize(token, read_only=read_only)
+            return ApiKey(ADMIN_ORG, "")
+        raise Problem(
+            401,
+            "This is an admin route: send the dashboard's basic credentials or an admin JWT "
+            "(JWT_SECRET / JWT_PUBLIC_KEY); an API key is not admin.",
+            headers=_BASIC_CHALLENGE,
+        )
+    return _basic_admin(headers)
+
+
+def _basic_admin(headers: dict[str, str]) -> ApiKey:
     """HTTP basic auth with ``DASHBOARD_USERNAME``/``DASHBOARD_PASSWORD``; 401 otherwise.
 
     With no password configured, nobody is admin (there is no default password).
     """
-    challenge = {"www-authenticate": 'Basic realm="queue-services admin", charset="UTF-8"'}
+    challenge = _BASIC_CHALLENGE
     scheme, _, encoded = headers.get("authorization", "").partition(" ")
     if scheme.lower() != "basic" or not encoded:
-        raise Problem(401, "Admin credentials required (HTTP basic auth).", headers=challenge)
+        raise Problem(
+            401, "Admin credentials required (HTTP basic auth or an admin JWT).", headers=challenge
+        )
     try:
         user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):

@@ -577,6 +577,34 @@ class JobStore:
         (Redis' clock)."""
         return int(self._run("clean", queue, state, older_than_ms, limit, at_ms=at_ms))
 
+    def drain(
+        self, queue: str, *, delayed: bool = False, batch: int = 1000, at_ms: int | None = None
+    ) -> dict[str, int]:
+        """Delete ``queue``'s waiting jobs (those waiting when the drain began), and with
+        ``delayed`` its delayed ones too, ``batch`` per script call; running jobs are left
+        alone. How many were deleted per state."""
+        removed: dict[str, int] = {"waiting": 0}
+        if delayed:
+            removed["delayed"] = 0
+        for state in removed:
+            until: int | str = ""
+            while True:
+                n, left, until = self._run("drain", queue, state, until, batch, at_ms=at_ms)
+                removed[state] += int(n)
+                if int(n) < batch or int(left) == 0:
+                    break
+        return removed
+
+    def retry_failed(self, queue: str, *, batch: int = 1000, at_ms: int | None = None) -> int:
+        """Make every job of ``queue`` that had failed when the call began waiting again, with
+        a fresh set of attempts, ``batch`` per script call; how many."""
+        retried, until = 0, ""
+        while True:
+            n, left, until = self._run("retry_failed", queue, until, batch, at_ms=at_ms)
+            retried += int(n)
+            if int(left) == 0:
+                return retried
+
     # -- worker ---------------------------------------------------------------------------
 
     def start_many(

@@ -1,0 +1,14 @@
+"""GET /v1/admin/queue/metrics/all (seed 003): ``{aiJobs: {queue, waiting, …, total}, …}``, every
+job queue under its camel-cased name (admin JWT or basic auth; a viewer JWT may read)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.admin.seeds import LaunchKitMetrics, launchkit_metrics_all
+from shared.http import Request, http_handler
+
+
+@http_handler(auth="admin")
+def handler(request: Request[Any]) -> dict[str, LaunchKitMetrics]:
+    return launchkit_metrics_all()

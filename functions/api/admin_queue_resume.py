@@ -1,0 +1,16 @@
+"""POST /v1/admin/queue/resume?queue=ai-jobs (seed 003): run the queue again (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.admin.seeds import LaunchKitPaused, seed_queue
+from shared.http import Request, http_handler
+from shared.jobs.store import JobStore
+
+
+@http_handler(auth="admin", response=LaunchKitPaused)
+def handler(request: Request[Any]) -> LaunchKitPaused:
+    name = seed_queue(request.query)
+    JobStore().resume(name)
+    return LaunchKitPaused(queue=name, paused=False, message=f"Queue {name} resumed")

@@ -1,0 +1,1 @@
+"""Queue management for admins (``/api/queues``) and the seeds' admin aliases."""
