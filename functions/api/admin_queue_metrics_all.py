@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.admin.seeds import LaunchKitMetrics, launchkit_metrics_all
+from shared.admin.seeds import LaunchKitAll, launchkit_metrics_all
 from shared.http import Request, http_handler
 
 
-@http_handler(auth="admin")
-def handler(request: Request[Any]) -> dict[str, LaunchKitMetrics]:
+@http_handler(auth="admin", response=LaunchKitAll)
+def handler(request: Request[Any]) -> LaunchKitAll:
     return launchkit_metrics_all()

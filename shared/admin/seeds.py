@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 from pydantic.alias_generators import to_camel
 
 from shared.admin.queues import QueueStats, clean, known_queue, stats
@@ -81,6 +81,10 @@ class LaunchKitMetrics(BaseModel):
     paused: bool
 
 
+class LaunchKitAll(RootModel[dict[str, LaunchKitMetrics]]):
+    """Every job queue under its camel-cased name: ``{aiJobs: {...}, webhooks: {...}, ...}``."""
+
+
 class LaunchKitPaused(BaseModel):
     success: Literal[True] = True
     queue: str
@@ -112,9 +116,9 @@ def launchkit_metrics(name: str) -> LaunchKitMetrics:
     return _launchkit(stats([name])[0])
 
 
-def launchkit_metrics_all() -> dict[str, LaunchKitMetrics]:
+def launchkit_metrics_all() -> LaunchKitAll:
     """Every job queue, keyed by its camel-cased name (``ai-jobs`` -> ``aiJobs``)."""
-    return {to_camel(s.queueName.replace("-", "_")): _launchkit(s) for s in stats()}
+    return LaunchKitAll({to_camel(s.queueName.replace("-", "_")): _launchkit(s) for s in stats()})
 
 
 def launchkit_clean(name: str, query: dict[str, str]) -> LaunchKitCleaned:
