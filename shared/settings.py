@@ -203,6 +203,21 @@ class Settings(BaseSettings):
         parse_unsigned(self.webhook_allow_unsigned)
         return self
 
+    @model_validator(mode="after")
+    def _jwt_public_key_loads(self) -> Settings:
+        if self.jwt_public_key:  # refused at start-up, not at the first admin request
+            from cryptography.exceptions import UnsupportedAlgorithm
+            from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+            from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+            try:
+                key = load_pem_public_key(self.jwt_public_key.replace("\\n", "\n").encode())
+            except (ValueError, UnsupportedAlgorithm):
+                key = None
+            if not isinstance(key, RSAPublicKey):
+                raise ValueError("JWT_PUBLIC_KEY is not a PEM RSA public key")
+        return self
+
     def parsed_api_keys(self) -> list[ApiKey]:
         """``API_KEYS`` as a list; ``org:key`` entries carry their organisation.
 

@@ -71,15 +71,15 @@ def authenticate_operator(headers: dict[str, str]) -> ApiKey:
     if scheme == "basic":
         return authenticate_admin(headers)
     token = _bearer(headers)
-    if admin_jwt.jwt_configured() and admin_jwt.looks_like_jwt(token):
-        admin_jwt.authorize(token, read_only=True)
-        return ApiKey(ADMIN_ORG, "")
     operators = [ApiKey(METRICS_ORG, settings.metrics_token)] if settings.metrics_token else []
     if settings.service_token:
         operators.append(ApiKey(SERVICE_ORG, settings.service_token))
     operator = match_key(token, operators)
     if operator is not None:
         return operator
+    if admin_jwt.jwt_configured() and admin_jwt.looks_like_jwt(token):
+        admin_jwt.authorize(token, read_only=True)  # admin or viewer: these routes only read
+        return ApiKey(ADMIN_ORG, "")
     if match_key(token) is not None:
         raise Problem(
             403,

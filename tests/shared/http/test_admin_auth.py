@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from local.manifest import HttpRoute, load
-from shared.settings import settings
+from shared.settings import Settings, settings
 
 SECRET = "hs256-test-secret-" + "x" * 64
 
@@ -227,3 +227,19 @@ def test_operator_routes_take_admin_and_viewer_jwts_and_refuse_bad_ones(route, c
         status, body = call(*route, creds[credential])
         expected = 403 if credential in ("wrong_role", "api_key") else 401
         assert status == expected, (credential, body)
+
+
+def test_a_service_token_shaped_like_a_jwt_still_opens_operator_routes(creds, monkeypatch):
+    monkeypatch.setattr(settings, "service_token", "svc.with.dots")
+    route = next(item for item in OPERATOR_ROUTES if route_id(item) == "GET /api/bullmq/stats")
+    assert call(*route, "Bearer svc.with.dots")[0] == 200
+
+
+def test_jwt_public_key_is_checked_at_start_up(monkeypatch, rsa_keys):
+    monkeypatch.setenv("JWT_PUBLIC_KEY", rsa_keys[1].replace("\n", "\\n"))
+    assert "BEGIN PUBLIC KEY" in Settings(_env_file=None).jwt_public_key  # type: ignore[call-arg]
+    monkeypatch.setenv(
+        "JWT_PUBLIC_KEY", "-----BEGIN PUBLIC KEY-----\\nnope\\n-----END PUBLIC KEY-----"
+    )
+    with pytest.raises(ValueError, match="JWT_PUBLIC_KEY is not a PEM RSA public key"):
+        Settings(_env_file=None)  # type: ignore[call-arg]
