@@ -64,9 +64,9 @@ def authenticate(headers: dict[str, str]) -> ApiKey:
 
 
 def authenticate_operator(headers: dict[str, str]) -> ApiKey:
-    """A caller allowed to see every organisation's figures: Bearer ``SERVICE_TOKEN`` or
-    ``METRICS_TOKEN``, or the dashboard admin's basic auth. 401 without valid credentials,
-    403 for an ordinary API key."""
+    """A caller allowed to see every organisation's figures: Bearer ``SERVICE_TOKEN``,
+    ``METRICS_TOKEN`` or an admin/viewer JWT, or the dashboard admin's basic auth. 401 without
+    valid credentials, 403 for an ordinary API key or a JWT without the role."""
     scheme = headers.get("authorization", "").partition(" ")[0].lower()
     if scheme == "basic":
         return authenticate_admin(headers)
@@ -77,15 +77,15 @@ def authenticate_operator(headers: dict[str, str]) -> ApiKey:
     operator = match_key(token, operators)
     if operator is not None:
         return operator
-    if admin_jwt.jwt_configured() and admin_jwt.looks_like_jwt(token):
-        admin_jwt.authorize(token, read_only=True)  # admin or viewer: these routes only read
-        return ApiKey(ADMIN_ORG, "")
     if match_key(token) is not None:
         raise Problem(
             403,
             "This route shows every organisation's figures: it needs SERVICE_TOKEN, "
             "METRICS_TOKEN, an admin JWT or the dashboard admin's credentials, not an API key.",
         )
+    if admin_jwt.jwt_configured() and admin_jwt.looks_like_jwt(token):
+        admin_jwt.authorize(token, read_only=True)  # admin or viewer: these routes only read
+        return ApiKey(ADMIN_ORG, "")
     raise Problem(401, "The token is not valid.", headers=_BEARER_CHALLENGE)
 
 
@@ -99,7 +99,8 @@ def authenticate_admin(headers: dict[str, str], *, read_only: bool = False) -> A
     scheme, _, token = headers.get("authorization", "").partition(" ")
     if scheme.lower() == "bearer" and token.strip():
         token = token.strip()
-        if admin_jwt.jwt_configured() and admin_jwt.looks_like_jwt(token):
+        is_key = match_key(token) is not None
+        if not is_key and admin_jwt.jwt_configured() and admin_jwt.looks_like_jwt(token):
             admin_jwt.authorize(token, read_only=read_only)
             return ApiKey(ADMIN_ORG, "")
         raise Problem(

@@ -243,3 +243,12 @@ def test_jwt_public_key_is_checked_at_start_up(monkeypatch, rsa_keys):
     )
     with pytest.raises(ValueError, match="JWT_PUBLIC_KEY is not a PEM RSA public key"):
         Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def test_an_api_key_shaped_like_a_jwt_is_still_told_it_is_not_admin(creds, monkeypatch):
+    monkeypatch.setattr(settings, "api_keys", "acme:key.with.dots")
+    admin = next(item for item in ADMIN_ROUTES if route_id(item) == "GET /api/queues")
+    status, body = call(*admin, "Bearer key.with.dots")
+    assert status == 401 and "not admin" in body["detail"]
+    operator = next(item for item in OPERATOR_ROUTES if route_id(item) == "GET /api/bullmq/stats")
+    assert call(*operator, "Bearer key.with.dots")[0] == 403
