@@ -3,7 +3,8 @@
 -- time), with their records, index entries and idempotency keys (remove_job). A waiting job
 -- already on a worker's message is skipped when the worker takes it (as after a cancel).
 -- Once no waiting job is left, the ready lines hold only stale entries: they are emptied
--- (one LRANGE per priority over the workspaces listed there).
+-- (one LRANGE per priority over the workspaces listed there; UNLINK frees long lines in the
+-- background).
 -- Running jobs are left alone; a paused queue stays paused.
 -- ARGV after HEAD: state (waiting|delayed), until (epoch ms or ""), limit.
 -- Returns {removed, jobs left in that state, until as used (NOW when "")}.
@@ -21,7 +22,7 @@ if state == "waiting" and left == 0 then
   for prio = 1, PRIORITIES do
     local ring = ready_ring(QUEUE, prio)
     for _, ws in ipairs(redis.call("LRANGE", ring, 0, -1)) do
-      redis.call("DEL", ready_line(QUEUE, prio, ws))
+      redis.call("UNLINK", ready_line(QUEUE, prio, ws))  -- freed off the main thread
     end
     redis.call("DEL", ring)
   end
