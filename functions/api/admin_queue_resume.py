@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.admin.queues import set_paused
 from shared.admin.seeds import LaunchKitPaused, seed_queue
 from shared.http import Request, http_handler
-from shared.jobs.store import JobStore
 
 
 @http_handler(auth="admin", response=LaunchKitPaused)
 def handler(request: Request[Any]) -> LaunchKitPaused:
     name = seed_queue(request.query)
-    JobStore().resume(name)
+    set_paused(name, False)
     return LaunchKitPaused(queue=name, paused=False, message=f"Queue {name} resumed")

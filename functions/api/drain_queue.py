@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.admin.queues import Drained, flag, known_queue
+from shared.admin.queues import Drained, drain, flag, known_queue
 from shared.http import Request, http_handler
-from shared.jobs.store import JobStore
 
 
 @http_handler(auth="admin", response=Drained)
 def handler(request: Request[Any]) -> Drained:
     name = known_queue(request.path_params.get("name", ""))
-    removed = JobStore().drain(name, delayed=flag(request.query, "delayed"))
-    return Drained(queue=name, removed=removed)
+    return Drained(queue=name, removed=drain(name, delayed=flag(request.query, "delayed")))

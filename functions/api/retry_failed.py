@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.admin.queues import Retried, known_queue
+from shared.admin.queues import Retried, known_queue, retry_failed
 from shared.http import Request, http_handler
-from shared.jobs.store import JobStore
 
 
 @http_handler(auth="admin", response=Retried)
 def handler(request: Request[Any]) -> Retried:
     name = known_queue(request.path_params.get("name", ""))
-    return Retried(queue=name, retried=JobStore().retry_failed(name))
+    return Retried(queue=name, retried=retry_failed(name))

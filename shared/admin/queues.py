@@ -1,6 +1,10 @@
 """Queue management behind ``/api/queues``: stats (seed 004's ``getQueueStats`` shape), drain,
 clean and retry-failed. Pause and resume are ``shared.jobs.control``. Admin routes only
-(``auth="admin"``): these act on every organisation's jobs."""
+(``auth="admin"``): these act on every organisation's jobs.
+
+A queue is named as users know it (``sms``); a queue split into sub-queues (``QUEUE_SHARDS``)
+is counted and managed as a whole, one sub-queue after the other. A sub-queue's own name
+(``sms.0``) is accepted too."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.http import Problem
-from shared.jobs.queues import JOB_QUEUES
+from shared.jobs.queues import JOB_QUEUES, SUBQUEUES, physical_names
 from shared.jobs.store import JobStore
 
 #: Most jobs one clean script call deletes (a request's ``limit`` is taken in such batches).
@@ -67,41 +71,75 @@ class Retried(BaseModel):
 
 
 def known_queue(name: str) -> str:
-    """``name`` when it is a job queue; 404 naming the queues otherwise."""
-    if name not in {spec.name for spec in JOB_QUEUES}:
-        known = ", ".join(spec.name for spec in JOB_QUEUES)
-        raise Problem(404, f"No queue {name!r}; the queues are {known}.")
+    """``name`` when it is a job queue (or a sub-queue); 404 naming the queues otherwise."""
+    if name not in SUBQUEUES and name not in {spec.name for spec in JOB_QUEUES}:
+        raise Problem(404, f"No queue {name!r}; the queues are {', '.join(SUBQUEUES)}.")
     return name
 
 
 def stats(names: list[str] | None = None, store: JobStore | None = None) -> list[QueueStats]:
-    """Each named queue's stats (default: every job queue), from one pipeline."""
+    """Each named queue's stats (default: every job queue), summed over its sub-queues, from
+    one pipeline; a split queue is paused when all of its sub-queues are."""
     store = store or JobStore()
-    names = names if names is not None else [spec.name for spec in JOB_QUEUES]
+    names = names if names is not None else list(SUBQUEUES)
     states = ("waiting", "active", "completed", "failed", "delayed")
     pipe = store.client.pipeline(transaction=False)
     for name in names:
-        for state in states:
-            pipe.zcard(store.qkey(name, "jobs", state))
-        pipe.exists(store.qkey(name, "paused"))
+        for each in physical_names(name):
+            for state in states:
+                pipe.zcard(store.qkey(each, "jobs", state))
+            pipe.exists(store.qkey(each, "paused"))
     replies = iter(pipe.execute())
     out = []
     for name in names:
-        counts = {state: int(next(replies)) for state in states}
-        out.append(QueueStats(queueName=name, paused=bool(next(replies)), **counts))
+        counts, paused = dict.fromkeys(states, 0), True
+        for _ in physical_names(name):
+            for state in states:
+                counts[state] += int(next(replies))
+            paused = paused and bool(next(replies))
+        out.append(QueueStats(queueName=name, paused=paused, **counts))
     return out
 
 
+def drain(name: str, *, delayed: bool) -> dict[str, int]:
+    """``JobStore.drain`` on each of ``name``'s sub-queues; jobs deleted per state."""
+    store, removed = (
+        JobStore(),
+        dict.fromkeys(("waiting", "delayed") if delayed else ("waiting",), 0),
+    )
+    for each in physical_names(name):
+        for state, n in store.drain(each, delayed=delayed).items():
+            removed[state] += n
+    return removed
+
+
+def retry_failed(name: str) -> int:
+    """``JobStore.retry_failed`` on each of ``name``'s sub-queues; how many jobs."""
+    store = JobStore()
+    return sum(store.retry_failed(each) for each in physical_names(name))
+
+
+def set_paused(name: str, paused: bool) -> int:
+    """Pause or resume every sub-queue of ``name``; on resume, how many jobs were dispatched."""
+    store = JobStore()
+    if paused:
+        for each in physical_names(name):
+            store.pause(each)
+        return 0
+    return sum(store.resume(each) for each in physical_names(name))
+
+
 def clean(name: str, state: CleanState, grace_ms: int, limit: int) -> int:
-    """Delete up to ``limit`` of ``name``'s jobs in ``state`` older than ``grace_ms``, in
-    batches of ``CLEAN_BATCH``; how many."""
+    """Delete up to ``limit`` of ``name``'s jobs in ``state`` older than ``grace_ms``, sub-queue
+    after sub-queue, in batches of ``CLEAN_BATCH``; how many."""
     store, removed = JobStore(), 0
-    while removed < limit:
-        batch = min(CLEAN_BATCH, limit - removed)
-        n = store.clean(name, state, older_than_ms=grace_ms, limit=batch)
-        removed += n
-        if n < batch:
-            break
+    for each in physical_names(name):
+        while removed < limit:
+            batch = min(CLEAN_BATCH, limit - removed)
+            n = store.clean(each, state, older_than_ms=grace_ms, limit=batch)
+            removed += n
+            if n < batch:
+                break
     return removed
 
 

@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from shared.admin.queues import QueueStats, clean, known_queue, stats
 from shared.health import check
 from shared.http import Problem
-from shared.jobs.queues import QUEUES
+from shared.jobs.queues import QUEUES, SUBQUEUES, physical_names
 
 #: The queue a seed-003 call names when it names none (its README's metrics call has no
 #: ``?queue=``): its own ``ai-jobs`` queue.
@@ -58,9 +58,7 @@ def bullmq_health() -> BullmqHealth:
         status=report.status,
         reasons=report.reasons,
         queues={
-            name: report.accepting and name not in named
-            for name, spec in QUEUES.items()
-            if spec.processor is not None
+            name: report.accepting and named.isdisjoint(physical_names(name)) for name in SUBQUEUES
         },
     )
 

@@ -20,7 +20,7 @@ import pytest
 
 from functions.api import bullmq_health
 from shared.jobs.liveness import beat
-from shared.jobs.queues import JOB_QUEUES
+from shared.jobs.queues import SUBQUEUES
 from shared.jobs.store import JobStore, NewJob, now_ms
 from shared.settings import settings
 from tests.conftest import wait_for
@@ -92,7 +92,7 @@ def test_drain_deletes_waiting_then_delayed_jobs_and_the_queue_runs_on(
     assert admin.post("/api/queues/nope/drain").status_code == 404
 
     listed = ok(admin.get("/api/queues"))
-    assert [q["queueName"] for q in listed["queues"]] == [spec.name for spec in JOB_QUEUES]
+    assert [q["queueName"] for q in listed["queues"]] == list(SUBQUEUES)
     sms = next(q for q in listed["queues"] if q["queueName"] == "sms")
     assert (sms["waiting"], sms["delayed"], sms["paused"]) == (0, 0, True)
 
@@ -199,7 +199,7 @@ def test_seed_002_bullmq_paths_with_service_token(
     service.wait_state(job_id, "completed")
     stats = ok(seed_app.get("/api/bullmq/stats"))
     assert stats["success"] is True and stats["timestamp"].endswith("Z")
-    assert set(stats["queues"]) == {spec.name for spec in JOB_QUEUES}
+    assert set(stats["queues"]) == set(SUBQUEUES)
     assert set(stats["queues"]["sms"]) >= SEED_004_STATS
     assert stats["queues"]["sms"]["completed"] == 1
 
@@ -210,7 +210,7 @@ def test_seed_002_bullmq_paths_with_service_token(
     health = seed_app.get("/api/bullmq/health")
     body = health.json()
     assert health.status_code == (200 if body["healthy"] else 503)
-    assert set(body["queues"]) == {spec.name for spec in JOB_QUEUES}
+    assert set(body["queues"]) == set(SUBQUEUES)
     assert service.http.get("/api/bullmq/stats").status_code == 403, "an API key is not operator"
 
 
