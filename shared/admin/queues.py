@@ -20,8 +20,9 @@ from shared.jobs.store import JobStore
 CLEAN_BATCH = 1000
 
 #: States whose jobs can be cleaned, and what their age is measured from: finishing
-#: (completed, failed), becoming ready (waiting), the due time (delayed). Running jobs cannot.
-CleanState = Literal["completed", "failed", "waiting", "delayed"]
+#: (completed, failed), becoming ready (waiting). Running jobs cannot be cleaned; delayed ones
+#: are indexed by due time, not age: ``drain?delayed=true`` removes them.
+CleanState = Literal["completed", "failed", "waiting"]
 
 
 class QueueStats(BaseModel):

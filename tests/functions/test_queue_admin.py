@@ -137,6 +137,7 @@ def test_clean_deletes_jobs_of_one_state_by_age_and_limit(
     assert all(service.http.get(f"/api/job-status/{j}").status_code == 404 for j in ids)
     for body, status in [
         ({"state": "active"}, 422),  # running jobs cannot be cleaned
+        ({"state": "delayed"}, 422),  # drain?delayed=true does that
         ({}, 422),
         ({"state": "completed", "graceMs": -1}, 422),
         ({"state": "completed", "limit": 0}, 422),
