@@ -18,8 +18,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     result = health_watch.run()
     if result.status == "healthy":
         log.info("health-check ok: workers=%d", result.health.workers.alive)
-    else:
+    elif result.health.accepting:
         log.warning("health-check unhealthy: %s", "; ".join(result.reasons))
+    else:
+        log.error("health-check unavailable: %s", "; ".join(result.reasons))
     alert = alerts.notify(result)
     return {
         "status": result.health.status,

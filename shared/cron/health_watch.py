@@ -140,7 +140,7 @@ def run() -> HealthCheck:
     try:
         client = get_redis()
         pipe = client.pipeline(transaction=True)
-        pipe.hset(health_key(), "result", result.model_dump_json())
+        pipe.hset(health_key(), "result", result.model_dump_json(exclude={"health": {"lastCheck"}}))
         pipe.expire(health_key(), RESULT_TTL_S)
         pipe.execute()
     except redis.RedisError:
@@ -149,6 +149,9 @@ def run() -> HealthCheck:
 
 
 def last() -> dict[str, Any] | None:
-    """The last result kept, or None."""
-    raw = get_redis().hget(health_key(), "result")
+    """The last result kept, or None (also when Redis cannot be read)."""
+    try:
+        raw = get_redis().hget(health_key(), "result")
+    except redis.RedisError:
+        return None
     return json.loads(raw) if raw else None
