@@ -30,24 +30,24 @@ TYPES = {"unhealthy": "health.unhealthy", "healthy": "health.recovered"}
 #: Fields of the alert state (in the ``health_key()`` hash).
 FIELDS = ("notified", "notifiedAt", "pending")
 
-#: This process's copy of the alert state.
-_memory: dict[str, str] = {}
+#: This process's copy of the alert state, per deployment (its key in Redis).
+_memory: dict[str, dict[str, str]] = {}
 
 
 def _load() -> dict[str, str]:
     """The newer of the stored and this process's alert state."""
+    mine = dict(_memory.get(health_key(), {}))
     try:
         values = get_redis().hmget(health_key(), list(FIELDS))
     except redis.RedisError:
-        return dict(_memory)
+        return mine
     stored = {name: str(value) for name, value in zip(FIELDS, values, strict=True) if value}
-    newer = int(_memory.get("notifiedAt", 0)) > int(stored.get("notifiedAt", 0))
-    return dict(_memory) if newer else stored
+    newer = int(mine.get("notifiedAt", 0)) > int(stored.get("notifiedAt", 0))
+    return mine if newer else stored
 
 
 def _save(state: dict[str, str]) -> None:
-    _memory.clear()
-    _memory.update(state)
+    _memory[health_key()] = dict(state)
     try:
         pipe = get_redis().pipeline(transaction=True)
         pipe.hdel(health_key(), *FIELDS)

@@ -1,0 +1,41 @@
+"""Fixtures for the cron functions: the fake app they call, admin credentials."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from local.gateway import build_app
+from local.http_protocol import UVICORN_HTTP
+from shared.settings import settings
+from tests.servers import FakeApp, serve
+
+ADMIN_PASSWORD = "cron-admin-pw"
+
+
+@pytest.fixture
+def app_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeApp]:
+    """A fake app on 127.0.0.1 as ``APP_API_URL``."""
+    fake = FakeApp()
+    with serve(fake.app()) as url:
+        fake.url = url
+        monkeypatch.setattr(settings, "app_api_url", url)
+        yield fake
+
+
+@pytest.fixture
+def admin(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Headers with the dashboard admin's basic credentials."""
+    monkeypatch.setattr(settings, "dashboard_password", ADMIN_PASSWORD)
+    token = base64.b64encode(f"admin:{ADMIN_PASSWORD}".encode()).decode()
+    return {"authorization": f"Basic {token}"}
+
+
+@pytest.fixture
+def gateway(redis_prefix: str) -> Iterator[httpx.Client]:
+    """The API over HTTP (routes from ``serverless.yml``), on 127.0.0.1."""
+    with serve(build_app(), UVICORN_HTTP) as url, httpx.Client(base_url=url) as client:
+        yield client
