@@ -42,9 +42,9 @@ def enqueue_claimed(claim: str, message: dramatiq.Message[Any]) -> bool:
 
 def enqueue_now(actor_name: str) -> tuple[str, str]:
     """Queue one run of the cron actor ``actor_name`` for now (Redis' clock), marked manual;
-    (message id, the tick it carries)."""
+    (message id, the tick it carries, ISO 8601)."""
     message_id = str(uuid.uuid4())
-    tick = str(pendulum.from_timestamp(server_time_ms() / 1000, tz="UTC"))
+    tick = pendulum.from_timestamp(server_time_ms() / 1000, tz="UTC").isoformat()
     message: dramatiq.Message[Any] = dramatiq.Message(
         queue_name=CRON_QUEUE,
         actor_name=actor_name,

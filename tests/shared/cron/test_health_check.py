@@ -106,6 +106,7 @@ def test_a_queue_failing_most_of_its_jobs_makes_the_service_unhealthy(
 
 def test_a_redis_outage_is_reported_and_alerted(alerts: Receiver, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(settings, "redis_url", f"redis://127.0.0.1:{free_port()}/0")
+    monkeypatch.setattr(settings, "redis_cluster", False)  # a single server, down
     result = run()
     assert result["status"] == "unavailable" and result["alert"] == "sent"
     assert "redis unreachable" in alerts.to("/alerts")[0].json()["reasons"]
