@@ -5,7 +5,8 @@ this loop keeps periodiq's cron specs and message convention (``scheduled_at`` o
 by ``PeriodiqMiddleware`` when stale) but runs in UTC, stops on request, and claims and
 enqueues every tick in one atomic step in Redis, so several scheduler processes fire each tick
 once, and a scheduler dying mid-tick cannot lose it (the tick is either claimed and queued, or
-neither, and then another scheduler takes it).
+neither, and then another scheduler takes it). It also publishes the schedule table with each
+schedule's next run to Redis, at start and after every tick, for ``GET /api/cron``.
 """
 
 from __future__ import annotations
