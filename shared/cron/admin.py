@@ -43,6 +43,9 @@ class CronSchedule(BaseModel):
 
 class CronList(BaseModel):
     success: Literal[True] = True
+    #: when a scheduler last published the schedules and their next runs (ISO 8601 UTC; null:
+    #: never); older than a minute or so means no ``qs scheduler`` is running
+    publishedAt: str | None
     schedules: list[CronSchedule]
 
 
@@ -108,7 +111,9 @@ def _known(name: str) -> dict[str, list[ScheduleEntry]]:
 
 
 def list_all() -> CronList:
-    return CronList(schedules=_schedules(registry.by_name()))
+    return CronList(
+        publishedAt=iso_ms(registry.published_at_ms()), schedules=_schedules(registry.by_name())
+    )
 
 
 def run_now(name: str) -> CronRun:

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from shared.jobs.keys import queue_key
 from shared.jobs.queues import CRON_QUEUE
-from shared.redis_client import get_redis
+from shared.redis_client import get_redis, server_time_ms
 
 
 class ScheduleEntry(BaseModel):
@@ -32,14 +32,27 @@ def registry_key() -> str:
     return queue_key(CRON_QUEUE, "schedules")
 
 
+def published_key() -> str:
+    """When the table was last published, epoch ms (Redis' clock); same slot as the table."""
+    return queue_key(CRON_QUEUE, "schedules", "at")
+
+
 def publish(entries: list[ScheduleEntry], client: Any = None) -> None:
-    """Replace the table with ``entries`` (one transaction on one key)."""
+    """Replace the table with ``entries`` and note when (one transaction, one slot)."""
     client = client or get_redis()
+    at_ms = server_time_ms(client)
     pipe = client.pipeline(transaction=True)
     pipe.delete(registry_key())
     if entries:
         pipe.hset(registry_key(), mapping={e.rule: e.model_dump_json() for e in entries})
+    pipe.set(published_key(), at_ms)
     pipe.execute()
+
+
+def published_at_ms(client: Any = None) -> int | None:
+    """When a scheduler last published the table, or None if none ever did."""
+    raw = (client or get_redis()).get(published_key())
+    return int(raw) if raw else None
 
 
 def entries(client: Any = None) -> list[ScheduleEntry]:

@@ -32,6 +32,7 @@ def test_every_schedule_is_listed_with_its_expression_timezone_and_next_run(
 ):
     listed = schedules(gateway, admin)
     assert set(listed) == CRON_FUNCTIONS
+    assert gateway.get("/api/cron", headers=admin).json()["publishedAt"].endswith("Z")
     health = listed["health-check"]
     assert health["expression"] == "rate(5 minutes)" and health["timezone"] == "UTC"
     next_run = datetime.fromisoformat(health["nextRun"].replace("Z", "+00:00"))
@@ -110,5 +111,10 @@ def test_initialize_makes_sure_every_schedule_exists_idempotently(
 def test_initialize_before_any_scheduler_published_is_a_503(
     gateway: httpx.Client, admin: dict[str, str]
 ):
+    assert gateway.get("/api/cron", headers=admin).json() == {
+        "success": True,
+        "publishedAt": None,
+        "schedules": [],
+    }
     response = gateway.post("/api/bullmq/initialize", headers=admin)
     assert response.status_code == 503 and "qs scheduler" in response.json()["detail"]
