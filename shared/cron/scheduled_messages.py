@@ -9,7 +9,8 @@ app's id for it (``id``, ``_id`` or ``messageId``) and, optionally, ``type`` (``
 Every message becomes a job of the ``service`` organisation whose idempotency key is that id:
 a message returned again (the next minute, a retried or concurrent run) is not queued a second
 time while its job exists, and ``GET /api/job-status/{id}`` with ``SERVICE_TOKEN`` finds it.
-An invalid message is reported and skipped; the others are queued all the same.
+An invalid message is reported and skipped; the others are queued all the same. One run takes
+at most ``MAX_PER_RUN`` messages; the next run takes the rest.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from shared.settings import SERVICE_ORG, settings
 
 #: Most messages one create call writes (the bulk endpoints' limit).
 CHUNK = 1_000
+#: Most messages one run takes; the rest wait for the next run (the app returns them again).
+MAX_PER_RUN = 10_000
 #: Most invalid or conflicting message ids a run's report lists (all are counted).
 REPORTED_IDS = 20
 #: ``type`` -> (queue, body model).
@@ -47,6 +50,7 @@ class Report:
     """What one run took: counts, and the first few ids it could not queue."""
 
     fetched: int = 0
+    left: int = 0  #: beyond ``MAX_PER_RUN``: left for the next run
     queued: int = 0  #: new jobs
     already_queued: int = 0  #: messages whose job exists from an earlier run
     invalid: list[dict[str, Any]] = field(default_factory=list)
@@ -55,6 +59,7 @@ class Report:
     def as_dict(self) -> dict[str, Any]:
         return {
             "fetched": self.fetched,
+            "left": self.left,
             "queued": self.queued,
             "alreadyQueued": self.already_queued,
             "invalid": len(self.invalid),
@@ -139,7 +144,9 @@ def enqueue(messages: list[Any], store: JobStore | None = None) -> Report:
     """Queue every valid message once; what was taken."""
     store = store or JobStore()
     report, at = Report(fetched=len(messages)), now_ms()
-    jobs = [job for job in (_parse(item, report, at) for item in messages) if job is not None]
+    report.left = max(len(messages) - MAX_PER_RUN, 0)
+    taken = messages[:MAX_PER_RUN]
+    jobs = [job for job in (_parse(item, report, at) for item in taken) if job is not None]
     for chunk in _chunks(jobs):
         while chunk:
             created = store.create_many(chunk)

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from functions.cron import process_scheduled_messages
-from shared.cron import state
+from shared.cron import scheduled_messages, state
 from shared.cron.scheduled_messages import CHUNK, AppUnavailable
 from shared.jobs.store import JobStore, idempotency_scope
 from shared.settings import SERVICE_ORG, settings
@@ -113,6 +113,18 @@ def test_more_messages_than_one_create_call_takes_are_all_queued(
     app_server.answer = [sms(f"m-{n}") for n in range(CHUNK + 5)]
     assert process_scheduled_messages.handler(EVENT, None)["queued"] == CHUNK + 5
     assert jobs_in("sms") == CHUNK + 5
+
+
+def test_a_run_takes_at_most_its_share_and_the_next_run_the_rest(
+    redis_prefix: str, app_server: FakeApp, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(scheduled_messages, "MAX_PER_RUN", 30)
+    app_server.answer = [sms(f"m-{n}") for n in range(50)]
+    first = process_scheduled_messages.handler(EVENT, None)
+    assert first["fetched"] == 50 and first["queued"] == 30 and first["left"] == 20
+    app_server.answer = app_server.answer[30:]  # the app returns what is still due
+    assert process_scheduled_messages.handler(EVENT, None)["queued"] == 20
+    assert jobs_in("sms") == 50
 
 
 def test_an_app_that_fails_fails_the_run_and_its_error_is_kept(
