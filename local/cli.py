@@ -25,9 +25,15 @@ def cmd_routes(args: argparse.Namespace) -> int:
     rows += [(r.method.replace("*", "ANY"), r.path, f.name, f.handler) for r, f in manifest.routes]
     _table(rows)
     print()
-    jobs = [("SCHEDULE", "AS CRON (UTC)", "FUNCTION", "HANDLER")]
+    jobs = [("SCHEDULE", "AS CRON", "TIMEZONE", "FUNCTION", "HANDLER")]
     jobs += [
-        (j.expression, describe(j.spec), j.function.name, j.function.handler)
+        (
+            j.expression,
+            describe(j.spec),
+            j.schedule.timezone or "UTC",
+            j.function.name,
+            j.function.handler,
+        )
         for j in cron_jobs(manifest)
     ]
     _table(jobs)
@@ -104,7 +110,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from local.scheduler import CronScheduler
     from shared.jobs.due import DueJobs
 
-    scheduler, due_jobs = CronScheduler(worker_app.cron_actors), DueJobs()
+    scheduler = CronScheduler(worker_app.cron_actors, worker_app.cron_schedules)
+    due_jobs = DueJobs()
 
     def stop(_: str) -> None:
         scheduler.stop()

@@ -8,6 +8,7 @@ EventBridge Scheduled Event for that tick.
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -19,7 +20,10 @@ from dramatiq.middleware import CurrentMessage
 from local.context import LambdaContext
 from local.events import scheduled_event
 from local.manifest import Function, Manifest, Schedule
-from local.schedules import UtcCronSpec, translate
+from local.schedules import UtcCronSpec, describe, in_zone, translate
+from shared.cron.enqueue import MANUAL_OPTION
+from shared.cron.registry import ScheduleEntry
+from shared.cron.runner import manual_run
 from shared.jobs.queues import CRON_QUEUE
 from shared.settings import settings
 
@@ -55,9 +59,26 @@ def cron_jobs(manifest: Manifest) -> list[CronJob]:
                 rule = schedule.name or f"{manifest.lambda_name(fn.name)}-rule-{number}"
                 if schedule.name and len(schedule.expressions) > 1:
                     rule = f"{schedule.name}-{number}"
-                spec = translate(expression, function=fn.name)
+                spec = in_zone(
+                    translate(expression, function=fn.name), schedule.timezone, expression
+                )
                 jobs.append(CronJob(fn, schedule, expression, spec, rule))
     return jobs
+
+
+def schedule_entries(manifest: Manifest) -> list[ScheduleEntry]:
+    """Every enabled schedule as ``GET /api/cron`` lists it (next runs filled by the scheduler)."""
+    return [
+        ScheduleEntry(
+            name=job.function.name,
+            rule=job.rule_name,
+            actor=job.actor_name,
+            expression=job.expression,
+            timezone=job.schedule.timezone,
+            cron=describe(job.spec),
+        )
+        for job in cron_jobs(manifest)
+    ]
 
 
 def run_cron_job(job: CronJob, scheduled_at: datetime) -> Any:
@@ -90,7 +111,8 @@ def declare_actors(manifest: Manifest) -> list[dramatiq.Actor[Any, Any]]:
             options = message.options if message else {}
             when = options.get("scheduled_at")
             tick = pendulum.parse(when) if when else pendulum.now("UTC")
-            run_cron_job(job, tick.in_timezone("UTC"))  # type: ignore[union-attr]
+            with manual_run() if options.get(MANUAL_OPTION) else nullcontext():
+                run_cron_job(job, tick.in_timezone("UTC"))  # type: ignore[union-attr]
 
         fire.__name__ = job.actor_name
         actors.append(

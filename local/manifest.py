@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
@@ -35,12 +36,15 @@ class HttpRoute:
 
 @dataclass(frozen=True)
 class Schedule:
-    """One ``schedule`` event: AWS ``rate()``/``cron()`` expressions and the optional input."""
+    """One ``schedule`` event: AWS ``rate()``/``cron()`` expressions and the optional input;
+    ``timezone`` (IANA, with Serverless v3's ``method: scheduler``) is the wall clock the
+    expressions are read on (None: UTC)."""
 
     expressions: tuple[str, ...]
     input: Any = None
     enabled: bool = True
     name: str | None = None
+    timezone: str | None = None
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,34 @@ def _schedule(fn_name: str, spec: Any) -> Schedule:
         input=spec.get("input"),
         enabled=bool(spec.get("enabled", True)),
         name=spec.get("name"),
+        timezone=_timezone(fn_name, spec),
     )
+
+
+def _timezone(fn_name: str, spec: dict[str, Any]) -> str | None:
+    """A schedule's IANA ``timezone``; as in Serverless v3, only with ``method: scheduler``
+    (EventBridge Scheduler: rules of the default ``eventBus`` method run in UTC)."""
+    method = spec.get("method", "eventBus")
+    if method not in ("eventBus", "scheduler"):
+        raise ManifestError(
+            f"function {fn_name!r}: schedule method {method!r} is not 'eventBus' or 'scheduler'"
+        )
+    timezone = spec.get("timezone")
+    if timezone is None:
+        return None
+    if method != "scheduler":
+        raise ManifestError(
+            f"function {fn_name!r}: a schedule timezone needs 'method: scheduler' "
+            "(EventBridge rules run in UTC)"
+        )
+    try:
+        ZoneInfo(str(timezone))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ManifestError(
+            f"function {fn_name!r}: unknown schedule timezone {timezone!r} "
+            "(an IANA name such as 'Europe/Berlin')"
+        ) from None
+    return str(timezone)
 
 
 def load(path: Path | str = DEFAULT_PATH) -> Manifest:

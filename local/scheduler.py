@@ -5,7 +5,8 @@ this loop keeps periodiq's cron specs and message convention (``scheduled_at`` o
 by ``PeriodiqMiddleware`` when stale) but runs in UTC, stops on request, and claims and
 enqueues every tick in one atomic step in Redis, so several scheduler processes fire each tick
 once, and a scheduler dying mid-tick cannot lose it (the tick is either claimed and queued, or
-neither, and then another scheduler takes it).
+neither, and then another scheduler takes it). It also publishes the schedule table with each
+schedule's next run to Redis, at start and after every tick, for ``GET /api/cron``.
 """
 
 from __future__ import annotations
@@ -20,30 +21,19 @@ from typing import Any
 import pendulum
 from pendulum import DateTime
 
-from shared.jobs.broker import CRON_SKIP_AFTER_S, message_keys
+from shared.cron import registry
+from shared.cron.enqueue import enqueue_claimed
+from shared.cron.registry import ScheduleEntry
+from shared.jobs.broker import CRON_SKIP_AFTER_S
 from shared.jobs.keys import queue_key
 from shared.jobs.liveness import Heartbeat
 from shared.jobs.queues import CRON_QUEUE
-from shared.redis_client import TRANSIENT, get_redis, script, server_time_ms, until_answered
+from shared.redis_client import TRANSIENT, server_time_ms, until_answered
 
 log = logging.getLogger("qs.scheduler")
 
 #: Role name under which scheduler processes beat.
 SCHEDULER_ROLE = "scheduler"
-#: How long a tick claim is kept, in seconds (far longer than any clock skew between schedulers).
-CLAIM_TTL_S = 86_400
-
-
-#: Claim a tick and queue its message as Dramatiq's Redis broker enqueues, in one step.
-#: KEYS: the claim, the queue's message hash, its list of ids, its wake list.
-#: ARGV: claim TTL (s), message id, message. Returns 1 if this call claimed the tick, else 0.
-_FIRE = """
-if not redis.call("SET", KEYS[1], ARGV[2], "NX", "EX", ARGV[1]) then return 0 end
-redis.call("HSET", KEYS[2], ARGV[2], ARGV[3])
-redis.call("RPUSH", KEYS[3], ARGV[2])
-redis.call("RPUSH", KEYS[4], 1)
-return 1
-"""
 
 
 def tick_key(actor_name: str, tick: DateTime) -> str:
@@ -61,13 +51,7 @@ def fire_tick(actor: Any, tick: DateTime) -> bool:
     message = actor.message_with_options(scheduled_at=str(tick)).copy(
         message_id=message_id, options={"redis_message_id": message_id}
     )
-    messages, bodies, wake = message_keys(message.queue_name)
-    keys = [claim, bodies, messages, wake]
-    return bool(
-        script(_FIRE)(
-            keys=keys, args=[CLAIM_TTL_S, message_id, message.encode()], client=get_redis()
-        )
-    )
+    return enqueue_claimed(claim, message)
 
 
 #: Longest sleep between two looks at the clock, in seconds.
@@ -90,11 +74,30 @@ def first_tick(now: DateTime) -> DateTime:
 
 
 class CronScheduler:
-    """Sends periodic actors (those with a ``periodic`` option) at their ticks."""
+    """Sends periodic actors (those with a ``periodic`` option) at their ticks; with
+    ``schedules``, publishes them with their next runs for ``GET /api/cron`` (at start and
+    after every tick)."""
 
-    def __init__(self, actors: Iterable[Any]) -> None:
+    def __init__(self, actors: Iterable[Any], schedules: Iterable[ScheduleEntry] = ()) -> None:
         self.actors = [a for a in actors if "periodic" in a.options]
+        self.schedules = list(schedules)
         self._stop = threading.Event()
+
+    def publish(self, after: DateTime) -> None:
+        """Publish the schedules, each with its first tick after ``after``; a failure is only
+        logged (the table is for display; the next tick publishes again)."""
+        if not self.schedules:
+            return
+        specs = {a.actor_name: a.options["periodic"] for a in self.actors}
+        entries = []
+        for entry in self.schedules:
+            spec = specs.get(entry.actor)
+            next_ms = int(spec.next_valid_date(after).timestamp() * 1000) if spec else None
+            entries.append(entry.model_copy(update={"next_run_ms": next_ms}))
+        try:
+            registry.publish(entries)
+        except Exception:
+            log.exception("could not publish the schedule table")
 
     def fire(self, tick: DateTime) -> list[str]:
         """Send every actor due at ``tick`` whose tick this process claims; their names."""
@@ -115,6 +118,7 @@ class CronScheduler:
         heartbeat = Heartbeat(SCHEDULER_ROLE).start()
         try:
             tick = first_tick(now())
+            self.publish(tick.subtract(minutes=1))
             while not self._stop.is_set():
                 wait_s = (tick - now()).total_seconds()
                 if wait_s > 0 and self._stop.wait(min(wait_s, RECHECK_S)):
@@ -132,6 +136,7 @@ class CronScheduler:
                 if not self.actors:
                     self._stop.wait()
                     break
+                self.publish(tick)
                 tick = self.next_tick(tick)
         finally:
             heartbeat.stop()

@@ -4,7 +4,9 @@ periodiq speaks 5-field unix cron (minute hour day-of-month month day-of-week, S
 ``serverless.yml`` speaks EventBridge (``rate(5 minutes)``, 6-field ``cron()`` with
 day-of-week 1-7 = SUN-SAT, ``?`` and a year field). :func:`translate` turns one into the other
 only when the cron fires at exactly the same minutes, and raises :class:`ScheduleError` saying
-why otherwise. All times are UTC, as on AWS.
+why otherwise. Times are UTC, as on AWS, unless the schedule names an IANA ``timezone``
+(Serverless v3's ``method: scheduler``): then :class:`ZonedCronSpec` reads the fields on that
+zone's wall clock, with a deliberate rule at daylight-saving changes (see there).
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
+import pendulum
 import periodiq
 
 #: Month and day-of-week names in AWS numbering (JAN = 1, SUN = 1).
@@ -103,6 +107,78 @@ class UtcCronSpec(periodiq.CronSpec):
         if self.is_dom_restricted and self.is_dow_restricted:
             return in_dom or in_dow  # unix rule; a translated AWS expression never gets here
         return in_dom and in_dow
+
+
+class ZonedCronSpec(UtcCronSpec):
+    """A cron spec read on the wall clock of an IANA time zone; instants stay in UTC.
+
+    At daylight-saving changes every matching wall-clock time fires exactly once:
+
+    - a time the clocks skip (02:30 on a spring-forward night in Europe/Berlin) fires once, at
+      the first instant after the gap (03:00 local), as cron does; EventBridge Scheduler would
+      skip it;
+    - a time that occurs twice (02:30 on a fall-back night in Europe/Berlin) fires at its first
+      occurrence only.
+
+    ``validate`` accepts exactly the instants ``next_valid_date`` yields.
+    """
+
+    def __init__(self, *, timezone: str, **fields: list[int]) -> None:
+        self.timezone = timezone
+        self.zone = ZoneInfo(timezone)
+        super().__init__(**fields)
+
+    def __str__(self) -> str:
+        return f"{describe(self)} ({self.timezone})"
+
+    def validate(self, date: datetime) -> bool:
+        minute = _utc(date).replace(second=0, microsecond=0)
+        return self.next_valid_date(minute - timedelta(minutes=1)) == minute
+
+    def next_valid_date(self, last: datetime) -> datetime:
+        """The first instant strictly after ``last`` at which the spec fires, in UTC."""
+        after = datetime.fromtimestamp(_utc(last).timestamp(), UTC)  # stdlib, not pendulum
+        wall = after.astimezone(self.zone).replace(tzinfo=None)
+        while True:
+            wall = _naive(super().next_valid_date(wall))  # the next matching wall time
+            instant = self._instant(wall)
+            if instant > after:
+                return pendulum.instance(instant)  # as the scheduler's ticks are
+
+    def _instant(self, wall: datetime) -> datetime:
+        """When wall-clock ``wall`` happens: its first occurrence, or the end of the gap that
+        skips it (the first whole minute on the new offset)."""
+        first = wall.replace(tzinfo=self.zone, fold=0)
+        second = wall.replace(tzinfo=self.zone, fold=1)
+        before, later = first.utcoffset(), second.utcoffset()
+        if before is None or later is None or before >= later:  # normal, or the earlier of two
+            return first.astimezone(UTC)
+        # skipped: the gap ends between these two readings; find its first minute on `later`
+        low = int(second.astimezone(UTC).timestamp() // 60)  # still on the old offset
+        high = int(first.astimezone(UTC).timestamp() // 60)  # already on the new one
+        while high - low > 1:
+            middle = (low + high) // 2
+            at = datetime.fromtimestamp(middle * 60, UTC)
+            if at.astimezone(self.zone).utcoffset() == later:
+                high = middle
+            else:
+                low = middle
+        return datetime.fromtimestamp(high * 60, UTC)
+
+
+def in_zone(spec: UtcCronSpec, timezone: str | None, expression: str) -> UtcCronSpec:
+    """A ``cron()`` spec read on ``timezone``'s wall clock (unchanged for None or UTC, and for
+    ``rate()`` specs, ``expression``'s kind: a rate is elapsed time, whatever the zone)."""
+    if timezone is None or timezone == "UTC" or not expression.strip().startswith("cron("):
+        return spec
+    return ZonedCronSpec(
+        timezone=timezone,
+        m=list(spec.minute),
+        h=list(spec.hour),
+        dom=list(spec.dom),
+        month=list(spec.month),
+        dow=list(spec.dow),
+    )
 
 
 def translate(expression: str, *, function: str) -> UtcCronSpec:
@@ -278,6 +354,12 @@ def _utc(date: datetime) -> datetime:
     if date.tzinfo is None:
         return date.replace(tzinfo=UTC)
     return date.astimezone(UTC)
+
+
+def _naive(date: datetime) -> datetime:
+    """``date``'s fields as a plain naive ``datetime`` (pendulum resolves times a
+    daylight-saving change skips by itself; zone maths here needs the stdlib's ``fold``)."""
+    return datetime(date.year, date.month, date.day, date.hour, date.minute)
 
 
 def _format(values: list[int], low: int, high: int, name: Callable[[int], str] = str) -> str:

@@ -11,4 +11,6 @@ from shared.jobs.broker import get_broker
 
 broker = get_broker()
 job_actors = declare_job_actors()
-cron_actors = cron.declare_actors(manifest.load())
+functions = manifest.load()
+cron_actors = cron.declare_actors(functions)
+cron_schedules = cron.schedule_entries(functions)

@@ -17,7 +17,7 @@ lines and on Dramatiq messages), never Dramatiq messages, which carry up to
 from __future__ import annotations
 
 import time
-from typing import Literal
+from typing import Any, Literal
 
 import redis
 from pydantic import BaseModel
@@ -75,6 +75,9 @@ class HealthReport(Health):
     """The full report (``GET /api/health/status``, the cron check): backlogs per queue."""
 
     queues: dict[str, QueueBacklog]
+    #: the ``health-check`` cron function's last result (``shared.cron.health_watch``), with
+    #: failure rates and backends; None before its first run
+    lastCheck: dict[str, Any] | None = None
 
     def summary(self) -> Health:
         return Health.model_validate(self.model_dump(exclude={"queues"}))

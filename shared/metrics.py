@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -56,6 +57,8 @@ class Metrics(_Camel):
     success: bool = True
     generated_at_ms: int
     queues: dict[str, QueueMetrics]
+    #: the ``health-check`` cron function's last result (set by ``GET /api/metrics``)
+    last_check: dict[str, Any] | None = None
 
 
 def percentile(values: list[float], pct: float) -> float | None:

@@ -33,12 +33,36 @@ def _idempotency_header(request: Request[Any]) -> str | None:
     return key
 
 
+def new_job(
+    queue: str, message: SmsCreate | EmailCreate, *, org: str, key: str | None, at_ms: int
+) -> NewJob:
+    """The job of one validated message for ``org``; ``key`` (its idempotency key, or None)
+    makes a repeat of the same message return the first job."""
+    spec = QUEUES[queue]
+    options = message.options.model_dump(exclude_none=True) if message.options else {}
+    return NewJob(
+        queue=queue,
+        actor=spec.actor,
+        data=job_data(message),
+        due_ms=message.due_at_ms(at_ms),
+        # a delay counts from Redis' clock, not this host's
+        delay_ms=None if message.delay is None else round(message.delay),
+        max_attempts=options.get("attempts", spec.max_attempts),
+        options=options,
+        workspace_id=message.workspace_id,
+        contact_id=message.contact_id,
+        org=org,
+        priority=options.get("priority", DEFAULT_PRIORITY),
+        idempotency=(idempotency_scope(org), key, fingerprint(message.model_dump(mode="json")))
+        if key
+        else None,
+    )
+
+
 def _new_jobs(
     request: Request[Any], queue: str, messages: Sequence[SmsCreate | EmailCreate]
 ) -> list[NewJob]:
-    spec = QUEUES[queue]
     assert request.principal is not None
-    scope = idempotency_scope(request.principal.org)
     header = _idempotency_header(request)
     at = now_ms()
     jobs = []
@@ -46,26 +70,7 @@ def _new_jobs(
         key = message.client_job_id
         if key is None and header is not None:
             key = header if len(messages) == 1 else f"{header}#{index}"
-        options = message.options.model_dump(exclude_none=True) if message.options else {}
-        jobs.append(
-            NewJob(
-                queue=queue,
-                actor=spec.actor,
-                data=job_data(message),
-                due_ms=message.due_at_ms(at),
-                # a delay counts from Redis' clock, not this host's
-                delay_ms=None if message.delay is None else round(message.delay),
-                max_attempts=options.get("attempts", spec.max_attempts),
-                options=options,
-                workspace_id=message.workspace_id,
-                contact_id=message.contact_id,
-                org=request.principal.org,
-                priority=options.get("priority", DEFAULT_PRIORITY),
-                idempotency=(scope, key, fingerprint(message.model_dump(mode="json")))
-                if key
-                else None,
-            )
-        )
+        jobs.append(new_job(queue, message, org=request.principal.org, key=key, at_ms=at))
     return jobs
 
 

@@ -152,6 +152,13 @@ class Settings(BaseSettings):
     callback_allowed_hosts: str = ""
     callback_allowed_networks: str = ""  #: comma-separated CIDRs callbacks may reach outside dev
 
+    # Cron functions (serverless.yml schedules).
+    #: path on APP_API_URL that ``process-scheduled-messages`` GETs the due messages from
+    scheduled_messages_endpoint: str = "/api/scheduled-messages/due"
+    #: receives a signed POST when ``health-check`` finds the service unhealthy, and when healthy
+    #: again; empty: no alerts
+    alert_webhook_url: str = ""
+
     # AI provider (OpenAI-compatible; offline built-in when AI_API_URL is unset).
     ai_api_url: str = ""  #: base URL, e.g. ``https://api.openai.com/v1``; empty: built-in provider
     ai_api_key: str = ""  #: sent as ``Authorization: Bearer <key>`` when set

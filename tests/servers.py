@@ -136,3 +136,21 @@ class FakeOpenAI:
             })  # fmt: skip
 
         return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
+
+
+@dataclass
+class FakeApp:
+    """The user's app as the cron functions call it: ``GET`` of any path answers ``answer``
+    (JSON, ``status``), recording each request's path and headers."""
+
+    url: str = ""
+    answer: Any = field(default_factory=list)
+    status: int = 200
+    requests: list[Call] = field(default_factory=list)
+
+    def app(self) -> Starlette:
+        async def due(request: Request) -> Response:
+            self.requests.append(Call(request.url.path, dict(request.headers), b""))
+            return JSONResponse(self.answer, status_code=self.status)
+
+        return Starlette(routes=[Route("/{path:path}", due, methods=["GET"])])

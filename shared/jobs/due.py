@@ -30,6 +30,20 @@ FOLLOW_UPS_INTERVAL_S = 0.1
 HOUSEKEEPING_INTERVAL_S = 1.0
 
 
+#: Most jobs of one state one retention call deletes.
+CLEAN_BATCH = 1000
+
+
+def remove_expired(store: JobStore, spec: QueueSpec, *, limit: int = CLEAN_BATCH) -> dict[str, int]:
+    """Delete up to ``limit`` completed and ``limit`` failed jobs of ``spec``'s queue past its
+    retention (``keep_completed_ms``, ``keep_failed_ms``); how many of each."""
+    return {
+        "completed": store.clean(spec.name, "completed", older_than_ms=spec.keep_completed_ms,
+                                 limit=limit),
+        "failed": store.clean(spec.name, "failed", older_than_ms=spec.keep_failed_ms, limit=limit),
+    }  # fmt: skip
+
+
 class DueJobs:
     """Polls every ``DUE_POLL_INTERVAL_MS`` for due jobs; housekeeping every few seconds."""
 
@@ -75,8 +89,7 @@ class DueJobs:
                     "held unstarted)",
                     extra={"job_id": job_id, "queue": spec.name},
                 )
-            self.store.clean(spec.name, "completed", older_than_ms=spec.keep_completed_ms)
-            self.store.clean(spec.name, "failed", older_than_ms=spec.keep_failed_ms)
+            remove_expired(self.store, spec)
 
     def run(self) -> None:
         """Loop until ``stop()``; Redis errors are logged and retried, never fatal."""

@@ -65,6 +65,11 @@ def test_two_schedulers_one_sigkilled_mid_tick_enqueue_every_tick_exactly_once(
         killed_at.append(fire_round(reaper, service, folder, FIRST_S + n * TICKS * 60, rng))
 
     jobs = cron_jobs(manifest.load())
+    assert {job.function.name for job in jobs} >= {
+        "health-check",
+        "process-scheduled-messages",
+        "retention",
+    }, "serverless.yml's cron functions are the ones fired"
     expected = Counter(
         (job.actor_name, str(tick))
         for tick in (

@@ -84,5 +84,6 @@ def test_health_check_cron_logs_an_error_when_jobs_cannot_be_stored(monkeypatch,
     monkeypatch.setattr(settings, "redis_url", f"redis://127.0.0.1:{free_port()}/0")
     caplog.set_level("ERROR")
     result = health_check.handler(load_event("scheduled_health_check"), None)
-    assert result["status"] == "unavailable" and result["reasons"] == ["redis unreachable"]
+    assert result["status"] == "unavailable" and result["reasons"][0] == "redis unreachable"
+    assert result["healthy"] is False
     assert "health-check unavailable" in caplog.text

@@ -19,7 +19,8 @@ def test_routes_lists_every_route_and_schedule_with_its_cron_form(
     out = capsys.readouterr().out
     assert re.search(r"GET\s+/api/health\s+health\s+functions/api/health.handler", out)
     assert re.search(r"POST\s+/api/jobs/\{jobId\}/promote\s+promote-job", out)
-    assert re.search(r"rate\(1 minute\)\s+\* \* \* \* \*\s+health-check", out)
+    assert re.search(r"rate\(5 minutes\)\s+\*/5 \* \* \* \*\s+UTC\s+health-check", out)
+    assert re.search(r"rate\(1 minute\)\s+\* \* \* \* \*\s+UTC\s+process-scheduled-messages", out)
 
 
 def test_invoke_health_synthesises_an_http_event(redis_prefix: str, capsys):

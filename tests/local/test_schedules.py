@@ -8,7 +8,14 @@ import pendulum
 import periodiq
 import pytest
 
-from local.schedules import ScheduleError, UtcCronSpec, describe, translate
+from local.schedules import (
+    ScheduleError,
+    UtcCronSpec,
+    ZonedCronSpec,
+    describe,
+    in_zone,
+    translate,
+)
 
 SATURDAY = pendulum.datetime(2026, 11, 28, 12, 0, tz="UTC")
 SUNDAY = pendulum.datetime(2026, 11, 29, 12, 0, tz="UTC")
@@ -308,3 +315,69 @@ def test_next_valid_date_is_the_first_later_minute_that_validates(expression: st
         else:
             assert got == expected, (expression, start)
         assert spec.validate(got)
+
+
+# --- schedules with an IANA timezone (Serverless v3 ``method: scheduler``) -------------------
+
+
+def zoned(expression: str, timezone: str) -> ZonedCronSpec:
+    spec = in_zone(translate(expression, function="job"), timezone, expression)
+    assert isinstance(spec, ZonedCronSpec)
+    return spec
+
+
+def local_times(spec: ZonedCronSpec, day: str) -> list[str]:
+    return [t.astimezone(spec.zone).strftime("%H:%M") for t in firings(spec, day)]
+
+
+def firings(spec: UtcCronSpec, day: str) -> list[datetime]:
+    """Every instant ``spec`` fires at from ``day`` 00:00 UTC to the next day's 00:00 UTC,
+    found minute by minute with ``validate`` and checked against ``next_valid_date``."""
+    start = datetime.fromisoformat(day).replace(tzinfo=UTC)
+    minutes = [start + timedelta(minutes=m) for m in range(24 * 60)]
+    found = [m for m in minutes if spec.validate(m)]
+    walked, at = [], start - timedelta(minutes=1)
+    while (at := spec.next_valid_date(at)) < start + timedelta(days=1):
+        walked.append(at)
+    assert walked == found, "validate and next_valid_date agree"
+    return found
+
+
+def test_a_zoned_schedule_fires_at_local_wall_clock_time_in_and_out_of_summer_time() -> None:
+    spec = zoned("cron(30 2 * * ? *)", "Europe/Berlin")
+    assert firings(spec, "2026-01-15") == [datetime(2026, 1, 15, 1, 30, tzinfo=UTC)]  # CET
+    assert firings(spec, "2026-07-15") == [datetime(2026, 7, 15, 0, 30, tzinfo=UTC)]  # CEST
+    assert str(spec) == "30 2 * * * (Europe/Berlin)"
+
+
+def test_a_0230_daily_job_runs_once_on_the_spring_forward_day_when_0230_does_not_exist() -> None:
+    # 29 March 2026, Europe/Berlin: 02:00 CET jumps to 03:00 CEST (01:00 UTC).
+    spec = zoned("cron(30 2 * * ? *)", "Europe/Berlin")
+    assert firings(spec, "2026-03-28") == [datetime(2026, 3, 28, 1, 30, tzinfo=UTC)]
+    fired = firings(spec, "2026-03-29")
+    assert fired == [datetime(2026, 3, 29, 1, 0, tzinfo=UTC)]  # once, as the gap ends
+    assert fired[0].astimezone(spec.zone).strftime("%H:%M %Z") == "03:00 CEST"
+    assert firings(spec, "2026-03-30") == [datetime(2026, 3, 30, 0, 30, tzinfo=UTC)]
+
+
+def test_a_0230_daily_job_runs_once_not_twice_on_the_fall_back_day() -> None:
+    # 25 October 2026, Europe/Berlin: 03:00 CEST falls back to 02:00 CET, so 02:30 happens twice.
+    spec = zoned("cron(30 2 * * ? *)", "Europe/Berlin")
+    fired = firings(spec, "2026-10-25")
+    assert fired == [datetime(2026, 10, 25, 0, 30, tzinfo=UTC)]  # the first 02:30 (CEST) only
+    assert not spec.validate(datetime(2026, 10, 25, 1, 30, tzinfo=UTC))  # the second (CET)
+    assert firings(spec, "2026-10-26") == [datetime(2026, 10, 26, 1, 30, tzinfo=UTC)]
+
+
+def test_every_wall_clock_time_fires_once_across_both_changes_in_new_york() -> None:
+    spec = zoned("cron(0/30 * * * ? *)", "America/New_York")
+    spring = local_times(spec, "2026-03-08")
+    assert "02:00" not in spring and "02:30" not in spring and spring.count("03:00") == 1
+    fall = local_times(spec, "2026-11-01")
+    assert fall.count("01:00") == 1 and fall.count("01:30") == 1  # not again after 02:00 EDT
+
+
+def test_a_rate_reads_elapsed_time_whatever_the_timezone() -> None:
+    rate = in_zone(translate("rate(1 hour)", function="job"), "Asia/Kolkata", "rate(1 hour)")
+    assert rate.validate(datetime(2026, 3, 29, 1, 0, tzinfo=UTC))
+    assert not isinstance(rate, ZonedCronSpec)

@@ -1,0 +1,14 @@
+"""POST /api/cron/{name}/pause: skip a cron function's ticks (each recorded as skipped) until
+resumed (admin)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.cron.admin import CronSchedule, set_paused
+from shared.http import Request, http_handler
+
+
+@http_handler(auth="admin", response=CronSchedule)
+def handler(request: Request[Any]) -> CronSchedule:
+    return set_paused(request.path_params.get("name", ""), True)
