@@ -5,10 +5,49 @@
 -- dying right after cannot lose a notice nor count usage twice.
 -- Only the attempt holding a job's current message may finish it. The slots freed are
 -- dispatched again at once.
+-- A final outcome may also say how many such jobs to keep (the job's removeOnComplete or
+-- removeOnFail, BullMQ's KeepJobs): see `keep_jobs`.
 -- ARGV after HEAD: per job 7 values: id, msg_id, outcome, due (time_arg), result_json, error,
 --       extras_json ("" for none: {"followUps": [{id, queue, data, max}], "usage": {kind,
---       tokens, costCents}})
+--       tokens, costCents}, "keep": {count?, age?}})
 -- Returns the number of jobs finished (the others had moved on without this attempt).
+
+-- Most jobs one finish deletes to honour a keep policy (the rest go with later finishes).
+local KEEP_TRIM_MAX = 1000
+
+-- A job that ended in `state` under a keep policy {count?, age? (seconds)}: count 0 deletes it
+-- at once; else it joins its organisation's listing index of such jobs of this queue and state
+-- (Q:idx:kept:<state>:<org>, deleted with the job), and that index's jobs beyond the newest
+-- `count`, or finished more than `age` seconds ago, are deleted. Another organisation's jobs,
+-- and jobs without a policy, are never touched (queue retention still applies to all).
+local function keep_jobs(id, state, org, keep)
+  local count = tonumber(keep.count)
+  if count == 0 then remove_job(id) return end
+  local name = "kept:" .. state .. ":" .. ((org and org ~= "") and org or "-")
+  local index = qkey(QUEUE, "idx:" .. name)
+  local key = job_key(id)
+  local idx = redis.call("HGET", key, "idx")
+  redis.call("HSET", key, "idx", (idx and idx ~= "") and (idx .. " " .. name) or name)
+  redis.call("ZADD", index, NOW, id)
+  local victims = {}
+  if keep.age then
+    local cutoff = NOW - tonumber(keep.age) * 1000
+    victims = redis.call("ZRANGEBYSCORE", index, "-inf", "(" .. cutoff, "LIMIT", 0, KEEP_TRIM_MAX)
+  end
+  if count then
+    local excess = math.min(redis.call("ZCARD", index) - count, KEEP_TRIM_MAX) - #victims
+    if excess > 0 then
+      for _, old in ipairs(redis.call("ZRANGE", index, #victims, #victims + excess - 1)) do
+        victims[#victims + 1] = old
+      end
+    end
+  end
+  for _, old in ipairs(victims) do  -- one retried since (failed -> waiting) only leaves
+    if redis.call("HGET", job_key(old), "state") == state then remove_job(old) end
+    redis.call("ZREM", index, old)
+  end
+end
+
 local done, freed = 0, {}
 for base = HEAD + 1, #ARGV, 7 do
   local id, msg_id, outcome = ARGV[base], ARGV[base + 1], ARGV[base + 2]
@@ -37,6 +76,7 @@ for base = HEAD + 1, #ARGV, 7 do
         local extras = cjson.decode(ARGV[base + 6])
         write_follow_ups(extras.followUps or {}, f[4], f[5], f[6])
         if extras.usage then add_usage(f[6] or "", extras.usage) end
+        if extras.keep then keep_jobs(id, outcome, f[6], extras.keep) end
       end
     end
     done = done + 1
