@@ -26,12 +26,16 @@ EVENT_PATTERN = re.compile(r"[A-Za-z0-9_.:\-]{1,100}")
 #: longest range ``GET /api/analytics`` reads at once, in milliseconds (7 days)
 MAX_RANGE_MS = 7 * DAY_MS
 
-# KEYS: tag, counter hash, job marker; ARGV: field, marker ttl (s), counter ttl (s).
+#: How long a job stays marked as counted, in seconds (longer than any job's retries).
+COUNTED_TTL_S = 7 * 86_400
+
+# Count once per job. KEYS: the queue's tag key, the counter hash, the job's marker;
+# ARGV: minute of the day, marker TTL (s), when the counter expires (epoch s).
 _COUNT = script(
     """
 if redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2])) then
   local n = redis.call('HINCRBY', KEYS[2], ARGV[1], 1)
-  redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3]))
+  redis.call('EXPIREAT', KEYS[2], tonumber(ARGV[3]))
   return n
 end
 return false
@@ -41,7 +45,7 @@ return false
 
 def counter_key(org: str, event: str, day: str) -> str:
     """The hash of ``org``'s ``event`` counts on UTC day ``day`` (``yyyymmdd``)."""
-    return queue_key(QUEUE, "counts", org, event, day)
+    return queue_key(QUEUE, "counts", org or "-", event, day)
 
 
 def _day(at_ms: int) -> str:
@@ -78,12 +82,10 @@ def record(job: Job) -> dict[str, Any]:
     at_ms = at if at is not None else job.created_at
     day = _day(at_ms)
     minute = (at_ms % DAY_MS) // MINUTE_MS
-    retention_s = settings.analytics_retention_days * 86_400
-    end_of_day_s = ((at_ms // DAY_MS) + 1) * DAY_MS // 1000
-    counter_ttl = max(1, end_of_day_s + retention_s - int(datetime.now(UTC).timestamp()))
+    expires_s = (at_ms // DAY_MS + 1) * DAY_MS // 1000 + settings.analytics_retention_days * 86_400
     count = _COUNT(
         keys=[tag(QUEUE), counter_key(job.org, event, day), queue_key(QUEUE, "counted", job.id)],
-        args=[minute, 7 * 86_400, counter_ttl],
+        args=[minute, COUNTED_TTL_S, expires_s],
         client=get_redis(),
     )
     minute_iso = datetime.fromtimestamp(at_ms // MINUTE_MS * 60, UTC).isoformat()

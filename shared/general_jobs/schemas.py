@@ -19,7 +19,7 @@ from shared.schemas import (
     _fail,
     _Response,
 )
-from shared.settings import settings
+from shared.settings import ORG_NAME, settings
 
 #: Largest ``data`` of one job, in bytes of compact UTF-8 JSON.
 MAX_DATA_BYTES = 256 * 1024
@@ -203,6 +203,13 @@ class AnalyticsQuery(BaseModel):
     @classmethod
     def _event_name(cls, value: str) -> str:
         return TrackEvent._event_name(value)
+
+    @field_validator("org")
+    @classmethod
+    def _org_name(cls, value: str | None) -> str | None:
+        if value is not None and not ORG_NAME.fullmatch(value):
+            raise PydanticCustomError("org", "is not an organisation name")
+        return value
 
     @field_validator("from_", "to")
     @classmethod
