@@ -31,7 +31,9 @@
 --                              time limit + LEASE_GRACE_MS; recovery reclaims expired ones
 --   Q:paused                   string: present while the queue is paused
 --   Q:idx:<name>               zset of ids by creation time, for listings a job asks for
---                              (e.g. an organisation's AI jobs of one type)
+--                              (e.g. an organisation's AI jobs of one type; kept:<state>:<org>:
+--                              its jobs under a removeOnComplete/removeOnFail count or age,
+--                              finish.lua)
 --   Q:idem:<scope>:<key>       hash {job, fp}: a client-chosen id, as long as its job lives
 --   Q:seen:<channel>:<event>   string: the job of an inbound webhook's provider event id, kept
 --                              WEBHOOK_DEDUP_WINDOW_S (webhook-processing; shared/inbound/)
