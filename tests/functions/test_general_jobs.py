@@ -250,6 +250,18 @@ def test_a_client_job_id_replays_and_a_different_body_conflicts(service: Service
     assert service.status("order-42")["jobId"] == queued(first)
 
 
+def test_an_idempotency_key_header_replays_too_and_backoff_may_be_a_number(service: Service):
+    body = {"jobType": "notifications", "data": {"n": 1}, "options": {"backoff": 100}}
+    headers = {"idempotency-key": "req-7"}
+    first = service.http.post("/api/jobs", json=body, headers=headers)
+    again = service.http.post("/api/jobs", json=body, headers=headers)
+    assert queued(first) == queued(again) and again.headers["idempotent-replayed"] == "true"
+    job = JobStore().get(queued(first))
+    assert job is not None and job.options["backoff"] == {"type": "fixed", "delay": 100}
+    bad = service.http.post("/api/jobs", json=body, headers={"idempotency-key": "a b"})
+    assert bad.status_code == 400
+
+
 def test_remove_on_complete_true_deletes_the_job_at_once(service: Service, receiver: Receiver):
     job_id = queued(add(service, "notifications", {"n": 1}, removeOnComplete=True))
     wait_for(lambda: receiver.to(NOTIFY))
