@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from shared.http import Problem
-from shared.jobs.queues import JOB_QUEUES, QueueSpec
+from shared.jobs.queues import QUEUES, QueueSpec
 
 #: Queues ``POST /api/jobs`` does not create jobs in: they have their own routes, which
 #: validate their bodies (SMS, email, AI, inbound webhooks), or only the service creates them.
@@ -14,10 +14,11 @@ OWN_ROUTES = frozenset(
 
 
 def job_types() -> dict[str, QueueSpec]:
-    """Every job type name -> its queue (a queue added to the table appears here as is)."""
+    """Every job type name -> its queue (a queue added to the table appears here as is; a
+    queue split by ``QUEUE_SHARDS`` as one: the job store routes each job to its sub-queue)."""
     types: dict[str, QueueSpec] = {}
-    for spec in JOB_QUEUES:
-        if spec.name not in OWN_ROUTES:
+    for spec in QUEUES.values():
+        if spec.processor and spec.part_of is None and spec.name not in OWN_ROUTES:
             for name in (spec.name, *spec.job_types):
                 types.setdefault(name, spec)
     return types

@@ -14,7 +14,7 @@ import pytest
 
 from shared.delivery.signing import verify
 from shared.general_jobs import types as job_types_module
-from shared.jobs.queues import JOB_QUEUES, QUEUES
+from shared.jobs.queues import QUEUES
 from shared.jobs.store import JobStore
 from shared.settings import settings
 from tests.conftest import set_queue_limits, wait_for
@@ -400,8 +400,7 @@ def test_a_queue_with_inline_answers_small_requests_at_once_and_queues_the_rest(
     spec = replace(
         QUEUES["notifications"], inline=f"{__name__}:inline_answer", job_types=("check-now",)
     )
-    queues = [spec if s.name == spec.name else s for s in JOB_QUEUES]
-    monkeypatch.setattr(job_types_module, "JOB_QUEUES", queues)
+    monkeypatch.setattr(job_types_module, "QUEUES", QUEUES | {spec.name: spec})
     sync = add(service, "check-now", {"ids": ["a", "b"]})
     assert sync.status_code == 200, sync.text
     assert sync.json() == {
@@ -531,3 +530,12 @@ def test_analytics_queries_are_validated(service: Service):
     assert httpx.get(f"{base(service)}/api/analytics?event=x").status_code == 401
     empty = service.http.get("/api/analytics", params={"event": "never"}).json()
     assert empty["total"] == 0 and empty["minutes"] == []
+
+
+def test_a_split_queue_is_one_job_type_not_one_per_sub_queue(monkeypatch):
+    sub = replace(
+        QUEUES["notifications"], name="notifications.0", code="Na", part_of="notifications"
+    )
+    monkeypatch.setattr(job_types_module, "QUEUES", QUEUES | {sub.name: sub})
+    types = job_types_module.job_types()
+    assert types["notifications"].name == "notifications" and "notifications.0" not in types
