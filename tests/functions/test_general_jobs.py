@@ -14,8 +14,8 @@ import pytest
 
 from shared.delivery.signing import verify
 from shared.general_jobs import types as job_types_module
-from shared.jobs.queues import QUEUES
-from shared.jobs.store import JobStore
+from shared.jobs.queues import QUEUES, physical_names
+from shared.jobs.store import JobState, JobStore
 from shared.settings import settings
 from tests.conftest import set_queue_limits, wait_for
 from tests.functions.conftest import SECRET, Service
@@ -35,6 +35,11 @@ def add(service: Service, job_type: str, data: Any = None, **options: Any) -> ht
     if options:
         body["options"] = options
     return service.http.post("/api/jobs", json=body)
+
+
+def count(queue: str, state: JobState) -> int:
+    """Jobs of ``queue`` in ``state``, over its sub-queues when ``QUEUE_SHARDS`` splits it."""
+    return sum(JobStore().count(name, state) for name in physical_names(queue))
 
 
 def base(service: Service) -> str:
@@ -121,7 +126,7 @@ def test_each_delivery_job_type_posts_its_seed_data_to_the_app_signed(
     assert call.json() == data | {"jobId": job_id, "jobType": job_type}
     assert call.headers["webhook-id"] == job_id and verify(SECRET, call.headers, call.body)
     status = service.wait_state(job_id, "completed")
-    assert status["queue"] == job_type and status["result"]["status"] == 200
+    assert status["queue"] in physical_names(job_type) and status["result"]["status"] == 200
 
 
 def test_without_app_api_url_a_delivery_job_fails_at_once_saying_why(
@@ -193,10 +198,12 @@ def test_the_job_api_needs_a_key(service: Service):
 
 def test_priority_1_runs_first(service: Service, receiver: Receiver, monkeypatch):
     set_queue_limits(monkeypatch, notifications={"concurrency": 1})
-    service.store.pause("notifications")
+    for name in physical_names("notifications"):
+        service.store.pause(name)
     for n, priority in enumerate([5, 9, 1, 3, 1]):
-        queued(add(service, "notifications", {"n": n}, priority=priority))
-    service.store.resume("notifications")
+        queued(add(service, "notifications", {"n": n, "workspaceId": "w1"}, priority=priority))
+    for name in physical_names("notifications"):
+        service.store.resume(name)
     wait_for(lambda: len(receiver.to(NOTIFY)) == 5)
     assert [c.json()["n"] for c in receiver.to(NOTIFY)] == [2, 4, 3, 0, 1]
 
@@ -278,7 +285,7 @@ def test_remove_on_complete_count_keeps_the_newest_of_the_organisation(
     globex = httpx.Client(
         base_url=service.http.base_url, headers={"authorization": "Bearer other-key"}
     )
-    plain = queued(add(service, "notifications", {"n": "plain"}))
+    plain = queued(add(service, "notifications", {"n": "plain", "workspaceId": "w1"}))
     service.wait_state(plain, "completed")
     theirs = globex.post(
         "/api/jobs",
@@ -288,7 +295,9 @@ def test_remove_on_complete_count_keeps_the_newest_of_the_organisation(
     wait_for(lambda: JobStore().get(theirs_id).state == "completed")  # type: ignore[union-attr]
     ids = []
     for n in range(5):  # one after another, so "newest" is well defined
-        ids.append(queued(add(service, "notifications", {"n": n}, removeOnComplete=2)))
+        ids.append(
+            queued(add(service, "notifications", {"n": n, "workspaceId": "w1"}, removeOnComplete=2))
+        )
         service.wait_state(ids[-1], "completed")
     assert [state_of(service, i) for i in ids] == [None, None, None, "completed", "completed"]
     assert state_of(service, plain) == "completed"  # no policy: queue retention only
@@ -296,11 +305,20 @@ def test_remove_on_complete_count_keeps_the_newest_of_the_organisation(
 
 
 def test_remove_on_complete_age_deletes_older_kept_jobs(service: Service, r):
-    old = queued(add(service, "notifications", {"n": 1}, removeOnComplete={"age": 1}))
+    old = queued(
+        add(service, "notifications", {"n": 1, "workspaceId": "w1"}, removeOnComplete={"age": 1})
+    )
     service.wait_state(old, "completed")
     finished = JobStore().get(old).finished_at  # type: ignore[union-attr]
     wait_for(lambda: JobStore().redis_time_ms() > finished + 1000, what="a second to pass")
-    new = queued(add(service, "notifications", {"n": 2}, removeOnComplete={"age": 1, "count": 5}))
+    new = queued(
+        add(
+            service,
+            "notifications",
+            {"n": 2, "workspaceId": "w1"},
+            removeOnComplete={"age": 1, "count": 5},
+        )
+    )
     service.wait_state(new, "completed")
     assert state_of(service, old) is None and state_of(service, new) == "completed"
 
@@ -313,7 +331,7 @@ def test_remove_on_fail_count_keeps_the_newest_failed(
     ids = []
     for n in range(3):
         ids.append(
-            queued(add(service, "notifications", {"n": n}, removeOnFail=1, removeOnComplete=True))
+            queued(add(service, "notifications", {"n": n, "workspaceId": "w1"}, removeOnFail=1))
         )
         service.wait_state(ids[-1], "failed")
     assert [state_of(service, i) for i in ids] == [None, None, "failed"]
@@ -376,9 +394,9 @@ def test_bulk_is_all_or_none(service: Service, r):
         response = service.http.post("/api/jobs/bulk", json=body)
         assert response.status_code == 422, response.text[:300]
     for queue in ("notifications", "email-sending", "analytics"):
-        assert sum(store.count(queue, s) for s in ("delayed", "waiting", "active", "failed")) == 0
-    assert store.count("notifications", "completed") == 1
-    assert store.count("analytics", "completed") == 0
+        assert sum(count(queue, s) for s in ("delayed", "waiting", "active", "failed")) == 0
+    assert count("notifications", "completed") == 1
+    assert count("analytics", "completed") == 0
     assert store.id_for("org.acme", "fresh") is None
     problem = service.http.post("/api/jobs/bulk", json=bad_bodies[1]).json()
     assert problem["errors"][0]["field"] == "jobs.1.jobType" and problem["knownJobTypes"]
@@ -409,7 +427,7 @@ def test_a_queue_with_inline_answers_small_requests_at_once_and_queues_the_rest(
         "mode": "sync",
         "result": {"checked": ["a", "b"], "org": "acme"},
     }
-    assert JobStore().count("notifications", "waiting") == 0
+    assert count("notifications", "waiting") == 0
     job_id = queued(add(service, "check-now", {"ids": ["a", "b", "c"]}))
     service.wait_state(job_id, "completed")
     assert [c.json()["ids"] for c in receiver.to(NOTIFY)] == [["a", "b", "c"]]
