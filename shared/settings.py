@@ -140,6 +140,11 @@ class Settings(BaseSettings):
     app_api_url: str = ""
     sms_callback_endpoint: str = "/send-sms"
     email_callback_endpoint: str = "/api/email/send"
+    #: where the general jobs (``POST /api/jobs``) are delivered, on ``APP_API_URL``
+    message_processing_endpoint: str = "/api/queue/message-processing"
+    email_sending_endpoint: str = "/api/queue/email-sending"
+    notifications_endpoint: str = "/api/queue/notifications"
+    analytics_retention_days: int = 35  #: how long per-minute analytics counters are kept, days
     #: signs callbacks (Standard Webhooks) when set: ``whsec_<base64 key>`` or a raw string
     webhook_secret: str = ""
     #: receives ``{jobId, status: "failed", error, queue, attempts, data}`` after the last attempt

@@ -60,6 +60,11 @@ class QueueSpec:
     part_of: str | None = None
     shard: int = 0  #: a sub-queue's index, 0 to ``shards`` - 1
     shards: int = 1  #: how many sub-queues its queue is split into
+    #: jobType names ``POST /api/jobs`` accepts for this queue besides its own name
+    job_types: tuple[str, ...] = ()
+    #: ``module:function`` the job API calls as ``fn(data, org) -> dict | None`` before queueing:
+    #: a dict is answered at once as the synchronous result; None queues the job
+    inline: str | None = None
 
     @property
     def actor(self) -> str:
@@ -112,6 +117,27 @@ QUEUES: dict[str, QueueSpec] = {
             FAILURE_NOTICES_QUEUE,
             "F",
             processor="functions.jobs.notify_failure:process",
+            notify_failure=False,
+        ),
+        # Seed 004's general queues (POST /api/jobs), with its workers' concurrencies.
+        QueueSpec(
+            "message-processing",
+            "M",
+            processor="functions.jobs.message_processing:process",
+            concurrency=10,
+        ),
+        QueueSpec(
+            "email-sending", "L", processor="functions.jobs.email_sending:process", concurrency=5
+        ),
+        QueueSpec(
+            "notifications", "N", processor="functions.jobs.notifications:process", concurrency=5
+        ),
+        QueueSpec(
+            "analytics",
+            "Y",
+            processor="functions.jobs.analytics:process",
+            concurrency=10,
+            job_types=("track-event",),
             notify_failure=False,
         ),
         QueueSpec(CRON_QUEUE, "C", processor=None, max_attempts=1, time_limit_ms=55_000),

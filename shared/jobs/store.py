@@ -704,7 +704,26 @@ def _finish_extras(finish: Finish) -> str:
     if finish.usage:
         u = finish.usage
         extras["usage"] = {"kind": u.kind, "tokens": u.tokens, "costCents": u.cost_cents}
+    if finish.outcome in ("completed", "failed"):
+        option = "removeOnComplete" if finish.outcome == "completed" else "removeOnFail"
+        if keep := keep_policy(finish.job.options.get(option)):
+            extras["keep"] = keep
     return _compact(extras) if extras else ""
+
+
+def keep_policy(option: Any) -> dict[str, int] | None:
+    """A ``removeOnComplete``/``removeOnFail`` option (BullMQ's) as ``finish.lua`` reads it:
+    ``true`` -> ``{count: 0}`` (delete at once), a number N -> ``{count: N}`` (keep the newest
+    N), ``{age (seconds), count}`` as given; ``false``/absent -> None (queue retention only)."""
+    if option is True:
+        return {"count": 0}
+    if isinstance(option, int) and not isinstance(option, bool):
+        return {"count": option}
+    if isinstance(option, dict):
+        return {
+            name: int(option[name]) for name in ("age", "count") if option.get(name) is not None
+        }
+    return None
 
 
 def idempotency_scope(org: str) -> str:

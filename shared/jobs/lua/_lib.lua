@@ -31,7 +31,9 @@
 --                              time limit + LEASE_GRACE_MS; recovery reclaims expired ones
 --   Q:paused                   string: present while the queue is paused
 --   Q:idx:<name>               zset of ids by creation time, for listings a job asks for
---                              (e.g. an organisation's AI jobs of one type)
+--                              (e.g. an organisation's AI jobs of one type; kept:<state>:<org>:
+--                              its jobs under a removeOnComplete/removeOnFail count or age,
+--                              finish.lua)
 --   Q:idem:<scope>:<key>       hash {job, fp}: a client-chosen id, as long as its job lives
 --   Q:seen:<channel>:<event>   string: the job of an inbound webhook's provider event id, kept
 --                              WEBHOOK_DEDUP_WINDOW_S (webhook-processing; shared/inbound/)
@@ -379,4 +381,53 @@ local function remove_job(id)
   if f[2] == "waiting" and f[5] and f[5] ~= "" then undispatch(f[1], id, f[3]) end
   redis.call("DEL", key)
   return 1
+end
+
+-- -- Keep policies ----------------------------------------------------------------------
+
+-- Most jobs one call deletes to honour a keep policy (the rest go with later finishes).
+local KEEP_TRIM_MAX = 1000
+
+-- A job that ended in `state` under a keep policy {count?, age? (seconds)}: count 0 deletes it
+-- at once; else it joins its organisation's listing index of such jobs of this queue and state
+-- (Q:idx:kept:<state>:<org>, deleted with the job), and that index's jobs beyond the newest
+-- `count`, or finished more than `age` seconds ago, are deleted. Another organisation's jobs,
+-- and jobs without a policy, are never touched (queue retention still applies to all).
+local function keep_jobs(id, state, org, keep)
+  local count = tonumber(keep.count)
+  if count == 0 then remove_job(id) return end
+  local name = "kept:" .. state .. ":" .. ((org and org ~= "") and org or "-")
+  local index = qkey(QUEUE, "idx:" .. name)
+  local key = job_key(id)
+  local idx = redis.call("HGET", key, "idx")
+  redis.call("HSET", key, "idx", (idx and idx ~= "") and (idx .. " " .. name) or name)
+  redis.call("ZADD", index, NOW, id)
+  local victims = {}
+  if keep.age then
+    local cutoff = NOW - tonumber(keep.age) * 1000
+    victims = redis.call("ZRANGEBYSCORE", index, "-inf", "(" .. cutoff, "LIMIT", 0, KEEP_TRIM_MAX)
+  end
+  if count then
+    local excess = math.min(redis.call("ZCARD", index) - count, KEEP_TRIM_MAX) - #victims
+    if excess > 0 then
+      for _, old in ipairs(redis.call("ZRANGE", index, #victims, #victims + excess - 1)) do
+        victims[#victims + 1] = old
+      end
+    end
+  end
+  for _, old in ipairs(victims) do  -- one retried since (failed -> waiting) only leaves
+    if redis.call("HGET", job_key(old), "state") == state then remove_job(old) end
+    redis.call("ZREM", index, old)
+  end
+end
+
+-- A job's removeOnComplete/removeOnFail option (decoded JSON) as `keep_jobs` takes it, or nil
+-- (the same mapping as jobs/store.py `keep_policy`): true -> count 0, N -> count N, {age, count}.
+local function keep_of(option)
+  if option == true then return {count = 0} end
+  if type(option) == "number" then return {count = option} end
+  if type(option) == "table" and (option.age or option.count) then
+    return {age = option.age, count = option.count}
+  end
+  return nil
 end

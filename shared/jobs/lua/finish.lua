@@ -5,9 +5,11 @@
 -- dying right after cannot lose a notice nor count usage twice.
 -- Only the attempt holding a job's current message may finish it. The slots freed are
 -- dispatched again at once.
+-- A final outcome may also say how many such jobs to keep (the job's removeOnComplete or
+-- removeOnFail, BullMQ's KeepJobs): see `keep_jobs`.
 -- ARGV after HEAD: per job 7 values: id, msg_id, outcome, due (time_arg), result_json, error,
 --       extras_json ("" for none: {"followUps": [{id, queue, data, max}], "usage": {kind,
---       tokens, costCents}})
+--       tokens, costCents}, "keep": {count?, age?}})
 -- Returns the number of jobs finished (the others had moved on without this attempt).
 local done, freed = 0, {}
 for base = HEAD + 1, #ARGV, 7 do
@@ -37,6 +39,7 @@ for base = HEAD + 1, #ARGV, 7 do
         local extras = cjson.decode(ARGV[base + 6])
         write_follow_ups(extras.followUps or {}, f[4], f[5], f[6])
         if extras.usage then add_usage(f[6] or "", extras.usage) end
+        if extras.keep then keep_jobs(id, outcome, f[6], extras.keep) end
       end
     end
     done = done + 1

@@ -1,7 +1,8 @@
 -- Give active jobs that lost their worker to another one: ready again at the front of their
 -- line (the old message becomes stale, so the old attempt can no longer finish them), or
 -- failed when it was the last attempt; with `notice_queue` set, a failure also queues its
--- failure notice (job id "F<id>", in the notices queue). A job has lost its worker when
+-- failure notice (job id "F<id>", in the notices queue), and its removeOnFail applies
+-- (`keep_jobs`). A job has lost its worker when
 --   * its worker is not among the workers alive (read by the caller: liveness is kept outside
 --     the queue's slot), or
 --   * its lease expired (start + the queue's time limit + grace, see start.lua), whatever the
@@ -44,7 +45,7 @@ end
 for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
   local key = job_key(id)
   local f = redis.call("HMGET", key, "worker", "attempts", "maxAttempts", "data", "ws", "ct",
-    "org")
+    "org", "opts")
   local err = nil
   if expired[id] then
     err = "lease expired during attempt " .. (f[2] or "?") .. " on worker " .. (f[1] or "?")
@@ -64,6 +65,8 @@ for _, id in ipairs(redis.call("ZRANGE", state_key(queue, "active"), 0, -1)) do
         write_follow_ups({{id = "F" .. id, queue = notice_queue, data = notice,
           max = notice_max}}, f[5], f[6], f[7])
       end
+      local keep = f[8] and f[8] ~= "" and keep_of(cjson.decode(f[8]).removeOnFail)
+      if keep then keep_jobs(id, "failed", f[7], keep) end
     else
       make_ready(id, queue, "active", true)
     end

@@ -260,3 +260,35 @@ def test_an_id_without_a_queue_code_is_found_by_looking_in_each_queue(redis_pref
     found = store.get(bare)
     assert found is not None and found.queue == "sms"
     assert store.cancel(bare) == "cancelled" and store.get(bare) is None
+
+
+def test_keep_policies_delete_finished_jobs_of_the_organisation_beyond_their_count(redis_prefix):
+    store = JobStore()
+
+    def finished(outcome: str, org: str, keep: object, option: str) -> str:
+        job_id = store.create(job(now_ms(), org=org, options={option: keep})).job_id
+        running = store.start(job_id, f"{job_id}.1", "w")
+        assert store.finish(running, outcome)  # type: ignore[arg-type]
+        return job_id
+
+    at_once = finished("completed", "acme", True, "removeOnComplete")
+    assert store.get(at_once) is None
+    theirs = finished("completed", "globex", 1, "removeOnComplete")
+    kept = [finished("completed", "acme", 2, "removeOnComplete") for _ in range(3)]
+    assert [store.get(i) is not None for i in kept] == [False, True, True]
+    assert store.get(theirs) is not None
+    # a failure's removeOnFail applies; its removeOnComplete does not
+    failed = finished("failed", "acme", {"count": 0}, "removeOnFail")
+    assert store.get(failed) is None
+    assert store.get(finished("failed", "acme", True, "removeOnComplete")).state == "failed"
+
+
+def test_a_job_failed_by_recovery_honours_its_remove_on_fail(redis_prefix):
+    store = JobStore()
+    gone = store.create(job(now_ms(), max_attempts=1, options={"removeOnFail": True})).job_id
+    stays = store.create(job(now_ms(), max_attempts=1, options={"removeOnFail": 5})).job_id
+    for job_id in (gone, stays):
+        store.start(job_id, f"{job_id}.1", "dead-host:1")
+    assert sorted(store.recover("sms", alive=[], notify=True)) == sorted([gone, stays])
+    assert store.get(gone) is None and store.get(stays).state == "failed"
+    assert store.drain_outbox("sms") == 2, "both failure notices were written first"
