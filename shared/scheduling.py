@@ -74,22 +74,36 @@ def _new_jobs(
     return jobs
 
 
+def create_all(
+    jobs: list[NewJob], *, where: str | None, field: str, done: str
+) -> tuple[list[str], bool]:
+    """Create ``jobs`` (one queue) all or none; (job ids in order, whether all were replays).
+
+    A reused idempotency key is a 422 naming the position (``where`` + index, e.g.
+    ``messages.3``; ``None``: "request"), the request ``field`` that carried the key, and that
+    nothing was ``done`` (``scheduled``, ``queued``).
+    """
+    created = JobStore().create_many(jobs)
+    if created[0].status == "conflict":
+        at = f"{where}{created[0].index}" if where is not None else "request"
+        raise Problem(
+            422,
+            f"The idempotency key of {at} was already used for a different request "
+            f"(job {created[0].job_id}); nothing was {done}.",
+            title="Idempotency key reused",
+            errors=[{"field": field, "message": "reused with a different body",
+                     "type": "idempotency_conflict"}],
+        )  # fmt: skip
+    return [c.job_id for c in created], all(c.status == "existing" for c in created)
+
+
 def schedule(
     request: Request[Any], queue: str, messages: Sequence[SmsCreate | EmailCreate]
 ) -> tuple[list[str], bool]:
     """Create a job per message, all or none; (job ids in order, whether all were replays)."""
-    created = JobStore().create_many(_new_jobs(request, queue, messages))
-    if created[0].status == "conflict":
-        where = f"messages.{created[0].index}" if len(messages) > 1 else "request"
-        raise Problem(
-            422,
-            f"The idempotency key of {where} was already used for a different request "
-            f"(job {created[0].job_id}); nothing was scheduled.",
-            title="Idempotency key reused",
-            errors=[{"field": "Idempotency-Key", "message": "reused with a different body",
-                     "type": "idempotency_conflict"}],
-        )  # fmt: skip
-    return [c.job_id for c in created], all(c.status == "existing" for c in created)
+    where = "messages." if len(messages) > 1 else None
+    jobs = _new_jobs(request, queue, messages)
+    return create_all(jobs, where=where, field="Idempotency-Key", done="scheduled")
 
 
 def scheduled_one(

@@ -10,12 +10,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import pytest
 import redis
+from dramatiq.brokers.redis import RedisBroker
 from redis.cluster import RedisCluster
 
 from local.embedded_redis import EmbeddedRedis
 from shared import redis_client
+from shared.jobs.broker import build_broker
 from shared.settings import QueueLimitsSetting, settings
 from tests.cluster import LocalCluster, single_node_cluster
 from tests.cluster import redis_cluster as start_redis_cluster
@@ -150,6 +153,17 @@ def api_key(monkeypatch: pytest.MonkeyPatch) -> str:
     key = "test-key-" + uuid.uuid4().hex
     monkeypatch.setattr(settings, "api_keys", f"acme:{key}")
     return key
+
+
+@pytest.fixture
+def broker(redis_prefix: str) -> Iterator[RedisBroker]:
+    """The service's broker under the test prefix, as Dramatiq's global one."""
+    previous = dramatiq.get_broker()
+    broker = build_broker()
+    dramatiq.set_broker(broker)
+    yield broker
+    broker.close()
+    dramatiq.set_broker(previous)
 
 
 @pytest.fixture

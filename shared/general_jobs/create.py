@@ -20,8 +20,8 @@ from shared.general_jobs.types import queue_for
 from shared.http import Problem, Request, Response
 from shared.http.problems import field_errors, invalid_fields
 from shared.jobs.queues import QueueSpec, resolve
-from shared.jobs.store import JobStore, NewJob, fingerprint, idempotency_scope
-from shared.scheduling import IDEMPOTENCY_KEY
+from shared.jobs.store import NewJob, fingerprint, idempotency_scope
+from shared.scheduling import IDEMPOTENCY_KEY, create_all
 from shared.schemas import DEFAULT_PRIORITY, BulkScheduledResponse
 
 #: Per queue: the model its jobs' ``data`` must satisfy (other queues take any JSON object).
@@ -81,20 +81,9 @@ def new_job(request: Request[Any], spec: QueueSpec, job: JobCreate, key: str | N
     )
 
 
-def _store(request: Request[Any], jobs: list[NewJob], where: str) -> tuple[list[str], bool]:
+def _store(jobs: list[NewJob], where: str | None) -> tuple[list[str], bool]:
     """Create ``jobs`` (one queue) all or none; (ids in order, whether all were replays)."""
-    created = JobStore().create_many(jobs)
-    if created[0].status == "conflict":
-        at = f"{where}{created[0].index}" if where else "request"
-        raise Problem(
-            422,
-            f"The jobId of {at} was already used for a different request "
-            f"(job {created[0].job_id}); nothing was queued.",
-            title="Idempotency key reused",
-            errors=[{"field": "options.jobId", "message": "reused with a different body",
-                     "type": "idempotency_conflict"}],
-        )  # fmt: skip
-    return [c.job_id for c in created], all(c.status == "existing" for c in created)
+    return create_all(jobs, where=where, field="options.jobId", done="queued")
 
 
 def create_one(request: Request[JobCreate]) -> Response:
@@ -109,7 +98,7 @@ def create_one(request: Request[JobCreate]) -> Response:
         if result is not None:
             return Response(JobSyncResult(job_type=body.job_type, result=result))
     key = body.client_job_id or _idempotency_header(request)
-    ids, replayed = _store(request, [new_job(request, spec, body, key)], "")
+    ids, replayed = _store([new_job(request, spec, body, key)], None)
     headers = {"idempotent-replayed": "true"} if replayed else {}
     created = JobCreated(job_id=ids[0], job_type=body.job_type, queue=spec.name)
     return Response(created, status=202, headers=headers)
@@ -134,6 +123,6 @@ def create_bulk(request: Request[BulkJobCreate]) -> Response:
         _check_data(spec, job.data, f"jobs.{index}.")
         key = job.client_job_id or (f"{header}#{index}" if header else None)
         new.append(new_job(request, spec, job, key))
-    ids, replayed = _store(request, new, "jobs.")
+    ids, replayed = _store(new, "jobs.")
     headers = {"idempotent-replayed": "true"} if replayed else {}
     return Response(BulkScheduledResponse(job_ids=ids, count=len(ids)), status=202, headers=headers)

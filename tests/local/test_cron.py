@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
 from typing import Any
 
 import dramatiq
@@ -18,22 +17,11 @@ from local.gateway import build_app
 from local.http_protocol import UVICORN_HTTP
 from local.manifest import Manifest, ManifestError, load
 from local.scheduler import CronScheduler, first_tick
-from shared.jobs.broker import build_broker
 from shared.jobs.queues import CRON_QUEUE, ready_key
 from shared.settings import settings
 from tests.conftest import wait_for
 from tests.fixtures import handlers
 from tests.servers import FakeApp, Receiver, serve
-
-
-@pytest.fixture
-def broker(redis_prefix: str) -> Iterator[RedisBroker]:
-    previous = dramatiq.get_broker()
-    broker = build_broker()
-    dramatiq.set_broker(broker)
-    yield broker
-    broker.close()
-    dramatiq.set_broker(previous)
 
 
 @pytest.fixture

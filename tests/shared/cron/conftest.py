@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 
-import dramatiq
 import httpx
 import pendulum
 import pytest
@@ -15,7 +14,6 @@ from local import cron, manifest
 from local.gateway import build_app
 from local.http_protocol import UVICORN_HTTP
 from local.scheduler import CronScheduler
-from shared.jobs.broker import build_broker
 from shared.settings import settings
 from tests.servers import FakeApp, serve
 
@@ -45,17 +43,6 @@ def gateway(redis_prefix: str) -> Iterator[httpx.Client]:
     """The API over HTTP (routes from ``serverless.yml``), on 127.0.0.1."""
     with serve(build_app(), UVICORN_HTTP) as url, httpx.Client(base_url=url) as client:
         yield client
-
-
-@pytest.fixture
-def broker(redis_prefix: str) -> Iterator[RedisBroker]:
-    """The service's broker under the test prefix, as Dramatiq's global one."""
-    previous = dramatiq.get_broker()
-    broker = build_broker()
-    dramatiq.set_broker(broker)
-    yield broker
-    broker.close()
-    dramatiq.set_broker(previous)
 
 
 @pytest.fixture
