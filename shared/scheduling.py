@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.http import Problem, Request, Response
 from shared.http.auth import SERVICE_ORG
+from shared.jobs import progress
 from shared.jobs.queues import QUEUES
 from shared.jobs.store import Job, JobStore, NewJob, fingerprint, idempotency_scope, now_ms
 from shared.schemas import (
@@ -181,4 +182,5 @@ def reschedule(
 
 
 def status(request: Request[Any]) -> JobStatus:
-    return JobStatus.of(visible_job(request))
+    job = visible_job(request)
+    return JobStatus.of(job, logs=progress.logs(job))

@@ -573,10 +573,14 @@ class JobStatus(_Response):
     finished_at: str | None
     result: Any = None
     error: str | None = None
+    #: what the processor last reported (``job.update_progress``): 0-100 or an object
+    progress: Any = None
+    #: the job's log (``job.log``), oldest first: its last 100 lines
+    logs: list[str] = []
 
     @classmethod
-    def of(cls, job: Any) -> JobStatus:
-        """From a ``shared.jobs.store.Job``."""
+    def of(cls, job: Any, logs: list[str] | None = None) -> JobStatus:
+        """From a ``shared.jobs.store.Job`` and its log lines."""
         return cls(
             job_id=job.id,
             queue=job.queue,
@@ -590,6 +594,8 @@ class JobStatus(_Response):
             finished_at=iso_ms(job.finished_at),
             result=job.result,
             error=job.error,
+            progress=job.progress,
+            logs=logs or [],
         )
 
 

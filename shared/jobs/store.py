@@ -78,6 +78,24 @@ class Job:
     message_id: str = ""  #: the Dramatiq message currently allowed to run this job
     org: str = ""  #: the organisation of the API key that created it
     priority: int = 5  #: 1 (first) to 10
+    #: what the job last reported (``update_progress``), as of this attempt's start: a number
+    #: 0-100 or a JSON object; None before any report
+    progress: Any = None
+
+    def update_progress(self, value: Any) -> bool:
+        """Report progress (0-100, or a JSON object up to 16 KB) from this job's processor;
+        False when the job is no longer this attempt's. See ``shared.jobs.progress``."""
+        from shared.jobs import progress
+
+        return progress.update_progress(self, value)
+
+    def log(self, line: object) -> bool:
+        """Add one line to this job's log (the last 100 lines are kept, each cut to 1,024
+        UTF-8 bytes); False when the job is no longer this attempt's. See
+        ``shared.jobs.progress``."""
+        from shared.jobs import progress
+
+        return progress.log(self, line)
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> Job:
@@ -104,6 +122,7 @@ class Job:
             message_id=raw.get("msg", ""),
             org=raw.get("org", ""),
             priority=int(raw.get("prio") or 5),
+            progress=json.loads(raw["progress"]) if raw.get("progress") else None,
         )
 
 
@@ -111,6 +130,7 @@ class Job:
 JOB_FIELDS = (
     "id", "queue", "actor", "state", "data", "opts", "attempts", "maxAttempts", "createdAt",
     "scheduledFor", "startedAt", "finishedAt", "result", "error", "ws", "ct", "msg", "org", "prio",
+    "progress",
 )  # fmt: skip
 
 
