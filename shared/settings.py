@@ -164,6 +164,13 @@ class Settings(BaseSettings):
     #: again; empty: no alerts
     alert_webhook_url: str = ""
 
+    # Long jobs that call your app (APP_API_URL): bulk availability checks, integration syncs.
+    leads_endpoint: str = "/api/leads"  #: GET ``?ids=a,b,c``: the leads' fresh data, by id
+    #: receives a bulk availability check's results (POST, signed)
+    bulk_availability_results_endpoint: str = "/api/leads/availability"
+    #: POST ``{provider, workspaceId, cursor, page}``: one page of a sync; answers ``nextCursor``
+    integration_sync_endpoint: str = "/api/integrations/sync"
+
     # AI provider (OpenAI-compatible; offline built-in when AI_API_URL is unset).
     ai_api_url: str = ""  #: base URL, e.g. ``https://api.openai.com/v1``; empty: built-in provider
     ai_api_key: str = ""  #: sent as ``Authorization: Bearer <key>`` when set

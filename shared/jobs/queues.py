@@ -141,6 +141,23 @@ QUEUES: dict[str, QueueSpec] = {
             notify_failure=False,
         ),
         QueueSpec(CRON_QUEUE, "C", processor=None, max_attempts=1, time_limit_ms=55_000),
+        # Seed 002's long jobs: they call your app (APP_API_URL) and report progress.
+        QueueSpec(
+            "bulk-availability",
+            "B",
+            processor="functions.jobs.bulk_availability:process",
+            concurrency=5,
+            job_types=("bulk-availability-check",),
+            inline="shared.bulk_availability:inline",
+        ),
+        QueueSpec(
+            "integration-sync",
+            "I",
+            processor="functions.jobs.integration_sync:process",
+            concurrency=3,
+            time_limit_ms=300_000,  # a longer sync is cut and resumes at its cursor
+            inline="shared.integration_sync:inline",
+        ),
     )
 }
 
