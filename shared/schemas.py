@@ -297,6 +297,9 @@ class JobOptions(_Body):
     backoff: Backoff | None = None
     priority: Priority = DEFAULT_PRIORITY
     job_id: JobId | None = None
+    #: ``"sync"``: if Redis is unreachable, an immediate send is delivered in the call
+    #: (``"mode": "sync-fallback"``) instead of a 503 (``shared.fallback``)
+    fallback: Literal["sync"] | None = None
 
     @field_validator("backoff", mode="before")
     @classmethod
