@@ -1,0 +1,106 @@
+"""``qs new job NAME``: a job type's skeleton and its test, which pass once the printed line
+is in the queue table."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from local.cli import main
+from shared.jobs import queues
+from shared.jobs.queues import QueueSpec
+
+
+def load(name: str, path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Import ``path`` as module ``name`` for this test only."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, name, module)
+    spec.loader.exec_module(module)
+    return module
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def lint_errors(name: Path, source: str) -> str:
+    """What ``ruff check`` and ``ruff format --check`` say of ``source`` as this project's
+    file ``name`` ("" when clean)."""
+    out = ""
+    for command in (["check"], ["format", "--check"]):
+        args = [sys.executable, "-m", "ruff", *command, "--no-cache", "--stdin-filename", str(name)]
+        done = subprocess.run(args, input=source, capture_output=True, text=True, cwd=ROOT)
+        out += "" if done.returncode == 0 else done.stdout + done.stderr
+    return out
+
+
+def test_new_job_writes_a_typed_processor_and_a_test_that_pass_with_the_printed_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch, redis_prefix
+):
+    assert main(["new", "job", "send-invoice", "--root", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    processor = tmp_path / "functions/jobs/send_invoice.py"
+    test = tmp_path / "tests/functions/test_job_send_invoice.py"
+    assert processor.exists() and test.exists()
+    assert "def process(job: Job) -> dict[str, Any]:" in processor.read_text()
+    line = out.strip().splitlines()[-1].strip()
+    assert line.startswith('QueueSpec("send-invoice", ') and line.endswith(
+        'processor="functions.jobs.send_invoice:process"),'
+    )
+    for path in (processor, test):  # as if in this project (its config, its first-party names)
+        assert lint_errors(path.relative_to(tmp_path), path.read_text()) == ""
+    load("functions.jobs.send_invoice", processor, monkeypatch)
+    generated = load("test_job_send_invoice", test, monkeypatch)
+    with pytest.raises(AssertionError, match="add to QUEUES"):
+        generated.test_send_invoice_has_its_line_in_the_queue_table()
+    spec = eval(line.rstrip(","), {"QueueSpec": QueueSpec})  # the line as the user adds it
+    assert spec.code not in queues.BY_CODE, "a free code letter"
+    monkeypatch.setitem(queues.QUEUES, spec.name, spec)
+    monkeypatch.setitem(queues.BY_CODE, spec.code, spec)
+    generated.test_send_invoice_has_its_line_in_the_queue_table()
+    generated.test_send_invoice_processes_a_job(redis_prefix)
+
+
+def test_the_skeletons_of_the_longest_name_are_lint_clean(tmp_path: Path):
+    name = "a" * 20 + "-" + "b" * 19
+    assert main(["new", "job", name, "--root", str(tmp_path)]) == 0
+    written = [p for p in tmp_path.rglob("*.py")]
+    assert len(written) == 2
+    for path in written:
+        assert lint_errors(path.relative_to(tmp_path), path.read_text()) == ""
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("sms", "already a queue or job type"),
+        ("bulk-availability-check", "already a queue or job type"),
+        ("Send", "not a valid name"),
+        ("send_invoice", "not a valid name"),
+        ("2fa", "not a valid name"),
+        ("class", "not a valid name"),
+        ("x-", "not a valid name"),
+        ("a--b", "not a valid name"),
+        ("a" * 41, "not a valid name"),
+    ],
+)
+def test_new_job_refuses_a_taken_or_invalid_name(name, why, tmp_path: Path, capsys):
+    assert main(["new", "job", name, "--root", str(tmp_path)]) == 2
+    assert why in capsys.readouterr().err
+    assert not any(tmp_path.iterdir()), "nothing written"
+
+
+def test_new_job_refuses_to_overwrite_an_existing_file(tmp_path: Path, capsys):
+    existing = tmp_path / "tests/functions/test_job_send_invoice.py"
+    existing.parent.mkdir(parents=True)
+    existing.write_text("# mine\n")
+    assert main(["new", "job", "send-invoice", "--root", str(tmp_path)]) == 2
+    assert "exists; nothing written" in capsys.readouterr().err
+    assert existing.read_text() == "# mine\n"
+    assert not (tmp_path / "functions").exists()
