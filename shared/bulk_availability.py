@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
+import httpx
 from pydantic import Field, StringConstraints
 
 from shared.delivery.app_api import app_url, call_app
@@ -34,6 +35,9 @@ SYNC_LEAD_LIMIT = 10
 MAX_LEAD_IDS = 10_000
 #: Ids per request to your app's lead endpoint.
 LEADS_PER_REQUEST = 100
+#: How long a check made in the API call waits for your app, in seconds (connect: 2 s): the
+#: call holds a gateway worker meanwhile.
+SYNC_TIMEOUT_S = 5.0
 
 #: A lead id: printable, no comma or space (ids travel comma-separated in a query string).
 LeadId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[!-+\--~]+$")]
@@ -77,11 +81,14 @@ def summarize(results: list[dict[str, Any]]) -> dict[str, int]:
             "unavailable": len(results) - available, "notFound": missing}  # fmt: skip
 
 
-def fetch_leads(ids: list[str], *, message_id: str) -> dict[str, dict[str, Any]]:
+def fetch_leads(
+    ids: list[str], *, message_id: str, timeout: httpx.Timeout | None = None
+) -> dict[str, dict[str, Any]]:
     """Your app's current data for ``ids``, by id. It answers ``{"leads": [...]}`` or a list;
     each lead names its id as ``id`` or ``_id``; an id it leaves out is "not found"."""
     url = app_url(settings.leads_endpoint)
-    answer = call_app("GET", url, message_id=message_id, params={"ids": ",".join(ids)})
+    query = {"ids": ",".join(ids)}
+    answer = call_app("GET", url, message_id=message_id, params=query, timeout=timeout)
     leads = answer.get("leads") if isinstance(answer, dict) else answer
     if not isinstance(leads, list):
         raise JobFailed(f"{url} answered no list of leads", retryable=False)
@@ -95,9 +102,11 @@ def fetch_leads(ids: list[str], *, message_id: str) -> dict[str, dict[str, Any]]
     return found
 
 
-def check(ids: list[str], *, message_id: str) -> list[dict[str, Any]]:
+def check(
+    ids: list[str], *, message_id: str, timeout: httpx.Timeout | None = None
+) -> list[dict[str, Any]]:
     """Fetch and check ``ids`` (at most ``LEADS_PER_REQUEST``), in order."""
-    leads = fetch_leads(ids, message_id=message_id)
+    leads = fetch_leads(ids, message_id=message_id, timeout=timeout)
     return [check_lead(lead_id, leads.get(lead_id)) for lead_id in ids]
 
 
@@ -110,7 +119,8 @@ def inline(data: Any, org: str) -> dict[str, Any] | None:
     if len(ids) > SYNC_LEAD_LIMIT:
         return None
     try:
-        results = check(ids, message_id=f"sync-{ulid()}")
+        timeout = httpx.Timeout(SYNC_TIMEOUT_S, connect=2.0)
+        results = check(ids, message_id=f"sync-{ulid()}", timeout=timeout)
     except JobFailed as exc:
         raise Problem(502, f"Your app's lead endpoint failed: {exc.error}") from None
     return {"success": True, "mode": "sync", "jobType": "bulk-availability-check",

@@ -56,13 +56,15 @@ def call_app(
     message_id: str,
     payload: Mapping[str, Any] | None = None,
     params: Mapping[str, str] | None = None,
+    timeout: httpx.Timeout | None = None,
 ) -> Any:
     """``method`` ``url`` (``payload`` as the JSON body, ``params`` as the query string),
-    signed with ``message_id``; the answer's JSON, or ``JobFailed``."""
+    signed with ``message_id``, within ``timeout`` (default: the callback timeouts); the
+    answer's JSON, or ``JobFailed``."""
     body = encode_payload(payload) if payload is not None else b""
     target = str(httpx.URL(url, params=params)) if params else url
     headers = webhook_headers(message_id, body)
-    timeout = current_timeout()
+    timeout = timeout or current_timeout()
     try:
         response = _client().request(
             method, target, content=body or None, headers=headers, timeout=timeout

@@ -3,6 +3,7 @@ paged sync endpoint that can be told to fail on a page."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ class FakeApp:
     results: list[dict[str, Any]] = field(default_factory=list)  #: result POSTs' bodies
     sync_calls: list[dict[str, Any]] = field(default_factory=list)  #: sync POSTs' bodies
     unsigned: list[str] = field(default_factory=list)  #: paths of requests with a bad signature
+    leads_delay_s: float = 0.0  #: how long the lead endpoint takes to answer
 
     def _signed(self, request: Request, body: bytes) -> None:
         if not verify(self.secret, dict(request.headers), body):
@@ -39,6 +41,8 @@ class FakeApp:
             self._signed(request, b"")
             ids = request.query_params.get("ids", "").split(",")
             self.lead_requests.append(ids)
+            if self.leads_delay_s:
+                await asyncio.sleep(self.leads_delay_s)
             found = [{"_id": i, **self.leads[i]} for i in ids if i in self.leads]
             return JSONResponse({"leads": found})
 

@@ -3,6 +3,7 @@ HTTP, and a fake app on 127.0.0.1 serving leads, taking results and paging a syn
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,6 +98,16 @@ def test_the_sync_check_says_502_when_the_app_fails(app: FakeApp, monkeypatch):
     with pytest.raises(Problem) as failed:
         bulk_availability.inline({"leadIds": ["a"], "userId": "u", "workspaceId": "w"}, "acme")
     assert failed.value.status == 502 and "HTTP 404" in str(failed.value.detail)
+
+
+def test_the_sync_check_waits_for_the_app_only_so_long(app: FakeApp, monkeypatch):
+    monkeypatch.setattr(bulk_availability, "SYNC_TIMEOUT_S", 0.2)
+    app.leads_delay_s = 3
+    started = time.monotonic()
+    with pytest.raises(Problem) as failed:
+        bulk_availability.inline({"leadIds": ["a"], "userId": "u", "workspaceId": "w"}, "acme")
+    assert failed.value.status == 502 and "timed out after 0.2 s" in str(failed.value.detail)
+    assert time.monotonic() - started < 2
 
 
 def test_more_than_ten_leads_are_queued_checked_by_id_in_pages_and_posted_back(
