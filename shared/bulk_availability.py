@@ -112,7 +112,8 @@ def check(
 
 def inline(data: Any, org: str) -> dict[str, Any] | None:
     """The job API's hook (``QueueSpec.inline``): validate; check up to ``SYNC_LEAD_LIMIT``
-    leads now and answer ``{success, mode: "sync", results, summary}``; None queues the job.
+    leads now and answer ``{results, summary}`` (the job API's synchronous ``result``); None
+    queues the job.
     Touches no Redis, so it answers the same while Redis is down."""
     request = request_data(BulkAvailabilityCheck, data)
     ids = request.unique_ids()
@@ -123,8 +124,7 @@ def inline(data: Any, org: str) -> dict[str, Any] | None:
         results = check(ids, message_id=f"sync-{ulid()}", timeout=timeout)
     except JobFailed as exc:
         raise Problem(502, f"Your app's lead endpoint failed: {exc.error}") from None
-    return {"success": True, "mode": "sync", "jobType": "bulk-availability-check",
-            "results": results, "summary": summarize(results)}  # fmt: skip
+    return {"results": results, "summary": summarize(results)}
 
 
 def process(job: Job) -> dict[str, Any]:
