@@ -234,10 +234,14 @@ def test_{module}_processes_a_job(redis_prefix):
     store = JobStore()
     new = NewJob(queue=NAME, actor=NAME, data={{"name": "Ada"}}, due_ms=now_ms(), max_attempts=1)
     job_id = store.create(new).job_id
-    job = store.start(job_id, store.get(job_id).message_id, "test-worker")
+    waiting = store.get(job_id)
+    assert waiting is not None
+    job = store.start(job_id, waiting.message_id, "test-worker")
     assert isinstance(job, Job), job
     assert {module}.process(job) == {{"greeting": "Hello, Ada!"}}
-    assert store.get(job_id).progress == 100 and progress.logs(job) == ["greeting Ada"]
+    done = store.get(job_id)
+    assert done is not None and done.progress == 100
+    assert progress.logs(job) == ["greeting Ada"]
 '''
 
 

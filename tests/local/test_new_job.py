@@ -4,6 +4,7 @@ is in the queue table."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,13 +68,21 @@ def test_new_job_writes_a_typed_processor_and_a_test_that_pass_with_the_printed_
     generated.test_send_invoice_processes_a_job(redis_prefix)
 
 
-def test_the_skeletons_of_the_longest_name_are_lint_clean(tmp_path: Path):
+def test_the_skeletons_of_the_longest_name_are_lint_and_type_clean(tmp_path: Path):
     name = "a" * 20 + "-" + "b" * 19
     assert main(["new", "job", name, "--root", str(tmp_path)]) == 0
-    written = [p for p in tmp_path.rglob("*.py")]
+    written = sorted(tmp_path.rglob("*.py"))
     assert len(written) == 2
     for path in written:
         assert lint_errors(path.relative_to(tmp_path), path.read_text()) == ""
+    # the test imports the processor as functions.jobs.<module>: check them as one tree
+    (tmp_path / "functions/__init__.py").touch()
+    (tmp_path / "functions/jobs/__init__.py").touch()
+    check = [sys.executable, "-m", "mypy", "--config-file", str(ROOT / "pyproject.toml"),
+             "--no-incremental", "--follow-imports=silent", *map(str, written)]  # fmt: skip
+    done = subprocess.run(check, capture_output=True, text=True, cwd=tmp_path, check=False,
+                          env={**os.environ, "MYPYPATH": str(ROOT)})  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @pytest.mark.parametrize(
