@@ -7,7 +7,8 @@ page); your app syncs that page and answers ``{nextCursor, synced?, total?, done
 absent ``nextCursor`` (or ``done: true``) ends the sync. After every page the job stores its
 progress ``{page, cursor, synced, total, percent, done}``, the page and cursor to fetch next: a
 retry (after an error, a time-out or a worker's death) starts from there, so pages already
-synced are not fetched again.
+synced are not fetched again. A worker that is stopping hands the job back after the page in
+hand, unattempted, and another worker goes on from there.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from pydantic import StringConstraints
 
 from shared.delivery.app_api import app_url, call_app
 from shared.job_data import JobData, job_data, report, request_data
-from shared.jobs.runner import JobFailed
+from shared.jobs.runner import HandBack, JobFailed
+from shared.jobs.stopping import stopping
 from shared.jobs.store import Job
 from shared.schemas import Identifier
 from shared.settings import settings
@@ -98,5 +100,7 @@ def process(job: Job) -> dict[str, Any]:
         if state["done"]:
             state["percent"] = 100
         report(job, state, f"page {page}: {synced} synced")
+        if not state["done"] and stopping():  # the worker is stopping: another one goes on
+            raise HandBack()
     return {"provider": request.provider, "pages": int(state["page"]) - 1,
             "synced": state.get("synced", 0)}  # fmt: skip

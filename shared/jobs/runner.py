@@ -48,6 +48,12 @@ class JobFailed(Exception):
         self.result = result  #: kept as the job's result (e.g. work a retry can reuse)
 
 
+class HandBack(Exception):
+    """Raised by a processor at a safe point to hand its job back unattempted: it is ready again
+    at the front of its line, the attempt not counted, its progress kept (a long job whose
+    worker is stopping resumes on another one from what it stored, ``shared.jobs.progress``)."""
+
+
 def retry_delay_ms(spec: QueueSpec, job: Job, failure: JobFailed) -> int:
     """Back-off before the next try: ``options.backoff`` or the queue's exponential default,
     at least the server's ``Retry-After``."""
@@ -70,6 +76,9 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
     try:
         with gated(send_gate(spec, job)):
             result = processor(job)
+    except HandBack:
+        log.info("handed back on attempt %d", job.attempts, extra=extra)
+        return Finish(job, "requeue")
     except JobFailed as exc:
         failure = exc
     except (Exception, TimeLimitExceeded) as exc:  # a bug or a time-out: retried like a 5xx

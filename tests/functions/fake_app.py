@@ -4,6 +4,7 @@ paged sync endpoint that can be told to fail on a page."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ class FakeApp:
     sync_calls: list[dict[str, Any]] = field(default_factory=list)  #: sync POSTs' bodies
     unsigned: list[str] = field(default_factory=list)  #: paths of requests with a bad signature
     leads_delay_s: float = 0.0  #: how long the lead endpoint takes to answer
+    on_page: dict[int, Callable[[], None]] = field(default_factory=dict)  #: called as answered
 
     def _signed(self, request: Request, body: bytes) -> None:
         if not verify(self.secret, dict(request.headers), body):
@@ -63,6 +65,8 @@ class FakeApp:
                 self.fail_page[page] -= 1
                 return JSONResponse({"error": "provider timed out"}, status_code=500)
             last = page >= self.pages
+            if page in self.on_page:
+                self.on_page.pop(page)()
             return JSONResponse({
                 "nextCursor": None if last else f"c{page + 1}",
                 "synced": self.per_page,

@@ -12,8 +12,10 @@ import pytest
 from shared import bulk_availability, integration_sync
 from shared.http import Problem
 from shared.jobs.queues import QUEUES
+from shared.jobs.stopping import STOPPING
 from shared.jobs.store import NewJob, now_ms
 from shared.settings import settings
+from tests.conftest import wait_for
 from tests.functions.conftest import SECRET, Service
 from tests.functions.fake_app import FakeApp
 from tests.servers import serve
@@ -151,6 +153,26 @@ def test_an_integration_sync_retried_after_page_3_failed_resumes_at_page_3(
     assert status["result"] == {"provider": "hubspot", "pages": 5, "synced": 50}
     assert "resuming at page 3" in status["logs"]
     assert status["logs"][:2] == ["page 1: 10 synced", "page 2: 10 synced"]
+
+
+def test_a_sync_whose_worker_stops_is_handed_back_after_its_page_and_goes_on_from_there(
+    app: FakeApp, service: Service
+):
+    app.on_page[2] = STOPPING.set  # the worker is told to stop while page 2 is synced
+    try:
+        job_id = queue(service, "integration-sync", {"provider": "hubspot", "workspaceId": "w"})
+        handed_back = wait_for(
+            lambda: (s := service.status(job_id))["state"] == "waiting" and s["progress"] and s,
+            10, "the job handed back with its progress",
+        )  # fmt: skip
+        assert handed_back["attempts"] == 0, "the attempt is not counted"
+        assert handed_back["progress"]["page"] == 3 and handed_back["progress"]["cursor"] == "c3"
+        assert app.pages_fetched() == [1, 2]
+    finally:
+        STOPPING.clear()  # the next worker (here: the same one) takes it
+    status = service.wait_state(job_id, "completed")
+    assert app.pages_fetched() == [1, 2, 3, 4, 5] and status["attempts"] == 1
+    assert "resuming at page 3" in status["logs"]
 
 
 def test_a_sync_given_a_cursor_starts_there(app: FakeApp, service: Service):
