@@ -17,7 +17,7 @@ import re
 from typing import Annotated, Any
 
 import httpx
-from pydantic import Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from shared.delivery.app_api import app_url, call_app
 from shared.delivery.send import deliver
@@ -39,8 +39,19 @@ LEADS_PER_REQUEST = 100
 #: call holds a gateway worker meanwhile.
 SYNC_TIMEOUT_S = 5.0
 
-#: A lead id: printable, no comma or space (ids travel comma-separated in a query string).
-LeadId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[!-+\--~]+$")]
+
+def _int_to_str(value: Any) -> Any:
+    """A numeric id (``42``, not ``true``) as its text."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+#: A lead id: printable, no comma or space (ids travel comma-separated in a query string); a
+#: JSON integer is taken as its digits.
+LeadId = Annotated[
+    str,
+    BeforeValidator(_int_to_str),
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[!-+\--~]+$"),
+]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_DIGITS = re.compile(r"\d")

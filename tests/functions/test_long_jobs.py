@@ -69,12 +69,13 @@ def test_up_to_ten_leads_are_checked_in_the_call_from_fresh_data(app: FakeApp, r
 
 
 def test_a_lead_the_app_does_not_return_is_not_found(app: FakeApp, redis_prefix):
-    app.leads = leads(1)
-    answer = bulk_availability.inline({"leadIds": ["lead0", "x"], "userId": "u",
+    app.leads = leads(1) | {"42": {"phone": "+44 20 7946 0958"}}
+    answer = bulk_availability.inline({"leadIds": ["lead0", "x", 42], "userId": "u",
                                        "workspaceId": "w"}, "acme")  # fmt: skip
     assert answer is not None
     assert answer["results"][1] == {"leadId": "x", "available": False, "email": False,
                                     "phone": False, "reason": "lead not found"}  # fmt: skip
+    assert answer["results"][2]["leadId"] == "42" and answer["results"][2]["available"]
 
 
 @pytest.mark.parametrize(
@@ -83,6 +84,8 @@ def test_a_lead_the_app_does_not_return_is_not_found(app: FakeApp, redis_prefix)
         ({"userId": "u", "workspaceId": "w"}, "data.leadIds"),
         ({"leadIds": [], "userId": "u", "workspaceId": "w"}, "data.leadIds"),
         ({"leadIds": ["a,b"], "userId": "u", "workspaceId": "w"}, "data.leadIds.0"),
+        ({"leadIds": [True], "userId": "u", "workspaceId": "w"}, "data.leadIds.0"),
+        ({"leadIds": ["a b"], "userId": "u", "workspaceId": "w"}, "data.leadIds.0"),
         ({"leadIds": ["a"], "workspaceId": "w"}, "data.userId"),
         ({"leadIds": ["a"] * 10_001, "userId": "u", "workspaceId": "w"}, "data.leadIds"),
     ],

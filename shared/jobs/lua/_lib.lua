@@ -15,7 +15,8 @@
 --            fixes the clock (tests only). Rate limits always use TIME, in µs.
 --
 -- Key layout, each under Q = KEYS[1] = <prefix>:{<queue>}:
---   Q:job:<id>                 hash: the job record
+--   Q:job:<id>                 hash: the job record (with what its processor reports: fields
+--                              progress, logs, logCount; progress.lua)
 --   Q:jobs:<state>             zset of ids per state; the delayed one is scored by due time
 --   Q:ready:<prio>             list: the workspaces with jobs ready at that priority, in
 --                              round-robin order (a workspace is listed iff its line is not
