@@ -67,11 +67,12 @@ def _page(answer: Any, url: str) -> tuple[str | None, int, int | None]:
         raise JobFailed(f"{url} answered an invalid nextCursor", retryable=False)
     synced = answer.get("synced")
     total = answer.get("total")
-    return (
-        cursor,
-        synced if isinstance(synced, int) and synced >= 0 else 0,
-        total if isinstance(total, int) and total >= 0 else None,
-    )
+
+    def count(value: Any) -> int | None:
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+        return value if ok else None
+
+    return cursor, count(synced) or 0, count(total)
 
 
 def process(job: Job) -> dict[str, Any]:
@@ -92,6 +93,7 @@ def process(job: Job) -> dict[str, Any]:
         if next_cursor is not None and next_cursor == cursor:
             raise JobFailed(f"page {page} answered its own cursor again", retryable=False)
         total_synced = int(state.get("synced") or 0) + synced
+        total = total if total is not None else state.get("total")  # or an earlier page's
         state = {"page": page + 1, "cursor": next_cursor, "synced": total_synced,
                  "done": next_cursor is None}  # fmt: skip
         if total is not None:
