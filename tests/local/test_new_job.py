@@ -3,29 +3,15 @@ is in the queue table."""
 
 from __future__ import annotations
 
-import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from local.cli import main
-from shared.jobs import queues
-from shared.jobs.queues import QueueSpec
-
-
-def load(name: str, path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """Import ``path`` as module ``name`` for this test only."""
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, name, module)
-    spec.loader.exec_module(module)
-    return module
-
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,31 +27,46 @@ def lint_errors(name: Path, source: str) -> str:
     return out
 
 
-def test_new_job_writes_a_typed_processor_and_a_test_that_pass_with_the_printed_line(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch, redis_prefix
+def project_copy(folder: Path) -> Path:
+    """A copy of this project's source (no venv, no git) in ``folder``."""
+    for part in ("functions", "shared", "local", "tests"):
+        shutil.copytree(ROOT / part, folder / part, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "serverless.yml"):
+        shutil.copy(ROOT / name, folder / name)
+    return folder
+
+
+def test_new_job_writes_a_typed_processor_and_a_test_that_pass_once_the_printed_line_is_added(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], redis_url: str
 ):
-    assert main(["new", "job", "send-invoice", "--root", str(tmp_path)]) == 0
+    project = project_copy(tmp_path / "project")
+    assert main(["new", "job", "send-invoice", "--root", str(project)]) == 0
     out = capsys.readouterr().out
-    processor = tmp_path / "functions/jobs/send_invoice.py"
-    test = tmp_path / "tests/functions/test_job_send_invoice.py"
-    assert processor.exists() and test.exists()
+    processor = project / "functions/jobs/send_invoice.py"
+    test = project / "tests/functions/test_job_send_invoice.py"
     assert "def process(job: Job) -> dict[str, Any]:" in processor.read_text()
     line = out.strip().splitlines()[-1].strip()
     assert line.startswith('QueueSpec("send-invoice", ') and line.endswith(
         'processor="functions.jobs.send_invoice:process"),'
     )
-    for path in (processor, test):  # as if in this project (its config, its first-party names)
-        assert lint_errors(path.relative_to(tmp_path), path.read_text()) == ""
-    load("functions.jobs.send_invoice", processor, monkeypatch)
-    generated = load("test_job_send_invoice", test, monkeypatch)
-    with pytest.raises(AssertionError, match="add to QUEUES"):
-        generated.test_send_invoice_has_its_line_in_the_queue_table()
-    spec = eval(line.rstrip(","), {"QueueSpec": QueueSpec})  # the line as the user adds it
-    assert spec.code not in queues.BY_CODE, "a free code letter"
-    monkeypatch.setitem(queues.QUEUES, spec.name, spec)
-    monkeypatch.setitem(queues.BY_CODE, spec.code, spec)
-    generated.test_send_invoice_has_its_line_in_the_queue_table()
-    generated.test_send_invoice_processes_a_job(redis_prefix)
+    for path in (processor, test):  # as files of this project (its config, its first-party names)
+        assert lint_errors(path.relative_to(project), path.read_text()) == ""
+
+    def generated_tests() -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test)]
+        env = {**os.environ, "REDIS_URL": redis_url}
+        return subprocess.run(command, capture_output=True, text=True, cwd=project, env=env)
+
+    before = generated_tests()
+    assert before.returncode == 1 and "add to QUEUES in shared/jobs/queues.py" in before.stdout
+    table = project / "shared/jobs/queues.py"  # the one line, as the user adds it
+    source = table.read_text()
+    anchor = "        QueueSpec(CRON_QUEUE,"
+    assert anchor in source
+    table.write_text(source.replace(anchor, f"        {line}\n{anchor}", 1))
+    after = generated_tests()
+    assert after.returncode == 0, after.stdout + after.stderr
+    assert "2 passed" in after.stdout
 
 
 def test_the_skeletons_of_the_longest_name_are_lint_and_type_clean(tmp_path: Path):
