@@ -13,7 +13,6 @@ import pytest
 
 from local.gateway import build_app
 from local.http_protocol import UVICORN_HTTP
-from shared import bulk_availability
 from shared.delivery.signing import verify
 from shared.settings import settings
 from tests.faults.harness import RedisServer
@@ -127,16 +126,20 @@ def test_a_failed_sync_send_is_a_502_tried_once(
     assert len(backend.to("/send-sms")) == 1
 
 
-def test_a_bulk_check_of_up_to_ten_leads_answers_while_redis_is_down(
-    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+def test_a_bulk_check_of_up_to_ten_leads_answers_while_redis_is_down_and_more_is_a_503(
+    api: httpx.Client, redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
 ):
     fake = FakeApp(secret=SECRET, leads={"l1": {"email": "a@example.com"}})
-    monkeypatch.setattr(settings, "redis_url", redis_server.url)
     redis_server.kill()
     with serve(fake.app()) as url:
         monkeypatch.setattr(settings, "app_api_url", url)
         data = {"leadIds": ["l1", "l2"], "userId": "u", "workspaceId": "w"}
-        answer = bulk_availability.inline(data, "acme")
-        assert answer is not None and answer["summary"]["available"] == 1
-        many = data | {"leadIds": [f"l{i}" for i in range(11)]}
-        assert bulk_availability.inline(many, "acme") is None, "queued: a 503 while Redis is down"
+        body = {"jobType": "bulk-availability-check", "data": data}
+        answered = api.post("/api/jobs", json=body)
+        assert answered.status_code == 200, answered.text
+        assert answered.json()["mode"] == "sync"
+        assert answered.json()["result"]["summary"]["available"] == 1
+        many = {**body, "data": data | {"leadIds": [f"l{i}" for i in range(11)]}}
+        refused = api.post("/api/jobs", json=many)
+        assert refused.status_code == 503 and "nothing was written" in refused.json()["detail"]
+        assert len(fake.lead_requests) == 1, "a queued check fetches nothing in the call"

@@ -11,9 +11,7 @@ import pytest
 
 from shared import bulk_availability, integration_sync
 from shared.http import Problem
-from shared.jobs.queues import QUEUES
 from shared.jobs.stopping import STOPPING
-from shared.jobs.store import NewJob, now_ms
 from shared.settings import settings
 from tests.conftest import wait_for
 from tests.functions.conftest import SECRET, Service
@@ -43,13 +41,12 @@ def leads(n: int, *, reachable: bool = True) -> dict[str, dict[str, Any]]:
     return out
 
 
-def queue(service: Service, queue: str, data: dict[str, Any], **options: Any) -> str:
-    """Store a job as ``POST /api/jobs`` does once its inline hook said "queue it"."""
-    spec = QUEUES[queue]
-    new = NewJob(queue=queue, actor=spec.actor, data=data, due_ms=now_ms(), org="acme",
-                 max_attempts=spec.max_attempts, options=options,
-                 workspace_id=str(data.get("workspaceId", "")))  # fmt: skip
-    return service.store.create(new).job_id
+def queue(service: Service, job_type: str, data: dict[str, Any], **options: Any) -> str:
+    """``POST /api/jobs``: the job queued (202), its id."""
+    body = {"jobType": job_type, "data": data} | ({"options": options} if options else {})
+    response = service.http.post("/api/jobs", json=body)
+    assert response.status_code == 202, response.text
+    return str(response.json()["jobId"])
 
 
 def test_up_to_ten_leads_are_checked_in_the_call_from_fresh_data(app: FakeApp, redis_prefix):
@@ -66,6 +63,44 @@ def test_up_to_ten_leads_are_checked_in_the_call_from_fresh_data(app: FakeApp, r
     assert answer["summary"] == {"checked": 10, "available": 9, "unavailable": 1, "notFound": 0}
     assert app.lead_requests == [[f"lead{i}" for i in range(10)]], "one GET, by id"
     assert app.unsigned == [] and app.results == [], "answered in the call, nothing posted"
+
+
+def test_post_api_jobs_answers_up_to_ten_leads_at_once_and_queues_nothing(
+    app: FakeApp, service: Service, r, redis_prefix: str
+):
+    app.leads = leads(3)
+    body = {
+        "jobType": "bulk-availability-check",
+        "data": {"leadIds": ["lead0", "lead1", "lead2"], "userId": "u1", "workspaceId": "w"},
+    }
+    for path in ("/api/jobs", "/api/bullmq/jobs"):  # and seed 002's own path
+        response = service.http.post(path, json=body)
+        assert response.status_code == 200, response.text
+        answer = response.json()
+        assert answer["mode"] == "sync" and answer["jobType"] == "bulk-availability-check"
+        assert answer["result"]["summary"] == {"checked": 3, "available": 3, "unavailable": 0,
+                                               "notFound": 0}  # fmt: skip
+    assert len(app.lead_requests) == 2
+    assert service.store.count("bulk-availability", "waiting") == 0
+    assert not list(r.scan_iter(match=f"{redis_prefix}:{{bulk-availability}}:job:*"))
+
+
+def test_post_api_jobs_refuses_bad_data_with_a_422_and_queues_nothing(
+    app: FakeApp, service: Service
+):
+    for job_type, data, field in [
+        ("bulk-availability-check", {"leadIds": [], "userId": "u", "workspaceId": "w"},
+         "data.leadIds"),
+        ("bulk-availability-check", {"leadIds": [f"l{i}" for i in range(11)], "userId": "u"},
+         "data.workspaceId"),
+        ("integration-sync", {"provider": "pipedrive", "workspaceId": "w"}, "data.provider"),
+    ]:  # fmt: skip
+        response = service.http.post("/api/jobs", json={"jobType": job_type, "data": data})
+        assert response.status_code == 422, response.text
+        assert field in [e["field"] for e in response.json()["errors"]]
+    assert service.store.count("bulk-availability", "waiting") == 0
+    assert service.store.count("integration-sync", "waiting") == 0
+    assert app.lead_requests == [] and app.sync_calls == []
 
 
 def test_a_lead_the_app_does_not_return_is_not_found(app: FakeApp, redis_prefix):
@@ -122,7 +157,7 @@ def test_more_than_ten_leads_are_queued_checked_by_id_in_pages_and_posted_back(
     ids = [f"lead{i}" for i in range(150)]
     data = {"leadIds": ids, "userId": "u1", "workspaceId": "ws1"}
     assert bulk_availability.inline(data, "acme") is None, "more than 10: queued"
-    job_id = queue(service, "bulk-availability", data)
+    job_id = queue(service, "bulk-availability-check", data)
     assert job_id.startswith("B")
     assert service.store.get(job_id).data == data, "Redis holds only the ids"
     status = service.wait_state(job_id, "completed")
