@@ -249,3 +249,15 @@ def test_a_sync_without_app_api_url_fails_at_once(service: Service, monkeypatch)
     job_id = queue(service, "integration-sync", {"provider": "hubspot", "workspaceId": "w"})
     status = service.wait_state(job_id, "failed")
     assert status["attempts"] == 1 and "APP_API_URL" in status["error"]
+
+
+def test_a_bulk_queued_check_with_bad_data_fails_at_its_first_attempt(
+    app: FakeApp, service: Service
+):
+    body = {"jobType": "bulk-availability-check", "jobs": [{"data": {"leadIds": []}}]}
+    response = service.http.post("/api/jobs/bulk", json=body)
+    assert response.status_code == 202, response.text  # the bulk route calls no inline check
+    (job_id,) = response.json()["jobIds"]
+    status = service.wait_state(job_id, "failed")
+    assert status["attempts"] == 1 and "invalid job data: leadIds" in status["error"]
+    assert app.lead_requests == []
