@@ -32,6 +32,7 @@ class FakeApp:
     sync_calls: list[dict[str, Any]] = field(default_factory=list)  #: sync POSTs' bodies
     unsigned: list[str] = field(default_factory=list)  #: paths of requests with a bad signature
     leads_delay_s: float = 0.0  #: how long the lead endpoint takes to answer
+    stuck_page: int = 0  #: a page that answers its own cursor as the next one (0: none)
     on_page: dict[int, Callable[[], None]] = field(default_factory=dict)  #: called as answered
 
     def _signed(self, request: Request, body: bytes) -> None:
@@ -67,6 +68,8 @@ class FakeApp:
             last = page >= self.pages
             if page in self.on_page:
                 self.on_page.pop(page)()
+            if page == self.stuck_page:
+                return JSONResponse({"nextCursor": cursor, "synced": 0})
             return JSONResponse({
                 "nextCursor": None if last else f"c{page + 1}",
                 "synced": self.per_page,

@@ -213,6 +213,16 @@ def test_a_sync_whose_worker_stops_is_handed_back_after_its_page_and_goes_on_fro
     assert "resuming at page 3" in status["logs"]
 
 
+def test_a_sync_whose_app_answers_the_same_cursor_again_fails_at_once(
+    app: FakeApp, service: Service
+):
+    app.stuck_page = 2
+    job_id = queue(service, "integration-sync", {"provider": "hubspot", "workspaceId": "w"})
+    status = service.wait_state(job_id, "failed")
+    assert status["attempts"] == 1 and "answered its own cursor again" in status["error"]
+    assert app.pages_fetched() == [1, 2]
+
+
 def test_a_sync_given_a_cursor_starts_there(app: FakeApp, service: Service):
     data = {"provider": "salesforce", "workspaceId": "ws1", "cursor": "c4"}
     job_id = queue(service, "integration-sync", data)
