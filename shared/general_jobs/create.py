@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from shared.cron.admin import run_now
 from shared.general_jobs.schemas import (
     BulkJobCreate,
     GeneralJobOptions,
@@ -16,8 +17,9 @@ from shared.general_jobs.schemas import (
     JobSyncResult,
     TrackEvent,
 )
-from shared.general_jobs.types import queue_for
+from shared.general_jobs.types import CRON_JOB_TYPES, queue_for
 from shared.http import Problem, Request, Response
+from shared.http.auth import sees_every_org
 from shared.http.problems import field_errors, invalid_fields
 from shared.jobs.queues import QueueSpec, resolve
 from shared.jobs.store import NewJob, fingerprint, idempotency_scope
@@ -86,13 +88,26 @@ def _store(jobs: list[NewJob], where: str | None) -> tuple[list[str], bool]:
     return create_all(jobs, where=where, field="options.jobId", done="queued")
 
 
+def _run_cron(request: Request[JobCreate], name: str) -> Response:
+    """Seed 002's cron job types: run the cron function ``name`` now (``SERVICE_TOKEN``)."""
+    if not sees_every_org(request.principal):
+        raise Problem(
+            403,
+            f"jobType {request.body.job_type!r} runs the cron function {name!r} for every "
+            "organisation: it needs SERVICE_TOKEN, not an organisation's API key.",
+        )
+    return Response(run_now(name), status=202)
+
+
 def create_one(request: Request[JobCreate]) -> Response:
     """``202 {success, jobId, jobType, queue}``; ``200 {…, mode: "sync", result}`` when the
     queue's ``inline`` answered at once."""
     body = request.body
+    assert request.principal is not None
+    if body.job_type in CRON_JOB_TYPES:
+        return _run_cron(request, CRON_JOB_TYPES[body.job_type])
     spec = queue_for(body.job_type)
     _check_data(spec, body.data, "")
-    assert request.principal is not None
     if spec.inline:
         result = resolve(spec.inline)(body.data, request.principal.org)
         if result is not None:

@@ -13,6 +13,16 @@ OWN_ROUTES = frozenset(
 )
 
 
+#: Seed 002's job types that are cron functions here: ``POST /api/jobs`` (and the seed's
+#: ``/api/bullmq/jobs``) with one of them runs that function now, as ``POST
+#: /api/cron/{name}/run`` does (``SERVICE_TOKEN`` only: they act for every organisation).
+CRON_JOB_TYPES = {
+    "scheduled-messages": "process-scheduled-messages",
+    "process-scheduled-messages": "process-scheduled-messages",
+    "health-check": "health-check",
+}
+
+
 def job_types() -> dict[str, QueueSpec]:
     """Every job type name -> its queue (a queue added to the table appears here as is; a
     queue split by ``QUEUE_SHARDS`` as one: the job store routes each job to its sub-queue)."""
@@ -29,7 +39,7 @@ def queue_for(job_type: str, field: str = "jobType") -> QueueSpec:
     types = job_types()
     spec = types.get(job_type)
     if spec is None:
-        known = sorted(types)
+        known = sorted([*types, *CRON_JOB_TYPES])
         raise Problem(
             422,
             f"Unknown jobType {job_type[:100]!r}; known job types: {', '.join(known)}.",

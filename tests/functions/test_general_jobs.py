@@ -557,3 +557,31 @@ def test_a_split_queue_is_one_job_type_not_one_per_sub_queue(monkeypatch):
     monkeypatch.setattr(job_types_module, "QUEUES", QUEUES | {sub.name: sub})
     types = job_types_module.job_types()
     assert types["notifications"].name == "notifications" and "notifications.0" not in types
+
+
+def test_seed_002_cron_job_types_run_their_cron_function_now_with_the_service_token(
+    service: Service, r, monkeypatch
+):
+    from local import cron, manifest
+    from shared.cron import registry
+    from shared.jobs.queues import CRON_QUEUE, ready_key
+
+    monkeypatch.setattr(settings, "service_token", "svc-token-123")
+    registry.publish(cron.schedule_entries(manifest.load()))  # what every qs scheduler does
+    url = f"{base(service)}/api/bullmq/jobs"
+    before = r.llen(ready_key(CRON_QUEUE))
+    for job_type, name in (("scheduled-messages", "process-scheduled-messages"),
+                           ("health-check", "health-check")):  # fmt: skip
+        response = httpx.post(
+            url, json={"jobType": job_type, "data": {}},
+            headers={"authorization": "Bearer svc-token-123"},
+        )  # fmt: skip
+        assert response.status_code == 202, response.text
+        assert response.json()["name"] == name and response.json()["messageId"]
+    assert r.llen(ready_key(CRON_QUEUE)) == before + 2  # one run of each, queued for a worker
+    # an organisation's key may not run service-wide work
+    refused = service.http.post("/api/jobs", json={"jobType": "health-check", "data": {}})
+    assert refused.status_code == 403 and "SERVICE_TOKEN" in refused.json()["detail"]
+    assert r.llen(ready_key(CRON_QUEUE)) == before + 2
+    unknown = service.http.post("/api/jobs", json={"jobType": "nope", "data": {}}).json()
+    assert {"scheduled-messages", "health-check"} <= set(unknown["knownJobTypes"])
