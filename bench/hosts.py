@@ -525,7 +525,7 @@ def run(cfg: Config) -> Section:
     notes = section.notes
     refusal = netns_refusal()
     if refusal:
-        notes.append(f"skipped: {refusal}; run as root for this figure")
+        notes.append(f"skipped: {refusal}; this figure needs root (CAP_NET_ADMIN)")
         return section
     cores = len(os.sched_getaffinity(0))
     logdir = cfg.workdir / NAME

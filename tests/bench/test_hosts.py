@@ -1,0 +1,193 @@
+"""The pure parts of ``bench.hosts``: rate per added host, CPU share maths, the network plan."""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from ipaddress import IPv4Network
+from pathlib import Path
+
+import pytest
+
+from bench.cluster import steady_rate
+from bench.common import Config
+from bench.hosts import (
+    Network,
+    Step,
+    at,
+    busy_share,
+    cpu_share,
+    limit_of,
+    machine_ticks,
+    per_added_host,
+    pick_subnet,
+    process_ticks,
+    steady_window,
+    step_order,
+    verdict_note,
+)
+
+#: ``ip link`` names are at most IFNAMSIZ - 1 bytes.
+IFNAME_MAX = 15
+
+
+def test_per_added_host_is_the_gain_over_one_host_shared_by_the_added_hosts() -> None:
+    assert per_added_host({1: 1_000.0, 2: 1_600.0, 4: 2_200.0}) == {2: 600.0, 4: 400.0}
+    assert per_added_host({1: 1_000.0, 4: 700.0}) == {4: -100.0}  # overhead: negative
+    assert per_added_host({2: 1_600.0}) == {}  # no one-host figure to compare with
+
+
+def test_process_ticks_reads_utime_plus_stime_after_a_command_name_with_spaces() -> None:
+    # fields 3-13, then utime (14) = 700 and stime (15) = 42
+    stat = "4242 (redis-server (a) b) S 1 4242 4242 0 -1 4194560 150 0 0 0 700 42 0 0 20 0 5"
+    assert process_ticks(stat) == 742
+
+
+def test_process_ticks_of_this_process_match_its_own_cpu_times() -> None:
+    deadline = time.process_time() + 0.3
+    while time.process_time() < deadline:  # burn some CPU so the figure is not 0
+        pass
+    tick = os.sysconf("SC_CLK_TCK")
+    ticks = process_ticks(Path("/proc/self/stat").read_text())
+    times = os.times()
+    assert ticks > 0
+    assert abs(ticks / tick - (times.user + times.system)) <= 0.05
+
+
+def test_machine_ticks_counts_idle_and_iowait_as_not_busy() -> None:
+    line = "cpu  100 5 20 300 50 1 2 3 7 0\ncpu0 1 2 3 4 5 6 7 8\n"
+    busy, total = machine_ticks(line)
+    assert total == 100 + 5 + 20 + 300 + 50 + 1 + 2 + 3  # guest time is inside user already
+    assert busy == total - 300 - 50
+    busy, total = machine_ticks(Path("/proc/stat").read_text())
+    assert 0 <= busy <= total
+
+
+def test_at_interpolates_between_samples_and_clamps_at_the_ends() -> None:
+    samples = [(10.0, 0.0), (11.0, 100.0), (12.0, 150.0)]
+    assert at(samples, 10.5) == 50.0
+    assert at(samples, 11.5) == 125.0
+    assert at(samples, 9.0) == 0.0
+    assert at(samples, 13.0) == 150.0
+    with pytest.raises(ValueError):
+        at([], 1.0)
+
+
+def test_cpu_share_is_cpu_seconds_per_second_over_the_window() -> None:
+    samples = [(10.0, 0.0), (11.0, 100.0), (12.0, 150.0)]
+    assert cpu_share(samples, 10.5, 11.5, ticks_per_s=100) == pytest.approx(0.75)
+    assert cpu_share(samples, 10.0, 11.0, ticks_per_s=100) == pytest.approx(1.0)  # a full core
+    assert math.isnan(cpu_share(samples, 11.0, 11.0, ticks_per_s=100))  # empty window
+    assert math.isnan(cpu_share([], 10.0, 11.0, ticks_per_s=100))
+
+
+def test_busy_share_is_busy_over_total_ticks_of_the_window() -> None:
+    busy = [(0.0, 0.0), (1.0, 150.0), (2.0, 160.0)]
+    total = [(0.0, 0.0), (1.0, 200.0), (2.0, 400.0)]
+    assert busy_share(busy, total, 0.0, 1.0) == pytest.approx(0.75)
+    assert busy_share(busy, total, 1.0, 2.0) == pytest.approx(0.05)
+    assert busy_share(busy, total, 0.0, 2.0) == pytest.approx(0.4)
+
+
+def test_steady_window_matches_the_cluster_benchmarks_rate_and_names_its_ends() -> None:
+    times = [100.0 + i * 0.01 for i in range(1_000)]  # 100 callbacks/s
+    window = steady_window(list(reversed(times)), 1_000)
+    assert window is not None
+    start, end, rate = window
+    assert (start, end) == (times[100], times[899])
+    assert rate == pytest.approx(100.0)
+    assert rate == pytest.approx(steady_rate(times, 1_000))
+    assert steady_window(times[:500], 1_000) is None  # too few arrived
+
+
+def test_steps_alternate_their_order() -> None:
+    assert [k for _, k in step_order((1, 2, 4), 3)] == [1, 2, 4, 4, 2, 1, 1, 2, 4]
+    assert [rep for rep, _ in step_order((1, 2, 4), 2)] == [0, 0, 0, 1, 1, 1]
+
+
+def plan(run_id: str = "a1b2c3", hosts: int = 4) -> Network:
+    return Network(run_id, hosts, IPv4Network("10.77.3.0/24"))
+
+
+def test_network_names_fit_the_kernel_and_carry_the_run_id() -> None:
+    net = plan()
+    links = [net.bridge] + [net.veth(i) for i in range(4)] + [net.peer(i) for i in range(4)]
+    namespaces = [net.namespace(i) for i in range(4)]
+    assert all(len(name.encode()) <= IFNAME_MAX for name in links)
+    assert len(set(links + namespaces)) == len(links) + len(namespaces)
+    assert all(net.owns(name) for name in links + namespaces)
+    other = plan("d4e5f6")
+    theirs = {
+        other.bridge,
+        *(other.veth(i) for i in range(4)),
+        *(other.namespace(i) for i in range(4)),
+    }
+    assert theirs.isdisjoint(links + namespaces)
+    assert not net.owns(other.bridge) and not net.owns("eth0")
+    assert net.owns(f"{net.veth(0)}@if9")  # as `ip -o link` shows a veth
+
+
+def test_network_addresses_are_distinct_hosts_of_the_subnet() -> None:
+    net = plan()
+    addresses = [net.gateway] + [net.address(i) for i in range(4)]
+    assert len(set(addresses)) == 5
+    assert all(
+        a in net.subnet and a not in (net.subnet.network_address, net.subnet.broadcast_address)
+        for a in addresses
+    )
+    assert str(net.gateway) == "10.77.3.1"
+
+
+def created(commands: list[list[str]]) -> tuple[set[str], set[str]]:
+    """(links, namespaces) that ``ip`` argv create (veth pairs: both ends)."""
+    links, namespaces = set(), set()
+    for argv in commands:
+        if argv[:3] == ["ip", "link", "add"]:
+            links.add(argv[3])
+            if "peer" in argv:
+                links.add(argv[argv.index("name") + 1])
+        if argv[:3] == ["ip", "netns", "add"]:
+            namespaces.add(argv[3])
+    return links, namespaces
+
+
+def test_cleanup_plan_removes_everything_the_setup_creates_bridge_last() -> None:
+    net = plan()
+    setup, cleanup = net.setup_commands(), net.cleanup_commands()
+    links, namespaces = created(setup)
+    assert namespaces == {net.namespace(i) for i in range(4)}
+    deleted_links = {argv[3] for argv in cleanup if argv[:3] == ["ip", "link", "del"]}
+    deleted_namespaces = {argv[3] for argv in cleanup if argv[:3] == ["ip", "netns", "del"]}
+    assert deleted_namespaces == namespaces
+    # a veth pair goes with either end; the peers also go with their namespace
+    assert deleted_links == {net.bridge} | {net.veth(i) for i in range(4)}
+    assert links - deleted_links == {net.peer(i) for i in range(4)}
+    assert cleanup[-1] == ["ip", "link", "del", net.bridge]
+    assert setup[0] == ["ip", "link", "add", net.bridge, "type", "bridge"]
+    for i in range(4):  # each host's default route is the bridge
+        route = ["ip", "netns", "exec", net.namespace(i), "ip", "route", "add", "default"]
+        assert [*route, "via", "10.77.3.1"] in setup
+
+
+def test_pick_subnet_skips_every_network_in_use() -> None:
+    assert pick_subnet([]) == IPv4Network("10.77.0.0/24")
+    used = [IPv4Network("10.77.0.0/24"), IPv4Network("10.77.1.7/32"), IPv4Network("127.0.0.0/8")]
+    assert pick_subnet(used) == IPv4Network("10.77.2.0/24")
+    with pytest.raises(RuntimeError, match="in use"):
+        pick_subnet([IPv4Network("10.0.0.0/8")])
+
+
+def test_limit_of_names_redis_before_the_cpus() -> None:
+    assert limit_of(0.95, 1.0) == "Redis"
+    assert limit_of(0.3, 0.99) == "the CPUs"
+    assert limit_of(0.3, 0.5) == "neither"
+
+
+def test_verdict_says_no_real_scaling_when_the_hosts_share_the_cores() -> None:
+    steps = {k: Step(k, [1_000.0], [0.3], [0.99]) for k in (1, 2, 4)}
+    cfg = Config(workdir=Path("."), hosts_processes=1)
+    shared = verdict_note(steps, cfg, cores=2)
+    assert "not real scaling" in shared and "2 CPU core(s)" in shared
+    assert "4 host(s): the CPUs" in shared
+    assert "not real scaling" not in verdict_note(steps, cfg, cores=16)
