@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
+import math
 import os
 import secrets
 import shutil
@@ -285,7 +286,7 @@ def cpu_share(
     """CPU seconds per second between ``start`` and ``end`` (unix s) from (time, ticks) samples:
     1.0 is one core busy throughout. NaN when the window is empty."""
     if end <= start or not samples:
-        return float("nan")
+        return math.nan
     return (at(samples, end) - at(samples, start)) / ticks_per_s / (end - start)
 
 
@@ -297,7 +298,7 @@ def busy_share(
 ) -> float:
     """Share of all cores busy between ``start`` and ``end`` (0-1), from ``/proc/stat`` samples."""
     spent = at(total, end) - at(total, start)
-    return (at(busy, end) - at(busy, start)) / spent if spent > 0 else float("nan")
+    return (at(busy, end) - at(busy, start)) / spent if spent > 0 else math.nan
 
 
 class Sampler:
@@ -355,6 +356,12 @@ def per_added_host(rates: dict[int, float]) -> dict[int, float]:
     return {k: (rate - rates[1]) / (k - 1) for k, rate in sorted(rates.items()) if k > 1}
 
 
+def redis_us_per_job(redis_share: float, rate: float) -> float:
+    """Redis CPU per delivered job, in microseconds, from its share of one core at ``rate``
+    jobs/s; its one thread fills at ``1e6 / that`` jobs/s if the cost per job stays put."""
+    return redis_share / rate * 1e6 if rate > 0 else math.nan
+
+
 def step_order(counts: Sequence[int], repeats: int) -> list[tuple[int, int]]:
     """(repetition, hosts) in run order: forwards, backwards, forwards, ..."""
     order: list[tuple[int, int]] = []
@@ -384,12 +391,20 @@ class Step:
     outcomes: list[Outcome] = field(default_factory=list)
 
 
+def finite(values: Sequence[float]) -> list[float]:
+    """``values`` without NaN (a repetition too short to measure)."""
+    return [v for v in values if not math.isnan(v)]
+
+
 def median(values: Sequence[float]) -> float:
-    return statistics.median(values) if values else float("nan")
+    """The median of the finite ``values``; NaN when there is none."""
+    values = finite(values)
+    return statistics.median(values) if values else math.nan
 
 
 def pct_spread(values: Sequence[float]) -> str:
     """``median (min-max)`` of shares, in %."""
+    values = finite(values)
     if not values:
         return "n/a"
     return f"{median(values):.0%} ({min(values):.0%}-{max(values):.0%})"
@@ -490,8 +505,10 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
         )
     window = steady_window(bench.receiver.records()[0], cfg.hosts_n)
     step.outcomes.append(outcome)
-    if window is None:
+    if window is None:  # kept aligned: a 0 rate, no CPU figures
         step.rates.append(0.0)
+        step.redis_cpu.append(math.nan)
+        step.machine_cpu.append(math.nan)
         say(label, "too few callbacks for a steady rate")
         return
     start, end, rate = window
@@ -573,8 +590,18 @@ def add_rows(section: Section, steps: dict[int, Step], cfg: Config, cores: int) 
         )
         section.add("  ... per repetition", " / ".join(map(num, step.rates)))
         section.add("  ... Redis CPU, share of one core, same window", pct_spread(step.redis_cpu))
+        costs = finite(
+            [redis_us_per_job(c, r) for c, r in zip(step.redis_cpu, step.rates, strict=True)]
+        )
+        if costs:
+            section.add(
+                "  ... Redis CPU per job, median (min-max); one core full at (extrapolated)",
+                f"{median(costs):.0f} us ({min(costs):.0f}-{max(costs):.0f}); "
+                f"{num(1e6 / median(costs))} jobs/s",
+            )
         section.add(
-            f"  ... machine CPU busy ({cores} cores), same window", pct_spread(step.machine_cpu)
+            f"  ... machine CPU busy ({cores} cores, other work included), same window",
+            pct_spread(step.machine_cpu),
         )
         if k in added:
             section.add("  ... jobs/s per added host, (rate_k - rate_1) / (k - 1)", num(added[k]))
@@ -597,7 +624,7 @@ def verdict_note(steps: dict[int, Step], cfg: Config, cores: int) -> str:
     limits = ", ".join(
         f"{k} host(s): {limit_of(median(s.redis_cpu), median(s.machine_cpu))}"
         for k, s in steps.items()
-        if s.redis_cpu
+        if finite(s.redis_cpu)
     )
     shared = (
         f"verdict: this machine has {cores} CPU core(s) and the {most} worker processes of the "

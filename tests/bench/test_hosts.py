@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from bench.cluster import steady_rate
-from bench.common import Config
+from bench.common import Config, Section
 from bench.hosts import (
     Network,
     Step,
+    add_rows,
     at,
     busy_share,
     cpu_share,
@@ -23,10 +24,12 @@ from bench.hosts import (
     per_added_host,
     pick_subnet,
     process_ticks,
+    redis_us_per_job,
     steady_window,
     step_order,
     verdict_note,
 )
+from bench.throughput import Outcome
 
 #: ``ip link`` names are at most IFNAMSIZ - 1 bytes.
 IFNAME_MAX = 15
@@ -99,6 +102,11 @@ def test_steady_window_matches_the_cluster_benchmarks_rate_and_names_its_ends() 
     assert rate == pytest.approx(100.0)
     assert rate == pytest.approx(steady_rate(times, 1_000))
     assert steady_window(times[:500], 1_000) is None  # too few arrived
+
+
+def test_redis_cost_per_job_and_where_its_one_core_fills() -> None:
+    assert redis_us_per_job(0.4, 8_000.0) == pytest.approx(50.0)  # 1e6 / 50 = 20,000 jobs/s
+    assert math.isnan(redis_us_per_job(0.4, 0.0))
 
 
 def test_steps_alternate_their_order() -> None:
@@ -191,3 +199,22 @@ def test_verdict_says_no_real_scaling_when_the_hosts_share_the_cores() -> None:
     assert "not real scaling" in shared and "2 CPU core(s)" in shared
     assert "4 host(s): the CPUs" in shared
     assert "not real scaling" not in verdict_note(steps, cfg, cores=16)
+
+
+def test_rows_show_each_host_count_and_survive_a_repetition_too_short_to_measure() -> None:
+    ok = Outcome(expected=100, delivered=100)
+    steps = {
+        1: Step(1, [1_000.0, 1_200.0], [0.2, 0.3], [0.9, 0.95], [ok, ok]),
+        2: Step(2, [1_600.0, 0.0], [0.4, math.nan], [1.0, math.nan], [ok, Outcome(100, 40)]),
+        4: Step(4, [2_000.0, 2_200.0], [0.5, 0.5], [1.0, 1.0], [ok, ok]),
+    }
+    section = Section("hosts", "Hosts")
+    add_rows(section, steps, Config(workdir=Path("."), hosts_n=100, hosts_repeats=2), cores=2)
+    cells = {row.metric.strip(): row.ours for row in section.rows}
+    added = [row.ours for row in section.rows if "per added host" in row.metric]
+    assert added == ["-300", "333"]  # medians 1,100 / 800 / 2,100 jobs/s
+    two = next(ours for metric, ours in cells.items() if metric.startswith("2 host(s)"))
+    assert two == "800 (0-1,600)"
+    delivered = section.rows[-1]
+    assert delivered.ours.startswith("540/600") and delivered.verdict == "FAIL"
+    assert "2 host(s): the CPUs" in section.notes[-1]
