@@ -219,7 +219,7 @@ class Child:
 
     def rss_mb(self) -> float:
         """Resident memory of this process and all its descendants, in MiB."""
-        return sum(_rss_kib(pid) for pid in _tree(self.pid)) / 1024
+        return sum(_rss_kib(pid) for pid in process_tree(self.pid)) / 1024
 
     def problems(self) -> list[str]:
         """Log lines that look like errors (ERROR, CRITICAL, Traceback), de-duplicated."""
@@ -243,7 +243,8 @@ def _group_exists(group: int) -> bool:
     return True
 
 
-def _tree(root: int) -> list[int]:
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process descended from it, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():

@@ -51,6 +51,7 @@ from bench.common import (
     Receiver,
     Section,
     num,
+    process_tree,
     qs,
     say,
     service_env,
@@ -79,6 +80,9 @@ SAMPLE_EVERY_S = 0.05
 READY_TIMEOUT_S = 90.0
 #: Redis is "the limit" from this share of one core (it runs commands on one thread).
 REDIS_SATURATED = 0.9
+#: The worker processes are "the limit" from this share of one core each (Python threads share
+#: one interpreter lock, so a process does not use more than about one core).
+WORKER_SATURATED = 0.9
 #: The machine's CPUs are "the limit" from this share of all cores.
 MACHINE_SATURATED = 0.9
 
@@ -301,12 +305,24 @@ def busy_share(
     return (at(busy, end) - at(busy, start)) / spent if spent > 0 else math.nan
 
 
-class Sampler:
-    """Samples Redis' and the machine's CPU ticks every ``SAMPLE_EVERY_S`` on a thread."""
+def tree_ticks(pids: Sequence[int]) -> int:
+    """utime + stime of ``pids`` (processes gone since count nothing more)."""
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            total += process_ticks(Path(f"/proc/{pid}/stat").read_text())
+    return total
 
-    def __init__(self, pid: int) -> None:
+
+class Sampler:
+    """Samples the CPU ticks of Redis, of the worker processes (``workers``: every process of
+    their trees) and of the machine every ``SAMPLE_EVERY_S`` on a thread."""
+
+    def __init__(self, pid: int, workers: Sequence[int] = ()) -> None:
         self.pid = pid
+        self.workers = list(workers)
         self.redis: list[tuple[float, float]] = []
+        self.worker: list[tuple[float, float]] = []
         self.busy: list[tuple[float, float]] = []
         self.total: list[tuple[float, float]] = []
         self._stop = threading.Event()
@@ -317,6 +333,7 @@ class Sampler:
         ticks = process_ticks(Path(f"/proc/{self.pid}/stat").read_text())
         busy, total = machine_ticks(Path("/proc/stat").read_text())
         self.redis.append((now, ticks))
+        self.worker.append((now, tree_ticks(self.workers)))
         self.busy.append((now, busy))
         self.total.append((now, total))
 
@@ -370,11 +387,14 @@ def step_order(counts: Sequence[int], repeats: int) -> list[tuple[int, int]]:
     return order
 
 
-def limit_of(redis_share: float, machine_busy: float) -> str:
-    """What held the rate: "Redis" (its one thread saturated), "the CPUs" (every core busy,
-    Redis not) or "neither" (something else: latency, the receiver, the scheduler)."""
+def limit_of(redis_share: float, worker_share: float, machine_busy: float) -> str:
+    """What held the rate: "Redis" (its one thread saturated), "the workers" (each worker
+    process, one interpreter lock, near a full core), "the CPUs" (every core busy) or
+    "neither" (something else: latency, the receiver, the scheduler)."""
     if redis_share >= REDIS_SATURATED:
         return "Redis"
+    if worker_share >= WORKER_SATURATED:
+        return "the workers"
     if machine_busy >= MACHINE_SATURATED:
         return "the CPUs"
     return "neither"
@@ -388,6 +408,9 @@ class Step:
     rates: list[float] = field(default_factory=list)  #: steady jobs/s
     redis_cpu: list[float] = field(default_factory=list)  #: share of one core, same window
     machine_cpu: list[float] = field(default_factory=list)  #: share of all cores, same window
+    #: CPU of the worker processes (each host's whole ``qs worker`` tree) per worker process,
+    #: as a share of one core, same window
+    worker_cpu: list[float] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -490,7 +513,8 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
             )
         early = bench.receiver.count()  # none, unless pausing did not hold them back
         bench.receiver.reset(ids=True)
-        with Sampler(bench.redis_pid) as sampler:
+        trees = [pid for w in workers for pid in process_tree(w.pid)]
+        with Sampler(bench.redis_pid, trees) as sampler:
             launched = time.time()
             store.resume("sms")
             outcome = drain(bench.receiver, cfg.hosts_n, launched, label)
@@ -509,17 +533,22 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
         step.rates.append(0.0)
         step.redis_cpu.append(math.nan)
         step.machine_cpu.append(math.nan)
+        step.worker_cpu.append(math.nan)
         say(label, "too few callbacks for a steady rate")
         return
     start, end, rate = window
     tick = float(os.sysconf("SC_CLK_TCK"))
     redis_cpu = cpu_share(sampler.redis, start, end, tick)
     machine_cpu = busy_share(sampler.busy, sampler.total, start, end)
+    worker_cpu = cpu_share(sampler.worker, start, end, tick) / processes
     step.rates.append(rate)
     step.redis_cpu.append(redis_cpu)
     step.machine_cpu.append(machine_cpu)
+    step.worker_cpu.append(worker_cpu)
     say(
-        label, f"{rate:,.0f} jobs/s steady; Redis {redis_cpu:.0%} of a core; CPUs {machine_cpu:.0%}"
+        label,
+        f"{rate:,.0f} jobs/s steady; Redis {redis_cpu:.0%} of a core; each worker process "
+        f"{worker_cpu:.0%}; CPUs {machine_cpu:.0%}",
     )
 
 
@@ -600,6 +629,10 @@ def add_rows(section: Section, steps: dict[int, Step], cfg: Config, cores: int) 
                 f"{num(1e6 / median(costs))} jobs/s",
             )
         section.add(
+            "  ... CPU of each worker process (its qs worker tree / processes), share of one core",
+            pct_spread(step.worker_cpu),
+        )
+        section.add(
             f"  ... machine CPU busy ({cores} cores, other work included), same window",
             pct_spread(step.machine_cpu),
         )
@@ -622,7 +655,8 @@ def verdict_note(steps: dict[int, Step], cfg: Config, cores: int) -> str:
     """What the figure shows, honestly, given the cores the hosts share."""
     most = max(k for k in steps) * cfg.hosts_processes
     limits = ", ".join(
-        f"{k} host(s): {limit_of(median(s.redis_cpu), median(s.machine_cpu))}"
+        f"{k} host(s): "
+        + limit_of(median(s.redis_cpu), median(s.worker_cpu), median(s.machine_cpu))
         for k, s in steps.items()
         if finite(s.redis_cpu)
     )
@@ -635,5 +669,6 @@ def verdict_note(steps: dict[int, Step], cfg: Config, cores: int) -> str:
     )
     return (
         f"{shared}; what held each step (Redis >= {REDIS_SATURATED:.0%} of a core, else the "
-        f"CPUs >= {MACHINE_SATURATED:.0%} busy, else neither): {limits or 'n/a'}"
+        f"workers >= {WORKER_SATURATED:.0%} of a core each, else the CPUs >= "
+        f"{MACHINE_SATURATED:.0%} busy, else neither): {limits or 'n/a'}"
     )

@@ -27,6 +27,7 @@ from bench.hosts import (
     redis_us_per_job,
     steady_window,
     step_order,
+    tree_ticks,
     verdict_note,
 )
 from bench.throughput import Outcome
@@ -45,6 +46,12 @@ def test_process_ticks_reads_utime_plus_stime_after_a_command_name_with_spaces()
     # fields 3-13, then utime (14) = 700 and stime (15) = 42
     stat = "4242 (redis-server (a) b) S 1 4242 4242 0 -1 4194560 150 0 0 0 700 42 0 0 20 0 5"
     assert process_ticks(stat) == 742
+
+
+def test_tree_ticks_sum_the_processes_and_skip_the_gone() -> None:
+    own = process_ticks(Path("/proc/self/stat").read_text())
+    assert tree_ticks([os.getpid(), 2**22 + 1]) >= own  # no such pid: counts nothing
+    assert tree_ticks([]) == 0
 
 
 def test_process_ticks_of_this_process_match_its_own_cpu_times() -> None:
@@ -186,14 +193,16 @@ def test_pick_subnet_skips_every_network_in_use() -> None:
         pick_subnet([IPv4Network("10.0.0.0/8")])
 
 
-def test_limit_of_names_redis_before_the_cpus() -> None:
-    assert limit_of(0.95, 1.0) == "Redis"
-    assert limit_of(0.3, 0.99) == "the CPUs"
-    assert limit_of(0.3, 0.5) == "neither"
+def test_limit_of_names_redis_then_the_workers_then_the_cpus() -> None:
+    assert limit_of(0.95, 0.99, 1.0) == "Redis"
+    assert limit_of(0.3, 0.95, 1.0) == "the workers"
+    assert limit_of(0.3, 0.5, 0.99) == "the CPUs"
+    assert limit_of(0.3, 0.5, 0.5) == "neither"
+    assert limit_of(math.nan, math.nan, math.nan) == "neither"
 
 
 def test_verdict_says_no_real_scaling_when_the_hosts_share_the_cores() -> None:
-    steps = {k: Step(k, [1_000.0], [0.3], [0.99]) for k in (1, 2, 4)}
+    steps = {k: Step(k, [1_000.0], [0.3], [0.99], [0.5]) for k in (1, 2, 4)}
     cfg = Config(workdir=Path("."), hosts_processes=1)
     shared = verdict_note(steps, cfg, cores=2)
     assert "not real scaling" in shared and "2 CPU core(s)" in shared
@@ -202,11 +211,12 @@ def test_verdict_says_no_real_scaling_when_the_hosts_share_the_cores() -> None:
 
 
 def test_rows_show_each_host_count_and_survive_a_repetition_too_short_to_measure() -> None:
-    ok = Outcome(expected=100, delivered=100)
+    ok, nan = Outcome(expected=100, delivered=100), math.nan
     steps = {
-        1: Step(1, [1_000.0, 1_200.0], [0.2, 0.3], [0.9, 0.95], [ok, ok]),
-        2: Step(2, [1_600.0, 0.0], [0.4, math.nan], [1.0, math.nan], [ok, Outcome(100, 40)]),
-        4: Step(4, [2_000.0, 2_200.0], [0.5, 0.5], [1.0, 1.0], [ok, ok]),
+        # hosts, jobs/s, Redis CPU, machine CPU, CPU per worker process, outcomes
+        1: Step(1, [1_000.0, 1_200.0], [0.2, 0.3], [0.9, 0.95], [0.95, 0.97], [ok, ok]),
+        2: Step(2, [1_600.0, 0.0], [0.4, nan], [1.0, nan], [0.5, nan], [ok, Outcome(100, 40)]),
+        4: Step(4, [2_000.0, 2_200.0], [0.5, 0.5], [1.0, 1.0], [0.6, 0.7], [ok, ok]),
     }
     section = Section("hosts", "Hosts")
     add_rows(section, steps, Config(workdir=Path("."), hosts_n=100, hosts_repeats=2), cores=2)
@@ -217,4 +227,4 @@ def test_rows_show_each_host_count_and_survive_a_repetition_too_short_to_measure
     assert two == "800 (0-1,600)"
     delivered = section.rows[-1]
     assert delivered.ours.startswith("540/600") and delivered.verdict == "FAIL"
-    assert "2 host(s): the CPUs" in section.notes[-1]
+    assert "1 host(s): the workers, 2 host(s): the CPUs" in section.notes[-1]
