@@ -80,9 +80,10 @@ SAMPLE_EVERY_S = 0.05
 READY_TIMEOUT_S = 90.0
 #: Redis is "the limit" from this share of one core (it runs commands on one thread).
 REDIS_SATURATED = 0.9
-#: The worker processes are "the limit" from this share of one core each (Python threads share
-#: one interpreter lock, so a process does not use more than about one core).
-WORKER_SATURATED = 0.9
+#: A worker process or the receiver is "the limit" from this share of one core (Python threads
+#: share one interpreter lock, and its hand-offs and system calls leave a process held by it
+#: some 10-15 % short of a full core).
+PROCESS_SATURATED = 0.8
 #: The machine's CPUs are "the limit" from this share of all cores.
 MACHINE_SATURATED = 0.9
 
@@ -316,13 +317,15 @@ def tree_ticks(pids: Sequence[int]) -> int:
 
 class Sampler:
     """Samples the CPU ticks of Redis, of the worker processes (``workers``: every process of
-    their trees) and of the machine every ``SAMPLE_EVERY_S`` on a thread."""
+    their trees), of the receiver and of the machine every ``SAMPLE_EVERY_S`` on a thread."""
 
-    def __init__(self, pid: int, workers: Sequence[int] = ()) -> None:
+    def __init__(self, pid: int, workers: Sequence[int] = (), receiver: int = 0) -> None:
         self.pid = pid
         self.workers = list(workers)
+        self.receiver_pid = receiver
         self.redis: list[tuple[float, float]] = []
         self.worker: list[tuple[float, float]] = []
+        self.receiver: list[tuple[float, float]] = []
         self.busy: list[tuple[float, float]] = []
         self.total: list[tuple[float, float]] = []
         self._stop = threading.Event()
@@ -334,6 +337,7 @@ class Sampler:
         busy, total = machine_ticks(Path("/proc/stat").read_text())
         self.redis.append((now, ticks))
         self.worker.append((now, tree_ticks(self.workers)))
+        self.receiver.append((now, tree_ticks([self.receiver_pid] if self.receiver_pid else [])))
         self.busy.append((now, busy))
         self.total.append((now, total))
 
@@ -387,14 +391,19 @@ def step_order(counts: Sequence[int], repeats: int) -> list[tuple[int, int]]:
     return order
 
 
-def limit_of(redis_share: float, worker_share: float, machine_busy: float) -> str:
+def limit_of(
+    redis_share: float, worker_share: float, receiver_share: float, machine_busy: float
+) -> str:
     """What held the rate: "Redis" (its one thread saturated), "the workers" (each worker
-    process, one interpreter lock, near a full core), "the CPUs" (every core busy) or
-    "neither" (something else: latency, the receiver, the scheduler)."""
+    process, one interpreter lock, near a full core), "the receiver" (one process, near a
+    core), "the CPUs" (every core busy) or "neither" (something else: latency, the
+    scheduler)."""
     if redis_share >= REDIS_SATURATED:
         return "Redis"
-    if worker_share >= WORKER_SATURATED:
+    if worker_share >= PROCESS_SATURATED:
         return "the workers"
+    if receiver_share >= PROCESS_SATURATED:
+        return "the receiver"
     if machine_busy >= MACHINE_SATURATED:
         return "the CPUs"
     return "neither"
@@ -411,6 +420,7 @@ class Step:
     #: CPU of the worker processes (each host's whole ``qs worker`` tree) per worker process,
     #: as a share of one core, same window
     worker_cpu: list[float] = field(default_factory=list)
+    receiver_cpu: list[float] = field(default_factory=list)  #: share of one core, same window
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -514,7 +524,7 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
         early = bench.receiver.count()  # none, unless pausing did not hold them back
         bench.receiver.reset(ids=True)
         trees = [pid for w in workers for pid in process_tree(w.pid)]
-        with Sampler(bench.redis_pid, trees) as sampler:
+        with Sampler(bench.redis_pid, trees, bench.receiver.child.pid) as sampler:
             launched = time.time()
             store.resume("sms")
             outcome = drain(bench.receiver, cfg.hosts_n, launched, label)
@@ -534,6 +544,7 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
         step.redis_cpu.append(math.nan)
         step.machine_cpu.append(math.nan)
         step.worker_cpu.append(math.nan)
+        step.receiver_cpu.append(math.nan)
         say(label, "too few callbacks for a steady rate")
         return
     start, end, rate = window
@@ -541,14 +552,16 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
     redis_cpu = cpu_share(sampler.redis, start, end, tick)
     machine_cpu = busy_share(sampler.busy, sampler.total, start, end)
     worker_cpu = cpu_share(sampler.worker, start, end, tick) / processes
+    receiver_cpu = cpu_share(sampler.receiver, start, end, tick)
     step.rates.append(rate)
     step.redis_cpu.append(redis_cpu)
     step.machine_cpu.append(machine_cpu)
     step.worker_cpu.append(worker_cpu)
+    step.receiver_cpu.append(receiver_cpu)
     say(
         label,
         f"{rate:,.0f} jobs/s steady; Redis {redis_cpu:.0%} of a core; each worker process "
-        f"{worker_cpu:.0%}; CPUs {machine_cpu:.0%}",
+        f"{worker_cpu:.0%}; receiver {receiver_cpu:.0%}; CPUs {machine_cpu:.0%}",
     )
 
 
@@ -632,6 +645,7 @@ def add_rows(section: Section, steps: dict[int, Step], cfg: Config, cores: int) 
             "  ... CPU of each worker process (its qs worker tree / processes), share of one core",
             pct_spread(step.worker_cpu),
         )
+        section.add("  ... receiver CPU, share of one core", pct_spread(step.receiver_cpu))
         section.add(
             f"  ... machine CPU busy ({cores} cores, other work included), same window",
             pct_spread(step.machine_cpu),
@@ -656,7 +670,12 @@ def verdict_note(steps: dict[int, Step], cfg: Config, cores: int) -> str:
     most = max(k for k in steps) * cfg.hosts_processes
     limits = ", ".join(
         f"{k} host(s): "
-        + limit_of(median(s.redis_cpu), median(s.worker_cpu), median(s.machine_cpu))
+        + limit_of(
+            median(s.redis_cpu),
+            median(s.worker_cpu),
+            median(s.receiver_cpu),
+            median(s.machine_cpu),
+        )
         for k, s in steps.items()
         if finite(s.redis_cpu)
     )
@@ -669,6 +688,7 @@ def verdict_note(steps: dict[int, Step], cfg: Config, cores: int) -> str:
     )
     return (
         f"{shared}; what held each step (Redis >= {REDIS_SATURATED:.0%} of a core, else the "
-        f"workers >= {WORKER_SATURATED:.0%} of a core each, else the CPUs >= "
+        f"workers >= {PROCESS_SATURATED:.0%} of a core each, else the receiver >= "
+        f"{PROCESS_SATURATED:.0%} of a core, else the CPUs >= "
         f"{MACHINE_SATURATED:.0%} busy, else neither): {limits or 'n/a'}"
     )

@@ -193,16 +193,17 @@ def test_pick_subnet_skips_every_network_in_use() -> None:
         pick_subnet([IPv4Network("10.0.0.0/8")])
 
 
-def test_limit_of_names_redis_then_the_workers_then_the_cpus() -> None:
-    assert limit_of(0.95, 0.99, 1.0) == "Redis"
-    assert limit_of(0.3, 0.95, 1.0) == "the workers"
-    assert limit_of(0.3, 0.5, 0.99) == "the CPUs"
-    assert limit_of(0.3, 0.5, 0.5) == "neither"
-    assert limit_of(math.nan, math.nan, math.nan) == "neither"
+def test_limit_of_names_redis_then_the_workers_the_receiver_and_the_cpus() -> None:
+    assert limit_of(0.95, 0.99, 0.99, 1.0) == "Redis"
+    assert limit_of(0.3, 0.85, 0.99, 1.0) == "the workers"
+    assert limit_of(0.3, 0.5, 0.85, 1.0) == "the receiver"
+    assert limit_of(0.3, 0.5, 0.5, 0.99) == "the CPUs"
+    assert limit_of(0.3, 0.5, 0.5, 0.5) == "neither"
+    assert limit_of(math.nan, math.nan, math.nan, math.nan) == "neither"
 
 
 def test_verdict_says_no_real_scaling_when_the_hosts_share_the_cores() -> None:
-    steps = {k: Step(k, [1_000.0], [0.3], [0.99], [0.5]) for k in (1, 2, 4)}
+    steps = {k: Step(k, [1_000.0], [0.3], [0.99], [0.5], [0.5]) for k in (1, 2, 4)}
     cfg = Config(workdir=Path("."), hosts_processes=1)
     shared = verdict_note(steps, cfg, cores=2)
     assert "not real scaling" in shared and "2 CPU core(s)" in shared
@@ -213,11 +214,14 @@ def test_verdict_says_no_real_scaling_when_the_hosts_share_the_cores() -> None:
 def test_rows_show_each_host_count_and_survive_a_repetition_too_short_to_measure() -> None:
     ok, nan = Outcome(expected=100, delivered=100), math.nan
     steps = {
-        # hosts, jobs/s, Redis CPU, machine CPU, CPU per worker process, outcomes
-        1: Step(1, [1_000.0, 1_200.0], [0.2, 0.3], [0.9, 0.95], [0.95, 0.97], [ok, ok]),
-        2: Step(2, [1_600.0, 0.0], [0.4, nan], [1.0, nan], [0.5, nan], [ok, Outcome(100, 40)]),
-        4: Step(4, [2_000.0, 2_200.0], [0.5, 0.5], [1.0, 1.0], [0.6, 0.7], [ok, ok]),
+        # hosts, jobs/s, Redis, machine, each worker process, receiver CPU; outcomes
+        1: Step(1, [1_000.0, 1_200.0], [0.2, 0.3], [0.9, 0.95], [0.95, 0.97], [0.3, 0.3]),
+        2: Step(2, [1_600.0, 0.0], [0.4, nan], [1.0, nan], [0.5, nan], [0.5, nan]),
+        4: Step(4, [2_000.0, 2_200.0], [0.5, 0.5], [1.0, 1.0], [0.6, 0.7], [0.85, 0.9]),
     }
+    outcomes = {1: [ok, ok], 2: [ok, Outcome(100, 40)], 4: [ok, ok]}
+    for k, step in steps.items():
+        step.outcomes = outcomes[k]
     section = Section("hosts", "Hosts")
     add_rows(section, steps, Config(workdir=Path("."), hosts_n=100, hosts_repeats=2), cores=2)
     cells = {row.metric.strip(): row.ours for row in section.rows}
@@ -227,4 +231,5 @@ def test_rows_show_each_host_count_and_survive_a_repetition_too_short_to_measure
     assert two == "800 (0-1,600)"
     delivered = section.rows[-1]
     assert delivered.ours.startswith("540/600") and delivered.verdict == "FAIL"
-    assert "1 host(s): the workers, 2 host(s): the CPUs" in section.notes[-1]
+    held = "1 host(s): the workers, 2 host(s): the CPUs, 4 host(s): the receiver"
+    assert held in section.notes[-1]
