@@ -78,6 +78,9 @@ BATCH = 1_000
 SAMPLE_EVERY_S = 0.05
 #: Seconds to wait for every worker process of a step to beat.
 READY_TIMEOUT_S = 90.0
+#: The verdict warns when more than this share of all cores went to anything but Redis, the
+#: workers and the receiver (the scheduler and the bench take a few %).
+OTHER_WORK_WARNING = 0.15
 #: Redis is "the limit" from this share of one core (it runs commands on one thread).
 REDIS_SATURATED = 0.9
 #: A worker process or the receiver is "the limit" from this share of one core (Python threads
@@ -383,6 +386,20 @@ def redis_us_per_job(redis_share: float, rate: float) -> float:
     return redis_share / rate * 1e6 if rate > 0 else math.nan
 
 
+def other_share(
+    machine_busy: float,
+    redis_share: float,
+    worker_share: float,
+    processes: int,
+    receiver_share: float,
+    cores: int,
+) -> float:
+    """Share of all cores busy with something else than Redis, the worker processes and the
+    receiver (the scheduler, the bench itself, and other work on the machine)."""
+    ours = redis_share + worker_share * processes + receiver_share
+    return machine_busy - ours / cores
+
+
 def step_order(counts: Sequence[int], repeats: int) -> list[tuple[int, int]]:
     """(repetition, hosts) in run order: forwards, backwards, forwards, ..."""
     order: list[tuple[int, int]] = []
@@ -618,6 +635,15 @@ def run(cfg: Config) -> Section:
     return section
 
 
+def others(step: Step, processes: int, cores: int) -> list[float]:
+    """``other_share`` of each repetition of ``step``."""
+    shares = zip(step.machine_cpu, step.redis_cpu, step.worker_cpu, step.receiver_cpu, strict=True)
+    return [
+        other_share(busy, redis_cpu, worker, processes, receiver, cores)
+        for busy, redis_cpu, worker, receiver in shares
+    ]
+
+
 def add_rows(section: Section, steps: dict[int, Step], cfg: Config, cores: int) -> None:
     """The figure's rows and its verdict note."""
     n, reps = cfg.hosts_n, cfg.hosts_repeats
@@ -649,6 +675,11 @@ def add_rows(section: Section, steps: dict[int, Step], cfg: Config, cores: int) 
         section.add(
             f"  ... machine CPU busy ({cores} cores, other work included), same window",
             pct_spread(step.machine_cpu),
+        )
+        section.add(
+            "  ... of which neither Redis, the workers nor the receiver (scheduler, bench, "
+            "other work)",
+            pct_spread(others(step, procs, cores)),
         )
         if k in added:
             section.add("  ... jobs/s per added host, (rate_k - rate_1) / (k - 1)", num(added[k]))
@@ -686,6 +717,16 @@ def verdict_note(steps: dict[int, Step], cfg: Config, cores: int) -> str:
         if cores < most + 2
         else f"verdict: {cores} cores for at most {most} worker processes"
     )
+    busy_elsewhere = [
+        f"{k} host(s) {median(others(s, k * cfg.hosts_processes, cores)):.0%}"
+        for k, s in steps.items()
+        if median(others(s, k * cfg.hosts_processes, cores)) > OTHER_WORK_WARNING
+    ]
+    if busy_elsewhere:
+        shared += (
+            "; other work held a large share of the machine during "
+            f"{', '.join(busy_elsewhere)} (median share of all cores), so those figures are low"
+        )
     return (
         f"{shared}; what held each step (Redis >= {REDIS_SATURATED:.0%} of a core, else the "
         f"workers >= {PROCESS_SATURATED:.0%} of a core each, else the receiver >= "

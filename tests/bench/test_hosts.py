@@ -21,6 +21,7 @@ from bench.hosts import (
     cpu_share,
     limit_of,
     machine_ticks,
+    other_share,
     per_added_host,
     pick_subnet,
     process_ticks,
@@ -114,6 +115,11 @@ def test_steady_window_matches_the_cluster_benchmarks_rate_and_names_its_ends() 
 def test_redis_cost_per_job_and_where_its_one_core_fills() -> None:
     assert redis_us_per_job(0.4, 8_000.0) == pytest.approx(50.0)  # 1e6 / 50 = 20,000 jobs/s
     assert math.isnan(redis_us_per_job(0.4, 0.0))
+
+
+def test_other_share_is_what_the_machine_spent_beside_the_measured_processes() -> None:
+    # 2 cores 90 % busy = 1.8 cores; Redis 0.4 + 2 workers x 0.5 + receiver 0.2 = 1.6 cores
+    assert other_share(0.9, 0.4, 0.5, 2, 0.2, cores=2) == pytest.approx(0.1)
 
 
 def test_steps_alternate_their_order() -> None:
@@ -233,3 +239,8 @@ def test_rows_show_each_host_count_and_survive_a_repetition_too_short_to_measure
     assert delivered.ours.startswith("540/600") and delivered.verdict == "FAIL"
     held = "1 host(s): the workers, 2 host(s): the CPUs, 4 host(s): the receiver"
     assert held in section.notes[-1]
+    # 2 hosts: 1.0 - (0.4 + 2 x 0.5 + 0.5) / 2 = 5 % elsewhere; 4 hosts: 1.0 - (0.5 + 4 x 0.65
+    # + 0.875) / 2 < 0; 1 host: about 17 %, over the warning's 15 %
+    elsewhere = [row.ours for row in section.rows if "neither Redis" in row.metric]
+    assert len(elsewhere) == 3 and elsewhere[1] == "5% (5%-5%)"
+    assert "other work held a large share of the machine during 1 host(s) 17%" in section.notes[-1]
