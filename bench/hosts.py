@@ -78,8 +78,8 @@ BATCH = 1_000
 SAMPLE_EVERY_S = 0.05
 #: Seconds to wait for every worker process of a step to beat.
 READY_TIMEOUT_S = 90.0
-#: The verdict warns when more than this share of all cores went to anything but Redis, the
-#: workers and the receiver (the scheduler and the bench take a few %).
+#: The verdict warns when more than this share of all cores went to other work than the
+#: bench's own processes.
 OTHER_WORK_WARNING = 0.15
 #: Redis is "the limit" from this share of one core (it runs commands on one thread).
 REDIS_SATURATED = 0.9
@@ -319,16 +319,12 @@ def tree_ticks(pids: Sequence[int]) -> int:
 
 
 class Sampler:
-    """Samples the CPU ticks of Redis, of the worker processes (``workers``: every process of
-    their trees), of the receiver and of the machine every ``SAMPLE_EVERY_S`` on a thread."""
+    """Samples the CPU ticks of named groups of processes (``groups``: name -> pids) and of the
+    machine every ``SAMPLE_EVERY_S`` on a thread; ``series[name]`` holds (unix s, ticks)."""
 
-    def __init__(self, pid: int, workers: Sequence[int] = (), receiver: int = 0) -> None:
-        self.pid = pid
-        self.workers = list(workers)
-        self.receiver_pid = receiver
-        self.redis: list[tuple[float, float]] = []
-        self.worker: list[tuple[float, float]] = []
-        self.receiver: list[tuple[float, float]] = []
+    def __init__(self, groups: dict[str, Sequence[int]]) -> None:
+        self.groups = {name: list(pids) for name, pids in groups.items()}
+        self.series: dict[str, list[tuple[float, float]]] = {name: [] for name in groups}
         self.busy: list[tuple[float, float]] = []
         self.total: list[tuple[float, float]] = []
         self._stop = threading.Event()
@@ -336,11 +332,9 @@ class Sampler:
 
     def _sample(self) -> None:
         now = time.time()
-        ticks = process_ticks(Path(f"/proc/{self.pid}/stat").read_text())
+        for name, pids in self.groups.items():
+            self.series[name].append((now, tree_ticks(pids)))
         busy, total = machine_ticks(Path("/proc/stat").read_text())
-        self.redis.append((now, ticks))
-        self.worker.append((now, tree_ticks(self.workers)))
-        self.receiver.append((now, tree_ticks([self.receiver_pid] if self.receiver_pid else [])))
         self.busy.append((now, busy))
         self.total.append((now, total))
 
@@ -357,6 +351,10 @@ class Sampler:
         self._stop.set()
         self._thread.join(timeout=2)
         self._sample()
+
+    def share(self, name: str, start: float, end: float) -> float:
+        """``cpu_share`` of group ``name`` between ``start`` and ``end``, in cores."""
+        return cpu_share(self.series[name], start, end, float(os.sysconf("SC_CLK_TCK")))
 
 
 # --- the figures ----------------------------------------------------------------------------
@@ -386,17 +384,9 @@ def redis_us_per_job(redis_share: float, rate: float) -> float:
     return redis_share / rate * 1e6 if rate > 0 else math.nan
 
 
-def other_share(
-    machine_busy: float,
-    redis_share: float,
-    worker_share: float,
-    processes: int,
-    receiver_share: float,
-    cores: int,
-) -> float:
-    """Share of all cores busy with something else than Redis, the worker processes and the
-    receiver (the scheduler, the bench itself, and other work on the machine)."""
-    ours = redis_share + worker_share * processes + receiver_share
+def other_share(machine_busy: float, ours: float, cores: int) -> float:
+    """Share of all ``cores`` busy with other work than the bench's own processes, which used
+    ``ours`` cores (Redis, workers, scheduler, receiver and the bench process itself)."""
     return machine_busy - ours / cores
 
 
@@ -438,6 +428,9 @@ class Step:
     #: as a share of one core, same window
     worker_cpu: list[float] = field(default_factory=list)
     receiver_cpu: list[float] = field(default_factory=list)  #: share of one core, same window
+    scheduler_cpu: list[float] = field(default_factory=list)  #: share of one core, same window
+    #: cores used by all the bench's processes (the above and the bench itself), same window
+    ours_cpu: list[float] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -527,7 +520,7 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
             )
             for i in range(k)
         ]
-        children.start(f"{k}h-{rep + 1}-scheduler", qs("scheduler"), bench.env)
+        scheduler = children.start(f"{k}h-{rep + 1}-scheduler", qs("scheduler"), bench.env)
         ready = wait_until(
             lambda: len(liveness.alive("worker")) >= processes and liveness.alive("scheduler"),
             timeout_s=READY_TIMEOUT_S,
@@ -540,8 +533,14 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
             )
         early = bench.receiver.count()  # none, unless pausing did not hold them back
         bench.receiver.reset(ids=True)
-        trees = [pid for w in workers for pid in process_tree(w.pid)]
-        with Sampler(bench.redis_pid, trees, bench.receiver.child.pid) as sampler:
+        groups: dict[str, Sequence[int]] = {
+            "redis": [bench.redis_pid],
+            "workers": [pid for w in workers for pid in process_tree(w.pid)],
+            "receiver": [bench.receiver.child.pid],
+            "scheduler": process_tree(scheduler.pid),
+            "bench": [os.getpid()],
+        }
+        with Sampler(groups) as sampler:
             launched = time.time()
             store.resume("sms")
             outcome = drain(bench.receiver, cfg.hosts_n, launched, label)
@@ -562,14 +561,18 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
         step.machine_cpu.append(math.nan)
         step.worker_cpu.append(math.nan)
         step.receiver_cpu.append(math.nan)
+        step.scheduler_cpu.append(math.nan)
+        step.ours_cpu.append(math.nan)
         say(label, "too few callbacks for a steady rate")
         return
     start, end, rate = window
-    tick = float(os.sysconf("SC_CLK_TCK"))
-    redis_cpu = cpu_share(sampler.redis, start, end, tick)
+    cores = len(os.sched_getaffinity(0))
+    redis_cpu = sampler.share("redis", start, end)
     machine_cpu = busy_share(sampler.busy, sampler.total, start, end)
-    worker_cpu = cpu_share(sampler.worker, start, end, tick) / processes
-    receiver_cpu = cpu_share(sampler.receiver, start, end, tick)
+    worker_cpu = sampler.share("workers", start, end) / processes
+    receiver_cpu = sampler.share("receiver", start, end)
+    step.scheduler_cpu.append(sampler.share("scheduler", start, end))
+    step.ours_cpu.append(sum(sampler.share(name, start, end) for name in groups))
     step.rates.append(rate)
     step.redis_cpu.append(redis_cpu)
     step.machine_cpu.append(machine_cpu)
@@ -578,7 +581,8 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
     say(
         label,
         f"{rate:,.0f} jobs/s steady; Redis {redis_cpu:.0%} of a core; each worker process "
-        f"{worker_cpu:.0%}; receiver {receiver_cpu:.0%}; CPUs {machine_cpu:.0%}",
+        f"{worker_cpu:.0%}; receiver {receiver_cpu:.0%}; CPUs {machine_cpu:.0%} busy, "
+        f"{other_share(machine_cpu, step.ours_cpu[-1], cores):.0%} with other work",
     )
 
 
@@ -635,13 +639,10 @@ def run(cfg: Config) -> Section:
     return section
 
 
-def others(step: Step, processes: int, cores: int) -> list[float]:
+def others(step: Step, cores: int) -> list[float]:
     """``other_share`` of each repetition of ``step``."""
-    shares = zip(step.machine_cpu, step.redis_cpu, step.worker_cpu, step.receiver_cpu, strict=True)
-    return [
-        other_share(busy, redis_cpu, worker, processes, receiver, cores)
-        for busy, redis_cpu, worker, receiver in shares
-    ]
+    shares = zip(step.machine_cpu, step.ours_cpu, strict=True)
+    return [other_share(busy, ours, cores) for busy, ours in shares]
 
 
 def add_rows(section: Section, steps: dict[int, Step], cfg: Config, cores: int) -> None:
@@ -672,14 +673,14 @@ def add_rows(section: Section, steps: dict[int, Step], cfg: Config, cores: int) 
             pct_spread(step.worker_cpu),
         )
         section.add("  ... receiver CPU, share of one core", pct_spread(step.receiver_cpu))
+        section.add("  ... scheduler CPU, share of one core", pct_spread(step.scheduler_cpu))
         section.add(
             f"  ... machine CPU busy ({cores} cores, other work included), same window",
             pct_spread(step.machine_cpu),
         )
         section.add(
-            "  ... of which neither Redis, the workers nor the receiver (scheduler, bench, "
-            "other work)",
-            pct_spread(others(step, procs, cores)),
+            "  ... of which other work than the bench's processes (share of all cores)",
+            pct_spread(others(step, cores)),
         )
         if k in added:
             section.add("  ... jobs/s per added host, (rate_k - rate_1) / (k - 1)", num(added[k]))
@@ -718,9 +719,9 @@ def verdict_note(steps: dict[int, Step], cfg: Config, cores: int) -> str:
         else f"verdict: {cores} cores for at most {most} worker processes"
     )
     busy_elsewhere = [
-        f"{k} host(s) {median(others(s, k * cfg.hosts_processes, cores)):.0%}"
+        f"{k} host(s) {median(others(s, cores)):.0%}"
         for k, s in steps.items()
-        if median(others(s, k * cfg.hosts_processes, cores)) > OTHER_WORK_WARNING
+        if median(others(s, cores)) > OTHER_WORK_WARNING
     ]
     if busy_elsewhere:
         shared += (

@@ -14,6 +14,7 @@ from bench.cluster import steady_rate
 from bench.common import Config, Section
 from bench.hosts import (
     Network,
+    Sampler,
     Step,
     add_rows,
     at,
@@ -64,6 +65,19 @@ def test_process_ticks_of_this_process_match_its_own_cpu_times() -> None:
     times = os.times()
     assert ticks > 0
     assert abs(ticks / tick - (times.user + times.system)) <= 0.05
+
+
+def test_sampler_accounts_for_the_cpu_a_process_spent_in_a_window() -> None:
+    with Sampler({"me": [os.getpid()], "gone": [2**22 + 1]}) as sampler:
+        before, start = os.times(), time.time()
+        deadline = time.process_time() + 0.4
+        while time.process_time() < deadline:
+            pass
+        after, end = os.times(), time.time()
+    spent = (after.user + after.system) - (before.user + before.system)
+    assert sampler.share("me", start, end) * (end - start) == pytest.approx(spent, abs=0.06)
+    assert sampler.share("gone", start, end) == 0.0
+    assert len(sampler.busy) >= 3 and sampler.busy[-1][1] >= sampler.busy[0][1]
 
 
 def test_machine_ticks_counts_idle_and_iowait_as_not_busy() -> None:
@@ -117,9 +131,10 @@ def test_redis_cost_per_job_and_where_its_one_core_fills() -> None:
     assert math.isnan(redis_us_per_job(0.4, 0.0))
 
 
-def test_other_share_is_what_the_machine_spent_beside_the_measured_processes() -> None:
-    # 2 cores 90 % busy = 1.8 cores; Redis 0.4 + 2 workers x 0.5 + receiver 0.2 = 1.6 cores
-    assert other_share(0.9, 0.4, 0.5, 2, 0.2, cores=2) == pytest.approx(0.1)
+def test_other_share_is_what_the_machine_spent_beside_the_benchs_processes() -> None:
+    # 2 cores 90 % busy = 1.8 cores, 1.6 of them ours: 0.2 cores = 10 % of the machine
+    assert other_share(0.9, 1.6, cores=2) == pytest.approx(0.1)
+    assert other_share(0.5, 1.0, cores=2) == pytest.approx(0.0)
 
 
 def test_steps_alternate_their_order() -> None:
@@ -209,7 +224,7 @@ def test_limit_of_names_redis_then_the_workers_the_receiver_and_the_cpus() -> No
 
 
 def test_verdict_says_no_real_scaling_when_the_hosts_share_the_cores() -> None:
-    steps = {k: Step(k, [1_000.0], [0.3], [0.99], [0.5], [0.5]) for k in (1, 2, 4)}
+    steps = {k: Step(k, [1_000.0], [0.3], [0.99], [0.5], [0.5], [0.1], [1.9]) for k in (1, 2, 4)}
     cfg = Config(workdir=Path("."), hosts_processes=1)
     shared = verdict_note(steps, cfg, cores=2)
     assert "not real scaling" in shared and "2 CPU core(s)" in shared
@@ -220,11 +235,15 @@ def test_verdict_says_no_real_scaling_when_the_hosts_share_the_cores() -> None:
 def test_rows_show_each_host_count_and_survive_a_repetition_too_short_to_measure() -> None:
     ok, nan = Outcome(expected=100, delivered=100), math.nan
     steps = {
-        # hosts, jobs/s, Redis, machine, each worker process, receiver CPU; outcomes
-        1: Step(1, [1_000.0, 1_200.0], [0.2, 0.3], [0.9, 0.95], [0.95, 0.97], [0.3, 0.3]),
-        2: Step(2, [1_600.0, 0.0], [0.4, nan], [1.0, nan], [0.5, nan], [0.5, nan]),
-        4: Step(4, [2_000.0, 2_200.0], [0.5, 0.5], [1.0, 1.0], [0.6, 0.7], [0.85, 0.9]),
+        k: Step(k, rates, redis_cpu=r, machine_cpu=m, worker_cpu=w, receiver_cpu=rc, ours_cpu=o)
+        for k, rates, r, m, w, rc, o in [
+            (1, [1_000.0, 1_200.0], [0.2, 0.3], [0.9, 0.95], [0.95, 0.97], [0.3, 0.3], [1.4, 1.5]),
+            (2, [1_600.0, 0.0], [0.4, nan], [1.0, nan], [0.5, nan], [0.5, nan], [1.9, nan]),
+            (4, [2_000.0, 2_200.0], [0.5, 0.5], [1.0, 1.0], [0.6, 0.7], [0.85, 0.9], [2.0, 2.0]),
+        ]
     }
+    for step in steps.values():
+        step.scheduler_cpu = [0.1] * len(step.rates)
     outcomes = {1: [ok, ok], 2: [ok, Outcome(100, 40)], 4: [ok, ok]}
     for k, step in steps.items():
         step.outcomes = outcomes[k]
@@ -239,8 +258,9 @@ def test_rows_show_each_host_count_and_survive_a_repetition_too_short_to_measure
     assert delivered.ours.startswith("540/600") and delivered.verdict == "FAIL"
     held = "1 host(s): the workers, 2 host(s): the CPUs, 4 host(s): the receiver"
     assert held in section.notes[-1]
-    # 2 hosts: 1.0 - (0.4 + 2 x 0.5 + 0.5) / 2 = 5 % elsewhere; 4 hosts: 1.0 - (0.5 + 4 x 0.65
-    # + 0.875) / 2 < 0; 1 host: about 17 %, over the warning's 15 %
-    elsewhere = [row.ours for row in section.rows if "neither Redis" in row.metric]
-    assert len(elsewhere) == 3 and elsewhere[1] == "5% (5%-5%)"
-    assert "other work held a large share of the machine during 1 host(s) 17%" in section.notes[-1]
+    # other work: 1 host 0.9 - 1.4 / 2 = 20 % and 0.95 - 1.5 / 2 = 20 %, over the warning's
+    # 15 %; 2 hosts 1.0 - 1.9 / 2 = 5 %; 4 hosts 0 %
+    elsewhere = [row.ours for row in section.rows if "other work than" in row.metric]
+    assert elsewhere == ["20% (20%-20%)", "5% (5%-5%)", "0% (0%-0%)"]
+    assert "other work held a large share of the machine during 1 host(s) 20% " in section.notes[-1]
+    assert "2 host(s) 5%" not in section.notes[-1]
