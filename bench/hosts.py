@@ -298,6 +298,13 @@ def cpu_share(
     return (at(samples, end) - at(samples, start)) / ticks_per_s / (end - start)
 
 
+def interrupt_ticks(stat: str) -> int:
+    """irq + softirq clock ticks of all cores, from the text of ``/proc/stat``: kernel work
+    outside any process's utime/stime, such as receiving the veth and bridge traffic."""
+    fields = [int(v) for v in stat.split("\n", 1)[0].split()[1:]]
+    return sum(fields[5:7])
+
+
 def busy_share(
     busy: Sequence[tuple[float, float]],
     total: Sequence[tuple[float, float]],
@@ -327,6 +334,7 @@ class Sampler:
         self.series: dict[str, list[tuple[float, float]]] = {name: [] for name in groups}
         self.busy: list[tuple[float, float]] = []
         self.total: list[tuple[float, float]] = []
+        self.interrupts: list[tuple[float, float]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="cpu-sampler", daemon=True)
 
@@ -334,9 +342,11 @@ class Sampler:
         now = time.time()
         for name, pids in self.groups.items():
             self.series[name].append((now, tree_ticks(pids)))
-        busy, total = machine_ticks(Path("/proc/stat").read_text())
+        stat = Path("/proc/stat").read_text()
+        busy, total = machine_ticks(stat)
         self.busy.append((now, busy))
         self.total.append((now, total))
+        self.interrupts.append((now, interrupt_ticks(stat)))
 
     def _run(self) -> None:
         while not self._stop.wait(SAMPLE_EVERY_S):
@@ -384,10 +394,11 @@ def redis_us_per_job(redis_share: float, rate: float) -> float:
     return redis_share / rate * 1e6 if rate > 0 else math.nan
 
 
-def other_share(machine_busy: float, ours: float, cores: int) -> float:
+def other_share(machine_busy: float, ours: float, cores: int, interrupts: float = 0.0) -> float:
     """Share of all ``cores`` busy with other work than the bench's own processes, which used
-    ``ours`` cores (Redis, workers, scheduler, receiver and the bench process itself)."""
-    return machine_busy - ours / cores
+    ``ours`` cores (Redis, workers, scheduler, receiver and the bench process itself), and than
+    the kernel's ``interrupts`` (a share of all cores, not charged to any process)."""
+    return machine_busy - ours / cores - interrupts
 
 
 def step_order(counts: Sequence[int], repeats: int) -> list[tuple[int, int]]:
@@ -431,6 +442,8 @@ class Step:
     scheduler_cpu: list[float] = field(default_factory=list)  #: share of one core, same window
     #: cores used by all the bench's processes (the above and the bench itself), same window
     ours_cpu: list[float] = field(default_factory=list)
+    #: irq + softirq time (the veth/bridge traffic among it), share of all cores, same window
+    interrupt_cpu: list[float] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
 
@@ -563,12 +576,15 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
         step.receiver_cpu.append(math.nan)
         step.scheduler_cpu.append(math.nan)
         step.ours_cpu.append(math.nan)
+        step.interrupt_cpu.append(math.nan)
         say(label, "too few callbacks for a steady rate")
         return
     start, end, rate = window
     cores = len(os.sched_getaffinity(0))
     redis_cpu = sampler.share("redis", start, end)
     machine_cpu = busy_share(sampler.busy, sampler.total, start, end)
+    interrupts = busy_share(sampler.interrupts, sampler.total, start, end)
+    step.interrupt_cpu.append(interrupts)
     worker_cpu = sampler.share("workers", start, end) / processes
     receiver_cpu = sampler.share("receiver", start, end)
     step.scheduler_cpu.append(sampler.share("scheduler", start, end))
@@ -582,7 +598,8 @@ def one_step(bench: Bench, step: Step, rep: int) -> None:
         label,
         f"{rate:,.0f} jobs/s steady; Redis {redis_cpu:.0%} of a core; each worker process "
         f"{worker_cpu:.0%}; receiver {receiver_cpu:.0%}; CPUs {machine_cpu:.0%} busy, "
-        f"{other_share(machine_cpu, step.ours_cpu[-1], cores):.0%} with other work",
+        f"{interrupts:.0%} in interrupts, "
+        f"{other_share(machine_cpu, step.ours_cpu[-1], cores, interrupts):.0%} with other work",
     )
 
 
@@ -641,8 +658,8 @@ def run(cfg: Config) -> Section:
 
 def others(step: Step, cores: int) -> list[float]:
     """``other_share`` of each repetition of ``step``."""
-    shares = zip(step.machine_cpu, step.ours_cpu, strict=True)
-    return [other_share(busy, ours, cores) for busy, ours in shares]
+    shares = zip(step.machine_cpu, step.ours_cpu, step.interrupt_cpu, strict=True)
+    return [other_share(busy, ours, cores, irq) for busy, ours, irq in shares]
 
 
 def add_rows(section: Section, steps: dict[int, Step], cfg: Config, cores: int) -> None:
@@ -679,7 +696,11 @@ def add_rows(section: Section, steps: dict[int, Step], cfg: Config, cores: int) 
             pct_spread(step.machine_cpu),
         )
         section.add(
-            "  ... of which other work than the bench's processes (share of all cores)",
+            "  ... of which kernel interrupts (irq + softirq, the veth/bridge traffic among it)",
+            pct_spread(step.interrupt_cpu),
+        )
+        section.add(
+            "  ... of which other work than the bench's processes and interrupts",
             pct_spread(others(step, cores)),
         )
         if k in added:

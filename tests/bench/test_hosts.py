@@ -20,6 +20,7 @@ from bench.hosts import (
     at,
     busy_share,
     cpu_share,
+    interrupt_ticks,
     limit_of,
     machine_ticks,
     other_share,
@@ -85,7 +86,9 @@ def test_machine_ticks_counts_idle_and_iowait_as_not_busy() -> None:
     busy, total = machine_ticks(line)
     assert total == 100 + 5 + 20 + 300 + 50 + 1 + 2 + 3  # guest time is inside user already
     assert busy == total - 300 - 50
+    assert interrupt_ticks(line) == 1 + 2
     busy, total = machine_ticks(Path("/proc/stat").read_text())
+    assert 0 <= interrupt_ticks(Path("/proc/stat").read_text()) <= busy
     assert 0 <= busy <= total
 
 
@@ -135,6 +138,7 @@ def test_other_share_is_what_the_machine_spent_beside_the_benchs_processes() -> 
     # 2 cores 90 % busy = 1.8 cores, 1.6 of them ours: 0.2 cores = 10 % of the machine
     assert other_share(0.9, 1.6, cores=2) == pytest.approx(0.1)
     assert other_share(0.5, 1.0, cores=2) == pytest.approx(0.0)
+    assert other_share(0.9, 1.6, cores=2, interrupts=0.04) == pytest.approx(0.06)
 
 
 def test_steps_alternate_their_order() -> None:
@@ -224,7 +228,8 @@ def test_limit_of_names_redis_then_the_workers_the_receiver_and_the_cpus() -> No
 
 
 def test_verdict_says_no_real_scaling_when_the_hosts_share_the_cores() -> None:
-    steps = {k: Step(k, [1_000.0], [0.3], [0.99], [0.5], [0.5], [0.1], [1.9]) for k in (1, 2, 4)}
+    figures = ([1_000.0], [0.3], [0.99], [0.5], [0.5], [0.1], [1.9], [0.01])
+    steps = {k: Step(k, *figures) for k in (1, 2, 4)}
     cfg = Config(workdir=Path("."), hosts_processes=1)
     shared = verdict_note(steps, cfg, cores=2)
     assert "not real scaling" in shared and "2 CPU core(s)" in shared
@@ -244,6 +249,7 @@ def test_rows_show_each_host_count_and_survive_a_repetition_too_short_to_measure
     }
     for step in steps.values():
         step.scheduler_cpu = [0.1] * len(step.rates)
+        step.interrupt_cpu = [0.0] * len(step.rates)
     outcomes = {1: [ok, ok], 2: [ok, Outcome(100, 40)], 4: [ok, ok]}
     for k, step in steps.items():
         step.outcomes = outcomes[k]
