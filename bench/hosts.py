@@ -10,13 +10,19 @@ One step: flush Redis, pause ``sms``, queue N SMS over ``WORKSPACES`` workspaces
 with ``QUEUE_LIMITS``), start the workers on k hosts and the scheduler, wait until every worker
 process beats, then resume ``sms`` and wait for N callbacks. Pausing keeps the hosts' staggered
 boots out of the figure. The rate is ``bench.cluster``'s steady one (the 10 % to the 90 %
-callback); Redis' CPU (``/proc/<pid>/stat`` utime + stime, as a share of one core) and the
-machine's (``/proc/stat``, as a share of all its cores) are sampled through the drain and taken
-over that same window. Steps run in alternating order (1, 2, 4, then 4, 2, 1, ...) so drift from
-other load hits every k alike; each k shows the median and range of its repetitions.
+callback). CPU is sampled every 50 ms through the drain and taken over that same window:
+Redis, each worker process, the receiver and the scheduler from ``/proc/<pid>/stat``
+(utime + stime, as a share of one core), the machine from ``/proc/stat`` (busy, and irq +
+softirq, as a share of all cores), and what is left once the bench's own processes and the
+interrupts are taken out: other work on the machine, which skews the figure. Redis CPU per job
+gives the rate at which its one thread would fill (an extrapolation). Steps run in alternating
+order (1, 2, 4, then 4, 2, 1, ...) so drift from other load hits every k alike; each k shows
+the median and range of its repetitions, and jobs/s per added host = (rate_k - rate_1) / (k - 1)
+on the medians. ``-p 1`` by default, so one host is one worker process (one interpreter lock).
 
 On a machine with fewer cores than hosts x P every host shares the same cores: the figure then
-shows per-host overhead and whether Redis is the limit, not scaling; the verdict says which.
+shows per-host overhead and whether Redis is the limit, not scaling; the verdict says so and
+names what held each step (Redis, the workers, the receiver, the CPUs).
 Needs root (CAP_NET_ADMIN) for ``ip netns``; without it the section is skipped with a note.
 Everything it creates carries a run id (``qsb<run>...``) and is removed on exit, also on
 failure and Ctrl-C.
