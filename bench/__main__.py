@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import api, cluster, delayed, limits, redis_bench, throughput
+from bench import api, cluster, delayed, hosts, limits, redis_bench, throughput
 from bench.common import Config, Section
 from bench.report import cpu_busy, print_table, write_markdown
 
@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     redis_bench.NAME: redis_bench.run,
     limits.NAME: limits.run,
     cluster.NAME: cluster.run,
+    hosts.NAME: hosts.run,
 }
 
 #: Warn when the CPUs are busier than this share before the run starts.
@@ -60,6 +61,10 @@ SIZES: dict[str, tuple[float, float]] = {
     "cluster_replicas": (0, 0),
     "cluster_processes": (2, 2),
     "cluster_threads": (4, 4),
+    "hosts_n": (20_000, 6_000),
+    "hosts_repeats": (5, 3),
+    "hosts_processes": (1, 1),
+    "hosts_threads": (4, 4),
 }
 HELP = {
     "delayed_n": "far-future jobs in the delayed benchmark",
@@ -71,6 +76,10 @@ HELP = {
     "cluster_n": "jobs queued up front per repetition of the cluster benchmark (3 queues)",
     "cluster_repeats": "repetitions of each side of the cluster benchmark",
     "cluster_replicas": "replicas per master of the cluster benchmark's 3-master cluster",
+    "hosts_n": "jobs queued up front per step of the hosts benchmark (1, 2, 4 hosts)",
+    "hosts_repeats": "repetitions of each host count of the hosts benchmark",
+    "hosts_processes": "qs worker -p on each host (network namespace) of the hosts benchmark",
+    "hosts_threads": "qs worker -t on each host of the hosts benchmark",
 }
 
 

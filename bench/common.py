@@ -128,6 +128,10 @@ class Config:
     cluster_replicas: int = 0  #: replicas per master of the 3-master cluster
     cluster_processes: int = 2
     cluster_threads: int = 4
+    hosts_n: int = 20_000  #: jobs queued up front per step of the hosts benchmark
+    hosts_repeats: int = 5  #: repetitions of each host count (1, 2, 4), in alternating order
+    hosts_processes: int = 1  #: ``qs worker -p`` on each host
+    hosts_threads: int = 4  #: ``qs worker -t`` on each host
 
 
 # --- child processes ------------------------------------------------------------------------
@@ -215,7 +219,7 @@ class Child:
 
     def rss_mb(self) -> float:
         """Resident memory of this process and all its descendants, in MiB."""
-        return sum(_rss_kib(pid) for pid in _tree(self.pid)) / 1024
+        return sum(_rss_kib(pid) for pid in process_tree(self.pid)) / 1024
 
     def problems(self) -> list[str]:
         """Log lines that look like errors (ERROR, CRITICAL, Traceback), de-duplicated."""
@@ -239,7 +243,8 @@ def _group_exists(group: int) -> bool:
     return True
 
 
-def _tree(root: int) -> list[int]:
+def process_tree(root: int) -> list[int]:
+    """``root`` and every process descended from it, from /proc."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -311,9 +316,11 @@ SYSTEM_REDIS = Path("/usr/bin/redis-server")
 
 
 @contextlib.contextmanager
-def system_redis(workdir: Path, name: str) -> Iterator[str]:
+def system_redis(workdir: Path, name: str, host: str = "127.0.0.1") -> Iterator[str]:
     """A throw-away standalone ``/usr/bin/redis-server`` (Redis 7, no persistence, as the
-    cluster nodes of ``tests.cluster`` are configured); yields its URL, stopped on exit."""
+    cluster nodes of ``tests.cluster`` are configured) listening on ``host``; yields its URL,
+    stopped on exit. Bound to another address than loopback, protected mode is off (the
+    address is a bench network's, e.g. ``bench.hosts``' bridge)."""
     import redis
 
     from local.processes import die_with_parent
@@ -326,14 +333,16 @@ def system_redis(workdir: Path, name: str) -> Iterator[str]:
     folder.mkdir(parents=True, exist_ok=True)
     port = free_port()
     argv = [
-        str(SYSTEM_REDIS), "--bind", "127.0.0.1", "--port", str(port), "--dir", str(folder),
+        str(SYSTEM_REDIS), "--bind", host, "--port", str(port), "--dir", str(folder),
         "--logfile", str(folder / "redis.log"), "--appendonly", "no", "--save", "",
         "--maxmemory-policy", "noeviction", "--daemonize", "no",
     ]  # fmt: skip
+    if host != "127.0.0.1":
+        argv += ["--protected-mode", "no"]
     process = subprocess.Popen(
         argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent
     )
-    url = f"redis://127.0.0.1:{port}/0"
+    url = f"redis://{host}:{port}/0"
     try:
         client = redis.Redis.from_url(url, socket_connect_timeout=0.2)
         if not wait_until(lambda: _pings(client) or process.poll() is not None, timeout_s=10):
@@ -383,12 +392,13 @@ SMS_UNLIMITED = json.dumps({"sms": {"limiter": None, "concurrency": None}})
 class Receiver:
     """Client of a ``bench.receiver`` child (see that module for its control endpoints)."""
 
-    def __init__(self, children: Children) -> None:
+    def __init__(self, children: Children, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"http://{host}:{self.port}"
         self.child = children.start(
             "receiver",
-            [sys.executable, "-m", "bench.receiver", "--port", str(self.port)],
+            [sys.executable, "-m", "bench.receiver", "--host", host, "--port", str(self.port)],
             dict(os.environ),
         )
         deadline = time.monotonic() + BOOT_TIMEOUT_S
@@ -404,7 +414,7 @@ class Receiver:
                 time.sleep(0.05)
 
     def _get(self, path: str, method: str = "GET") -> dict[str, Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         try:
             conn.request(method, "/__bench/" + path)
             return dict(json.loads(conn.getresponse().read()))
