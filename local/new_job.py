@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.job_data import JobData, job_data
+from shared.jobs.data import JobData, job_data
 from shared.jobs.store import Job
 
 

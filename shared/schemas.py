@@ -298,7 +298,7 @@ class JobOptions(_Body):
     priority: Priority = DEFAULT_PRIORITY
     job_id: JobId | None = None
     #: ``"sync"``: if Redis is unreachable, an immediate send is delivered in the call
-    #: (``"mode": "sync-fallback"``) instead of a 503 (``shared.fallback``)
+    #: (``"mode": "sync-fallback"``) instead of a 503 (``shared.delivery.fallback``)
     fallback: Literal["sync"] | None = None
 
     @field_validator("backoff", mode="before")

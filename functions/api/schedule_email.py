@@ -1,10 +1,10 @@
 """POST /api/schedule-email: schedule one email (seed body) -> 202 {success, jobId, message};
 with ``options.fallback: "sync"`` while Redis is unreachable, sent in the call instead
-(200, ``"mode": "sync-fallback"``, ``shared.fallback``)."""
+(200, ``"mode": "sync-fallback"``, ``shared.delivery.fallback``)."""
 
 from __future__ import annotations
 
-from shared.fallback import scheduled_or_sent
+from shared.delivery.fallback import scheduled_or_sent
 from shared.http import Request, Response, http_handler
 from shared.schemas import EMAIL_SCHEDULED, EmailCreate, ScheduledResponse
 

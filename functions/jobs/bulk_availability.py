@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import bulk_availability
+from shared.general_jobs import bulk_availability
 from shared.jobs.store import Job
 
 

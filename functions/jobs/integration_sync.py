@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared import integration_sync
+from shared.general_jobs import integration_sync
 from shared.jobs.store import Job
 
 

@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from shared.cron.admin import run_now
+from shared.general_jobs.bulk_availability import BulkAvailabilityCheck
+from shared.general_jobs.integration_sync import IntegrationSync
 from shared.general_jobs.schemas import (
     BulkJobCreate,
     GeneralJobOptions,
@@ -27,7 +29,11 @@ from shared.scheduling import IDEMPOTENCY_KEY, create_all
 from shared.schemas import DEFAULT_PRIORITY, BulkScheduledResponse
 
 #: Per queue: the model its jobs' ``data`` must satisfy (other queues take any JSON object).
-DATA_MODELS: dict[str, type[BaseModel]] = {"analytics": TrackEvent}
+DATA_MODELS: dict[str, type[BaseModel]] = {
+    "analytics": TrackEvent,
+    "bulk-availability": BulkAvailabilityCheck,
+    "integration-sync": IntegrationSync,
+}
 
 
 def _check_data(spec: QueueSpec, data: dict[str, Any], where: str) -> None:

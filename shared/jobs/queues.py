@@ -148,7 +148,7 @@ QUEUES: dict[str, QueueSpec] = {
             processor="functions.jobs.bulk_availability:process",
             concurrency=5,
             job_types=("bulk-availability-check",),
-            inline="shared.bulk_availability:inline",
+            inline="shared.general_jobs.bulk_availability:inline",
         ),
         QueueSpec(
             "integration-sync",
@@ -156,7 +156,7 @@ QUEUES: dict[str, QueueSpec] = {
             processor="functions.jobs.integration_sync:process",
             concurrency=3,
             time_limit_ms=300_000,  # a longer sync is cut and resumes at its cursor
-            inline="shared.integration_sync:inline",
+            inline="shared.general_jobs.integration_sync:inline",
         ),
     )
 }

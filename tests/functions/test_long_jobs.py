@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from shared import bulk_availability, integration_sync
+from shared.general_jobs import bulk_availability, integration_sync
 from shared.http import Problem
+from shared.jobs.queues import QUEUES
 from shared.jobs.stopping import STOPPING
+from shared.jobs.store import NewJob
 from shared.settings import settings
 from tests.conftest import wait_for
 from tests.functions.conftest import SECRET, Service
@@ -261,13 +263,21 @@ def test_a_sync_without_app_api_url_fails_at_once(service: Service, monkeypatch)
     assert status["attempts"] == 1 and "APP_API_URL" in status["error"]
 
 
-def test_a_bulk_queued_check_with_bad_data_fails_at_its_first_attempt(
+def test_bad_check_data_is_a_422_in_bulk_and_fails_at_once_in_a_worker(
     app: FakeApp, service: Service
 ):
     body = {"jobType": "bulk-availability-check", "jobs": [{"data": {"leadIds": []}}]}
     response = service.http.post("/api/jobs/bulk", json=body)
-    assert response.status_code == 202, response.text  # the bulk route calls no inline check
-    (job_id,) = response.json()["jobIds"]
+    assert response.status_code == 422, response.text  # validated like a single job
+    assert "jobs.0.data.leadIds" in response.json()["detail"]
+    assert service.store.count("bulk-availability", "waiting") == 0
+    # a job whose data does not fit (written by some other way) fails for good at its first try
+    spec = QUEUES["bulk-availability"]
+    bad = NewJob(
+        queue=spec.name, actor=spec.actor, data={"leadIds": []}, due_ms=0, max_attempts=3,
+        org="acme",
+    )  # fmt: skip
+    job_id = service.store.create(bad).job_id
     status = service.wait_state(job_id, "failed")
     assert status["attempts"] == 1 and "invalid job data: leadIds" in status["error"]
     assert app.lead_requests == []

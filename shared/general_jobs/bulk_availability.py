@@ -22,7 +22,7 @@ from pydantic import BeforeValidator, Field, StringConstraints
 from shared.delivery.app_api import app_url, call_app
 from shared.delivery.send import deliver
 from shared.http import Problem
-from shared.job_data import JobData, job_data, report, request_data
+from shared.jobs.data import JobData, job_data, report, request_data
 from shared.jobs.keys import ulid
 from shared.jobs.runner import JobFailed
 from shared.jobs.store import Job

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import StringConstraints
 
 from shared.delivery.app_api import app_url, call_app
-from shared.job_data import JobData, job_data, report, request_data
+from shared.jobs.data import JobData, job_data, report, request_data
 from shared.jobs.runner import HandBack, JobFailed
 from shared.jobs.stopping import stopping
 from shared.jobs.store import Job
