@@ -113,6 +113,11 @@ class Settings(BaseSettings):
     jwt_issuer: str = ""  #: when set, an admin JWT's ``iss`` must be this
     jwt_audience: str = ""  #: when set, an admin JWT's ``aud`` must name this
     jwt_leeway_s: float = Field(30.0, ge=0)  #: clock skew allowed on ``exp``/``nbf``, seconds
+    #: serve the dashboard at /admin/queues; in production it then needs a strong
+    #: DASHBOARD_PASSWORD (12+ characters, not the seed's default)
+    dashboard_enabled: bool = True
+    #: comma-separated ``user:password`` entries who see the dashboard and change nothing
+    dashboard_readonly_users: str = ""
 
     # Workers and scheduler.
     worker_processes: int = 2
@@ -217,6 +222,20 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _dashboard_password_is_strong(self) -> Settings:
+        users = parse_readonly_users(self.dashboard_readonly_users)  # raises when malformed
+        if self.app_env == "production" and self.dashboard_enabled:
+            for who, password in (("DASHBOARD_PASSWORD", self.dashboard_password), *users):
+                weak = weak_password_reason(password)
+                if weak:
+                    raise ValueError(
+                        f"APP_ENV=production with the dashboard enabled but {who}'s password "
+                        f"is {weak}: refusing to start (set DASHBOARD_ENABLED=false to run "
+                        "without the dashboard)"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _webhook_channels_parse(self) -> Settings:
         parse_secrets(self.webhook_secrets)  # raises on a malformed entry, naming its channel
         parse_unsigned(self.webhook_allow_unsigned)
@@ -255,6 +274,40 @@ class Settings(BaseSettings):
         if self.redis_user or self.redis_password:
             auth = f"{quote(self.redis_user)}:{quote(self.redis_password)}@"
         return f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
+
+
+#: Passwords refused for the dashboard in production: the seeds' defaults.
+SEED_PASSWORDS = frozenset({"admin123", "admin", "password", "changeme"})
+#: Shortest dashboard password accepted in production, in characters.
+MIN_DASHBOARD_PASSWORD = 12
+
+
+def weak_password_reason(password: str) -> str | None:
+    """Why ``password`` is too weak for a production dashboard (empty, short, a seed
+    default), or None."""
+    if not password:
+        return "empty"
+    if password.casefold() in SEED_PASSWORDS:
+        return "a seed default"
+    if len(password) < MIN_DASHBOARD_PASSWORD:
+        return f"shorter than {MIN_DASHBOARD_PASSWORD} characters"
+    return None
+
+
+def parse_readonly_users(value: str) -> list[tuple[str, str]]:
+    """``DASHBOARD_READONLY_USERS`` as ``(user, password)`` pairs; ``ValueError`` (naming the
+    user, never the password) on an entry without a user or a password."""
+    users = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        user, sep, password = entry.partition(":")
+        if not user.strip():
+            raise ValueError("a DASHBOARD_READONLY_USERS entry has no user name")
+        if not sep or not password:
+            raise ValueError(f"DASHBOARD_READONLY_USERS entry {user.strip()!r} has no password")
+        users.append((user.strip(), password))
+    return users
 
 
 def _parse_key(entry: str) -> ApiKey:

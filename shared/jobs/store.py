@@ -26,6 +26,7 @@ import redis
 from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
+from shared.jobs.indexes import search_indexes
 from shared.jobs.keys import new_job_id, now_ms, queue_key, tag
 from shared.jobs.queues import (
     FAILURE_NOTICES_QUEUE,
@@ -316,11 +317,12 @@ class JobStore:
             scope, key, fp = job.idempotency
             idem = f"{scope}:{key}"
         due = f"+{job.delay_ms}" if job.delay_ms is not None else job.due_ms
+        indexes = (*job.indexes, *search_indexes(job.workspace_id, job.contact_id))
         return [
             job.job_id or new_job_id(QUEUES[job.queue].code), job.queue, job.actor, due,
             json.dumps(job.data, separators=(",", ":")), json.dumps(job.options),
             job.max_attempts, job.workspace_id, job.contact_id, idem, fp, job.org,
-            job.priority, " ".join(job.indexes),
+            job.priority, " ".join(indexes),
         ]  # fmt: skip
 
     def create_many(self, jobs: list[NewJob], *, at_ms: int | None = None) -> list[Created]:

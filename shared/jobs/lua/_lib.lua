@@ -34,7 +34,10 @@
 --   Q:idx:<name>               zset of ids by creation time, for listings a job asks for
 --                              (e.g. an organisation's AI jobs of one type; kept:<state>:<org>:
 --                              its jobs under a removeOnComplete/removeOnFail count or age,
---                              finish.lua)
+--                              finish.lua); every job with a workspace/contact is in ws:<ws>
+--                              and ct:<ws>:<contact>, the admin search's indexes
+--                              (jobs/indexes.py): names from data, built in Python, listed in
+--                              the record's idx field, same slot
 --   Q:idem:<scope>:<key>       hash {job, fp}: a client-chosen id, as long as its job lives
 --   Q:seen:<channel>:<event>   string: the job of an inbound webhook's provider event id, kept
 --                              WEBHOOK_DEDUP_WINDOW_S (webhook-processing; shared/inbound/)

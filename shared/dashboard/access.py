@@ -1,0 +1,154 @@
+"""Who may use the dashboard, and the checks every state-changing dashboard request passes.
+
+- Sign-in: HTTP basic with ``DASHBOARD_USERNAME``/``DASHBOARD_PASSWORD`` (role ``admin``) or a
+  ``DASHBOARD_READONLY_USERS`` entry (role ``viewer``: sees everything, changes nothing), or
+  whatever else ``shared.http.auth.authenticate_admin`` accepts as admin (an admin JWT).
+- CSRF: a state-changing request carries ``X-CSRF-Token``, an HMAC of the caller's name and
+  the hour it was issued, keyed by a random secret kept in Redis (one for every gateway and
+  Lambda instance); valid ``CSRF_TTL_S``.
+- Cross-site: browsers resend basic credentials by themselves, so a state-changing request
+  whose ``Sec-Fetch-Site`` is not same-origin, or whose ``Origin`` is not this host, is refused.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import functools
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from shared.http import Problem
+from shared.http.auth import authenticate_admin
+from shared.redis_client import get_redis, key
+from shared.settings import parse_readonly_users, settings
+
+Role = Literal["admin", "viewer"]
+
+#: How long a CSRF token is accepted after it was issued, in seconds.
+CSRF_TTL_S = 12 * 3600
+_CHALLENGE = {"www-authenticate": 'Basic realm="queue-services admin", charset="UTF-8"'}
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """A signed-in dashboard user."""
+
+    name: str
+    role: Role
+
+    @property
+    def can_change(self) -> bool:
+        return self.role == "admin"
+
+
+def _basic(headers: dict[str, str]) -> tuple[str, str] | None:
+    scheme, _, encoded = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not encoded:
+        return None
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        raise Problem(401, "Malformed basic credentials.", headers=_CHALLENGE) from None
+    return user, password
+
+
+def _readonly(user: str, password: str) -> bool:
+    """Whether ``user``/``password`` is a ``DASHBOARD_READONLY_USERS`` entry (every entry is
+    compared, in constant time)."""
+    found = False
+    for name, secret in parse_readonly_users(settings.dashboard_readonly_users):
+        same_name = hmac.compare_digest(user.encode(), name.encode())
+        same_secret = hmac.compare_digest(password.encode(), secret.encode())
+        found |= same_name and same_secret
+    return found
+
+
+def sign_in(headers: dict[str, str], *, read_only: bool) -> Viewer:
+    """The dashboard user behind ``headers``; 401 (with a basic challenge, so a browser asks)
+    when there is none, 404 when the dashboard is disabled. ``read_only``: the request only
+    reads (a viewer JWT is accepted too)."""
+    if not settings.dashboard_enabled:
+        raise Problem(404, "The dashboard is disabled (DASHBOARD_ENABLED=false).")
+    basic = _basic(headers)
+    if basic and _readonly(*basic):
+        return Viewer(basic[0], "viewer")
+    try:
+        authenticate_admin(headers)
+    except Problem as refused:
+        if refused.status == 401:
+            raise Problem(401, refused.detail, headers=_CHALLENGE) from None
+        raise
+    return Viewer(basic[0] if basic else "admin-jwt", "admin")
+
+
+def require_admin(viewer: Viewer) -> None:
+    """403 for a viewer: only the admin changes anything."""
+    if not viewer.can_change:
+        raise Problem(403, f"{viewer.name!r} is a read-only dashboard user: nothing was changed.")
+
+
+@functools.cache
+def _secret(prefix: str) -> bytes:
+    """This deployment's CSRF key: random, made once and kept in Redis (per ``prefix``)."""
+    client = get_redis()
+    name = key("dashboard", "csrf-key")
+    client.set(name, secrets.token_hex(32), nx=True)
+    return str(client.get(name)).encode()
+
+
+def _mac(name: str, issued: int) -> str:
+    digest = hmac.new(_secret(settings.redis_prefix), f"{issued}|{name}".encode(), hashlib.sha256)
+    return digest.hexdigest()[:40]
+
+
+def csrf_token(viewer: Viewer, *, now_s: float | None = None) -> str:
+    """A CSRF token for ``viewer``: ``<issued epoch s>.<mac>``."""
+    issued = int(now_s if now_s is not None else time.time())
+    return f"{issued}.{_mac(viewer.name, issued)}"
+
+
+def check_csrf(headers: dict[str, str], viewer: Viewer, *, now_s: float | None = None) -> None:
+    """403 unless ``X-CSRF-Token`` is a token issued to ``viewer`` within ``CSRF_TTL_S``."""
+    token = headers.get("x-csrf-token", "")
+    issued, _, mac = token.partition(".")
+    now = now_s if now_s is not None else time.time()
+    valid = (
+        issued.isdigit()
+        and 0 <= now - int(issued) <= CSRF_TTL_S
+        and hmac.compare_digest(mac.encode(), _mac(viewer.name, int(issued)).encode())
+    )
+    if not valid:
+        raise Problem(
+            403, "Missing or invalid CSRF token (X-CSRF-Token): reload the dashboard and retry."
+        )
+
+
+def check_same_site(headers: dict[str, str]) -> None:
+    """403 for a state-changing request a browser sent from another site: ``Sec-Fetch-Site``
+    other than ``same-origin``/``none``, or an ``Origin`` whose host is not this request's."""
+    site = headers.get("sec-fetch-site", "").lower()
+    if site and site not in ("same-origin", "none"):
+        raise Problem(403, f"Cross-site request refused (Sec-Fetch-Site: {site}).")
+    origin = headers.get("origin", "")
+    if origin:
+        host = headers.get("x-forwarded-host") or headers.get("host", "")
+        if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():
+            raise Problem(403, f"Cross-site request refused (Origin {origin!r} is not {host!r}).")
+
+
+def for_change(headers: dict[str, str], method: str) -> Viewer:
+    """Sign-in plus every check of a state-changing dashboard request: same site, admin,
+    CSRF token (in that order: a forged cross-site request learns nothing else)."""
+    if method in ("GET", "HEAD"):
+        raise Problem(405, "State-changing dashboard requests are POSTs.")
+    check_same_site(headers)
+    viewer = sign_in(headers, read_only=False)
+    require_admin(viewer)
+    check_csrf(headers, viewer)
+    return viewer
