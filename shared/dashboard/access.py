@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Literal
 from urllib.parse import urlsplit
 
-from shared.http import Problem
-from shared.http.auth import authenticate_admin
+from shared.http import Problem, admin_jwt
+from shared.http.auth import authenticate_admin, match_key
 from shared.redis_client import get_redis, key
 from shared.settings import parse_readonly_users, settings
 
@@ -75,16 +75,38 @@ def sign_in(headers: dict[str, str], *, read_only: bool) -> Viewer:
     reads (a viewer JWT is accepted too)."""
     if not settings.dashboard_enabled:
         raise Problem(404, "The dashboard is disabled (DASHBOARD_ENABLED=false).")
+    jwt_user = _jwt_user(headers)
+    if jwt_user is not None:
+        return jwt_user
     basic = _basic(headers)
     if basic and _readonly(*basic):
         return Viewer(basic[0], "viewer")
     try:
-        authenticate_admin(headers)
+        authenticate_admin(headers, read_only=read_only)
     except Problem as refused:
         if refused.status == 401:
             raise Problem(401, refused.detail, headers=_CHALLENGE) from None
         raise
-    return Viewer(basic[0] if basic else "admin-jwt", "admin")
+    return Viewer(basic[0] if basic else "admin", "admin")
+
+
+def _jwt_user(headers: dict[str, str]) -> Viewer | None:
+    """The user of a Bearer admin/viewer JWT (named ``jwt:<sub>``), None without one; 401 for
+    an invalid token, 403 for one with neither role."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not admin_jwt.jwt_configured():
+        return None
+    if not admin_jwt.looks_like_jwt(token) or match_key(token) is not None:
+        return None
+    claims = admin_jwt.verify(token)
+    roles = admin_jwt.roles_of(claims)
+    name = f"jwt:{claims.get('sub') or 'unnamed'}"
+    if "admin" in roles:
+        return Viewer(name, "admin")
+    if "viewer" in roles:
+        return Viewer(name, "viewer")
+    raise Problem(403, "The JWT is valid but names neither the 'admin' nor the 'viewer' role.")
 
 
 def require_admin(viewer: Viewer) -> None:

@@ -96,7 +96,7 @@ class Pager:
 
 
 def encode(positions: list[Position | str]) -> str:
-    raw = json.dumps([p if p in (None, DONE) else list(p) for p in positions])  # type: ignore[arg-type]
+    raw = json.dumps([p if p in (None, DONE) else list(p) for p in positions])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

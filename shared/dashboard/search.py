@@ -120,7 +120,7 @@ def _by_id(store: JobStore, job_id: str, queue: str | None) -> JobPage | None:
     if queue and logical_queue(named) != logical_queue(queue) and named != queue:
         return JobPage(queue=queue, source="id", jobs=[], nextCursor=None)
     values = store.client.hmget(queue_key(named, "job", job_id), _FIELDS)
-    raw = {k: v for k, v in zip(_FIELDS, values, strict=True) if v is not None}
+    raw = {k: str(v) for k, v in zip(_FIELDS, values, strict=True) if v is not None}
     if not raw:
         return None
     return JobPage(queue=logical_queue(named), source="id", jobs=[summary(raw)], nextCursor=None)

@@ -485,6 +485,13 @@ class JobStore:
         queue = self._queue_of(job_id)
         return str(self._run("reschedule", queue, job_id, due, at_ms=at_ms)) if queue else "missing"
 
+    def admin_job(self, action: Literal["retry", "remove"], job_id: str) -> str:
+        """An admin's ``retry`` (a failed job, fresh attempts) or ``remove`` (any job not
+        running) of one job: its new state (``waiting``/``removed``), ``missing``, or the
+        state that forbids it."""
+        queue = self._queue_of(job_id)
+        return str(self._run("admin_job", queue, action, job_id)) if queue else "missing"
+
     # -- queue control --------------------------------------------------------------------
 
     def pause(self, queue: str) -> None:

@@ -1,0 +1,81 @@
+"""The dashboard's pages, by path under ``/admin/queues``: the overview, a queue, a job."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from shared.admin.queues import stats
+from shared.dashboard import audit
+from shared.dashboard.access import Viewer
+from shared.dashboard.overview import STATE_COLUMNS, overview
+from shared.dashboard.render import page
+from shared.dashboard.search import known_queue, logical_queue
+from shared.http import Problem, Response
+from shared.jobs.keys import queue_key
+from shared.jobs.store import STATES, JobStore
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def overview_page(viewer: Viewer) -> Response:
+    return page(
+        "overview.html", viewer, ov=overview(), states=STATE_COLUMNS, audit=audit.recent(20),
+        now_ms=_now_ms(),
+    )  # fmt: skip
+
+
+def queue_page(viewer: Viewer, name: str, query: dict[str, str]) -> Response:
+    known_queue(name)
+    state = query.get("state") or "waiting"
+    if state not in STATES:
+        raise Problem(404, f"No state {state!r}; the states are {', '.join(STATES)}.")
+    (counts,) = stats([name])
+    return page(
+        "queue.html", viewer, queue=name, state=state, states=STATES, stats=counts.model_dump(),
+        audit=audit.recent(20, target=name), now_ms=_now_ms(),
+    )  # fmt: skip
+
+
+def job_page(viewer: Viewer, job_id: str) -> Response:
+    store = JobStore()
+    job = store.get(job_id)
+    if job is None:
+        raise Problem(404, f"No job {job_id!r} (it may have finished and been removed).")
+    extra: list[Any] = store.client.hmget(
+        queue_key(job.queue, "job", job.id), ["enqueuedAt", "progress", "logs"]
+    )
+    enqueued, progress, logs = extra
+    return page(
+        "job.html", viewer, job=job, queue=logical_queue(job.queue),
+        enqueued_at=int(enqueued) if enqueued else None,
+        progress=json.loads(progress) if progress else None,
+        logs=_log_lines(logs), audit=audit.recent(20, target=job.id), now_ms=_now_ms(),
+    )  # fmt: skip
+
+
+def _log_lines(raw: str | None) -> list[str]:
+    """A job's log lines (``job.log(line)`` of its processor), when it keeps any."""
+    if not raw:
+        return []
+    try:
+        lines = json.loads(raw)
+    except ValueError:
+        return [raw]
+    return [str(line) for line in lines] if isinstance(lines, list) else [str(lines)]
+
+
+def route(viewer: Viewer, path: str, query: dict[str, str]) -> Response:
+    """The page at ``path`` (``/admin/queues…``); 404 for none."""
+    rest = path.removeprefix("/admin/queues").strip("/")
+    if not rest:
+        return overview_page(viewer)
+    kind, _, arg = rest.partition("/")
+    if kind == "queue" and arg:
+        return queue_page(viewer, arg, query)
+    if kind == "job" and arg:
+        return job_page(viewer, arg)
+    raise Problem(404, f"No dashboard page at {path!r}.")

@@ -1,0 +1,96 @@
+"""The dashboard's HTML: Jinja2 templates (autoescaped) and the headers every page carries.
+
+Pages load only the project's own script and stylesheet (``static/``), the script through a
+per-response nonce: ``script-src 'nonce-…'``, no inline script or style attribute, no other
+origin, no framing.
+"""
+
+from __future__ import annotations
+
+import json
+import mimetypes
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from shared.dashboard.access import Viewer, csrf_token
+from shared.http import Problem, Response
+
+BASE = "/admin/queues"
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(__file__).with_name("static")
+
+
+def _when(ms: int | None) -> str:
+    """Epoch ms as ``YYYY-MM-DD HH:MM:SS`` UTC ("—" for none)."""
+    if not ms:
+        return "—"
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _age(ms: int | None, now_ms: int) -> str:
+    """How long ago ``ms`` was, e.g. ``3m 12s`` ("—" for none)."""
+    if not ms:
+        return "—"
+    s = max(0, (now_ms - ms) // 1000)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m {s % 60}s"
+    if s < 86400:
+        return f"{s // 3600}h {s % 3600 // 60}m"
+    return f"{s // 86400}d {s % 86400 // 3600}h"
+
+
+def _pretty(value: Any) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+ENV = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    autoescape=True,
+    undefined=jinja2.StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+ENV.filters.update(when=_when, pretty=_pretty)
+ENV.globals.update(age=_age, base=BASE)
+
+
+def security_headers(nonce: str) -> dict[str, str]:
+    return {
+        "content-security-policy": (
+            f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'self'; "
+            "img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; "
+            "frame-ancestors 'none'"
+        ),
+        "x-content-type-options": "nosniff",
+        "x-frame-options": "DENY",
+        "referrer-policy": "same-origin",
+        "cache-control": "no-store",
+    }
+
+
+def page(template: str, viewer: Viewer, **context: Any) -> Response:
+    """``template`` rendered for ``viewer`` (with a fresh nonce and CSRF token)."""
+    nonce = secrets.token_urlsafe(18)
+    html = ENV.get_template(template).render(
+        nonce=nonce, viewer=viewer, csrf=csrf_token(viewer), **context
+    )
+    return Response(html, content_type="text/html; charset=utf-8", headers=security_headers(nonce))
+
+
+def static_file(name: str) -> Response:
+    """One of the project's static files (``static/``); 404 for anything else."""
+    files = {p.name: p for p in STATIC.iterdir() if p.is_file()}
+    if name not in files:
+        raise Problem(404, f"No dashboard file {name!r}.")
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return Response(
+        files[name].read_text(),
+        content_type=f"{kind}; charset=utf-8",
+        headers={"cache-control": "private, max-age=300", "x-content-type-options": "nosniff"},
+    )
