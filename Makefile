@@ -20,6 +20,7 @@ test: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	test -x /usr/bin/redis-server || (apt-get install -y redis-server || (apt-get update && apt-get install -y redis-server))
+	test -x /usr/bin/chromium || (apt-get install -y chromium || (apt-get update && apt-get install -y chromium))
 	$(BIN)/pytest
 	$(BIN)/pytest --redis-cluster=full $(CLUSTER_SUITES)
 	$(BIN)/pytest --redis-cluster=single $(CLUSTER_SUITES)

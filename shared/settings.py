@@ -225,13 +225,14 @@ class Settings(BaseSettings):
     def _dashboard_password_is_strong(self) -> Settings:
         users = parse_readonly_users(self.dashboard_readonly_users)  # raises when malformed
         if self.app_env == "production" and self.dashboard_enabled:
-            for who, password in (("DASHBOARD_PASSWORD", self.dashboard_password), *users):
+            named = [(f"the password of read-only user {u!r}", p) for u, p in users]
+            for who, password in [("DASHBOARD_PASSWORD", self.dashboard_password), *named]:
                 weak = weak_password_reason(password)
                 if weak:
                     raise ValueError(
-                        f"APP_ENV=production with the dashboard enabled but {who}'s password "
-                        f"is {weak}: refusing to start (set DASHBOARD_ENABLED=false to run "
-                        "without the dashboard)"
+                        f"APP_ENV=production with the dashboard enabled but {who} is {weak}: "
+                        "refusing to start (set DASHBOARD_ENABLED=false to run without the "
+                        "dashboard)"
                     )
         return self
 

@@ -21,10 +21,10 @@ import secrets
 import time
 from dataclasses import dataclass
 from typing import Literal
-from urllib.parse import urlsplit
 
 from shared.http import Problem, admin_jwt
 from shared.http.auth import authenticate_admin, match_key
+from shared.http.same_site import check_same_site
 from shared.redis_client import get_redis, key
 from shared.settings import parse_readonly_users, settings
 
@@ -149,19 +149,6 @@ def check_csrf(headers: dict[str, str], viewer: Viewer, *, now_s: float | None =
         raise Problem(
             403, "Missing or invalid CSRF token (X-CSRF-Token): reload the dashboard and retry."
         )
-
-
-def check_same_site(headers: dict[str, str]) -> None:
-    """403 for a state-changing request a browser sent from another site: ``Sec-Fetch-Site``
-    other than ``same-origin``/``none``, or an ``Origin`` whose host is not this request's."""
-    site = headers.get("sec-fetch-site", "").lower()
-    if site and site not in ("same-origin", "none"):
-        raise Problem(403, f"Cross-site request refused (Sec-Fetch-Site: {site}).")
-    origin = headers.get("origin", "")
-    if origin:
-        host = headers.get("x-forwarded-host") or headers.get("host", "")
-        if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():
-            raise Problem(403, f"Cross-site request refused (Origin {origin!r} is not {host!r}).")
 
 
 def for_change(headers: dict[str, str], method: str) -> Viewer:

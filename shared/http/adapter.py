@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from shared.http.auth import authenticate, authenticate_admin, authenticate_operator
 from shared.http.problems import Problem, validation_problem
+from shared.http.same_site import check_same_site
 from shared.http.store_errors import RETRY_AFTER_S, unavailable_detail
 from shared.settings import ApiKey, settings
 
@@ -171,6 +172,8 @@ def http_handler(
                     request.principal = authenticate(request.headers)
                 elif auth == "admin":
                     read_only = request.method in ("GET", "HEAD")  # a viewer JWT may read
+                    if not read_only:  # a browser on another site resends basic credentials
+                        check_same_site(request.headers)
                     request.principal = authenticate_admin(request.headers, read_only=read_only)
                 elif auth == "operator":
                     request.principal = authenticate_operator(request.headers)

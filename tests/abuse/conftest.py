@@ -71,6 +71,7 @@ def prod_gateway(redis_url: str, redis_prefix: str) -> Iterator[Gateway]:
         "REDIS_PREFIX": redis_prefix,
         "API_KEYS": ",".join(f"{org}:{key}" for org, key in keys.items()),
         "SERVICE_TOKEN": token,
+        "DASHBOARD_PASSWORD": "dash-" + uuid.uuid4().hex,  # production refuses a weak one
         "LOG_LEVEL": "WARNING",
     }
     command = [sys.executable, "-m", "local.cli", "gateway", "--port", str(port), "--workers", "1"]

@@ -215,6 +215,7 @@ def test_production_refuses_to_start_without_credentials(monkeypatch: pytest.Mon
     with pytest.raises(ValueError, match="refusing to start"):
         Settings(_env_file=None)  # type: ignore[call-arg]
     monkeypatch.setenv("API_KEYS", "k1")
+    monkeypatch.setenv("DASHBOARD_PASSWORD", "a-strong-dashboard-password")
     assert Settings(_env_file=None).app_env == "production"  # type: ignore[call-arg]
 
 
