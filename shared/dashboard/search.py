@@ -11,6 +11,7 @@ records of at most ``SEARCH_WINDOW`` jobs per request, newest first, and say so 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -113,16 +114,20 @@ def _records(store: JobStore, queue_names: list[str], items: list[Item]) -> list
     ]
 
 
-def _by_id(store: JobStore, job_id: str, queue: str | None) -> JobPage | None:
+#: A job id: its queue's code (one letter, or two for a sub-queue) and a ULID.
+JOB_ID = re.compile(r"[A-Z][a-z]?[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def _by_id(store: JobStore, job_id: str, queue: str | None) -> JobPage:
+    """The job ``job_id`` names, when it exists (and is ``queue``'s, when given)."""
     named = queue_of(job_id)
-    if named is None:
-        return None
-    if queue and logical_queue(named) != logical_queue(queue) and named != queue:
-        return JobPage(queue=queue, source="id", jobs=[], nextCursor=None)
+    empty = JobPage(queue=queue, source="id", jobs=[], nextCursor=None)
+    if named is None or (queue and logical_queue(named) != logical_queue(queue)):
+        return empty
     values = store.client.hmget(queue_key(named, "job", job_id), _FIELDS)
     raw = {k: str(v) for k, v in zip(_FIELDS, values, strict=True) if v is not None}
     if not raw:
-        return None
+        return empty
     return JobPage(queue=logical_queue(named), source="id", jobs=[summary(raw)], nextCursor=None)
 
 
@@ -146,10 +151,8 @@ def search(
         raise Problem(422, f"limit must be 1 to {MAX_LIMIT}, not {limit}.")
     if state and state not in STATES:
         raise Problem(422, f"state must be one of {', '.join(STATES)}, not {state!r}.")
-    if q and not cursor:
-        found = _by_id(store, q, queue or None)
-        if found is not None and (found.jobs or not queue):
-            return found
+    if JOB_ID.fullmatch(q):
+        return _by_id(store, q, queue or None)
     if not queue:
         raise Problem(422, "Give the queue (queue=...), or a job id as q.")
     known_queue(queue)
