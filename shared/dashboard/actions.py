@@ -72,8 +72,14 @@ def _outcome(job_id: str, outcome: str, wanted: set[str], verb: str) -> dict[str
 
 def job_retry(body: ActionBody) -> tuple[str, dict[str, Any]]:
     job_id = _job(body)
-    changed = _outcome(job_id, JobStore().admin_job("retry", job_id), {"waiting"}, "retried")
-    return job_id, changed
+    _outcome(job_id, JobStore().admin_job("retry", job_id), {"retried"}, "retried")
+    return job_id, {"state": "waiting"}
+
+
+def _delayed(store: JobStore, job_id: str, verb: str) -> None:
+    """404 for no such job, 409 unless it is delayed (only a delayed job moves in time)."""
+    job = store.get(job_id)
+    _outcome(job_id, job.state if job else "missing", {"delayed"}, f"{verb} (only a delayed job)")
 
 
 def job_remove(body: ActionBody) -> tuple[str, dict[str, Any]]:
@@ -83,15 +89,17 @@ def job_remove(body: ActionBody) -> tuple[str, dict[str, Any]]:
 
 
 def job_promote(body: ActionBody) -> tuple[str, dict[str, Any]]:
-    job_id = _job(body)
-    outcome = JobStore().reschedule(job_id, delay_ms=0)
-    return job_id, _outcome(job_id, outcome, {"waiting"}, "promoted (only a delayed job can)")
+    job_id, store = _job(body), JobStore()
+    _delayed(store, job_id, "promoted")
+    outcome = store.reschedule(job_id, delay_ms=0)
+    return job_id, _outcome(job_id, outcome, {"waiting"}, "promoted")
 
 
 def job_reschedule(body: ActionBody) -> tuple[str, dict[str, Any]]:
-    job_id = _job(body)
-    outcome = JobStore().reschedule(job_id, delay_ms=body.delayMs)
-    changed = _outcome(job_id, outcome, {"delayed"}, "rescheduled (only a delayed job can)")
+    job_id, store = _job(body), JobStore()
+    _delayed(store, job_id, "rescheduled")
+    outcome = store.reschedule(job_id, delay_ms=body.delayMs)
+    changed = _outcome(job_id, outcome, {"delayed"}, "rescheduled")
     return job_id, {**changed, "delayMs": body.delayMs}
 
 
@@ -149,7 +157,7 @@ def queue_retry_failed(body: ActionBody) -> tuple[str, dict[str, Any]]:
             q=f.q, limit=200, cursor=cursor, store=store,
         )  # fmt: skip
         for job in found.jobs:
-            retried += store.admin_job("retry", job.id) == "waiting"
+            retried += store.admin_job("retry", job.id) == "retried"
         seen += found.search.scanned if found.search else len(found.jobs)
         if found.nextCursor is None or (found.source == "id"):
             break

@@ -20,6 +20,8 @@ from shared.dashboard.access import Viewer, csrf_token
 from shared.http import Problem, Response
 
 BASE = "/admin/queues"
+#: How often an open page refreshes its counts and lists, in ms (while the tab is visible).
+REFRESH_MS = 5000
 TEMPLATES = Path(__file__).with_name("templates")
 STATIC = Path(__file__).with_name("static")
 
@@ -78,7 +80,7 @@ def page(template: str, viewer: Viewer, **context: Any) -> Response:
     """``template`` rendered for ``viewer`` (with a fresh nonce and CSRF token)."""
     nonce = secrets.token_urlsafe(18)
     html = ENV.get_template(template).render(
-        nonce=nonce, viewer=viewer, csrf=csrf_token(viewer), **context
+        nonce=nonce, viewer=viewer, csrf=csrf_token(viewer), refresh_ms=REFRESH_MS, **context
     )
     return Response(html, content_type="text/html; charset=utf-8", headers=security_headers(nonce))
 

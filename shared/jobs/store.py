@@ -487,7 +487,7 @@ class JobStore:
 
     def admin_job(self, action: Literal["retry", "remove"], job_id: str) -> str:
         """An admin's ``retry`` (a failed job, fresh attempts) or ``remove`` (any job not
-        running) of one job: its new state (``waiting``/``removed``), ``missing``, or the
+        running) of one job: ``retried`` (now waiting) or ``removed``, ``missing``, or the
         state that forbids it."""
         queue = self._queue_of(job_id)
         return str(self._run("admin_job", queue, action, job_id)) if queue else "missing"

@@ -13,7 +13,7 @@ import pytest
 
 from shared.dashboard.access import CSRF_TTL_S, Viewer, csrf_token
 from shared.settings import Settings, settings
-from tests.dashboard.conftest import ADMIN, VIEWER, Dashboard, basic
+from tests.dashboard.conftest import ADMIN, VIEWER, Dashboard
 
 PAGES = ["/admin/queues", "/admin/queues/queue/sms", "/admin/queues/static/dashboard.js",
          "/api/admin/jobs?queue=sms&state=waiting"]  # fmt: skip
@@ -186,5 +186,3 @@ def test_production_refuses_a_weak_read_only_password(monkeypatch):
     monkeypatch.setenv("DASHBOARD_READONLY_USERS", "bob")
     with pytest.raises(ValueError, match="no password"):
         Settings(_env_file=None)  # type: ignore[call-arg]
-
-

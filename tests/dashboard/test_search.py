@@ -52,8 +52,11 @@ def test_search_by_workspace_and_contact_reads_their_indexes(dashboard: Dashboar
 
 
 def test_paging_covers_every_job_once_even_when_they_share_a_timestamp(dashboard: Dashboard):
-    jobs = [NewJob(queue="sms", actor="sms", data={"n": i}, due_ms=0, delay_ms=0,
-                   max_attempts=1, workspace_id="bulk", contact_id=f"c{i}") for i in range(23)]  # fmt: skip
+    jobs = [
+        NewJob(queue="sms", actor="sms", data={"n": i}, due_ms=0, delay_ms=0, max_attempts=1,
+               workspace_id="bulk", contact_id=f"c{i}")
+        for i in range(23)
+    ]  # fmt: skip
     created = [c.job_id for c in dashboard.store.create_many(jobs)]  # one call: one NOW for all
     admin = dashboard.client()
     for params in ({"workspaceId": "bulk"}, {"state": "waiting"}):

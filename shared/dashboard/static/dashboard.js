@@ -4,7 +4,7 @@
   "use strict";
   const meta = (name) => document.querySelector(`meta[name="${name}"]`).content;
   const BASE = meta("dashboard-base");
-  const REFRESH_MS = 5000;
+  const REFRESH_MS = Number(meta("refresh-ms")) || 5000;
   const toast = document.getElementById("toast");
   const liveStatus = document.getElementById("live-status");
   const jobs = document.getElementById("jobs");

@@ -2,7 +2,7 @@
 -- fresh set of attempts (as retry_failed.lua does for a batch); `remove` deletes a job that is
 -- not running (record, indexes, idempotency key: remove_job).
 -- ARGV after HEAD: action, id.
--- Returns the job's new state ("waiting", "removed"), "missing", or the state that forbids it.
+-- Returns "retried" (now waiting) or "removed", "missing", or the state that forbids it.
 local action, id = ARGV[HEAD + 1], ARGV[HEAD + 2]
 local key = job_key(id)
 local state = redis.call("HGET", key, "state")
@@ -13,7 +13,7 @@ if action == "retry" then
   redis.call("HDEL", key, "error", "result", "startedAt", "finishedAt")
   make_ready(id, QUEUE, "failed", false)
   dispatch_fresh()
-  return "waiting"
+  return "retried"
 elseif action == "remove" then
   if state == "active" then return state end
   remove_job(id)
