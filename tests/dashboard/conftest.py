@@ -16,6 +16,7 @@ from local.gateway import build_app
 from local.http_protocol import UVICORN_HTTP
 from shared.jobs.store import JobStore, NewJob
 from shared.settings import settings
+from tests.conftest import set_queue_limits
 from tests.servers import serve
 
 ADMIN = ("ops", "a-strong-dashboard-pw")
@@ -60,5 +61,7 @@ def dashboard(redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Da
     monkeypatch.setattr(settings, "dashboard_password", ADMIN[1])
     monkeypatch.setattr(settings, "dashboard_readonly_users", f"{VIEWER[0]}:{VIEWER[1]}")
     monkeypatch.setattr(settings, "api_keys", "acme:dash-test-key")
+    # no concurrency limit: every ready job is on a message at once, so `fail` can start it
+    set_queue_limits(monkeypatch, sms={"concurrency": None}, email={"concurrency": None})
     with serve(build_app(), UVICORN_HTTP) as url:
         yield Dashboard(url, JobStore())
