@@ -7,15 +7,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.admin import queues as admin
 from shared.dashboard import audit
 from shared.dashboard.access import Viewer
 from shared.dashboard.search import SEARCH_WINDOW, known_queue, logical_queue, search
-from shared.http import Problem
+from shared.general_jobs.create import create_one
+from shared.general_jobs.schemas import JobCreate
+from shared.http import Problem, Request
+from shared.http.problems import validation_problem
 from shared.jobs.queues import physical_names
 from shared.jobs.store import JobStore, NewJob
+from shared.settings import ADMIN_ORG, ApiKey
 
 #: Most jobs one "promote all delayed" or filtered "retry all failed" request moves.
 BULK_MAX = SEARCH_WINDOW
@@ -40,6 +44,8 @@ class ActionBody(BaseModel):
     delayed: bool = False  #: queue-drain: delayed jobs too
     data: dict[str, Any] | None = None  #: job-duplicate: the new job's data (default: the same)
     filter: SearchFilter | None = None  #: queue-retry-failed: only the jobs this search finds
+    #: queue-add-job: a ``POST /api/jobs`` body ``{jobType, data, options?}``, checked as there
+    job: dict[str, Any] | None = None
 
 
 class ActionResult(BaseModel):
@@ -174,6 +180,25 @@ def queue_promote_delayed(body: ActionBody) -> tuple[str, dict[str, Any]]:
     return queue, {"promoted": promoted, "most": BULK_MAX}
 
 
+def queue_add_job(body: ActionBody) -> tuple[str, dict[str, Any]]:
+    """A new job, exactly as ``POST /api/jobs`` makes it (same checks, inline answers and
+    ``jobId`` rules), owned by the admin organisation."""
+    if body.job is None:
+        raise Problem(422, "queue-add-job needs job: {jobType, data, options?}.")
+    try:
+        job = JobCreate.model_validate(body.job)
+    except ValidationError as exc:
+        raise validation_problem(exc) from None
+    request: Request[JobCreate] = Request(
+        method="POST", path="/api/jobs", headers={}, query={}, path_params={}, raw_body=b"",
+        request_id="", principal=ApiKey(ADMIN_ORG, ""), body=job,
+    )  # fmt: skip
+    answer = create_one(request).body
+    doc = answer.model_dump(mode="json", by_alias=True) if isinstance(answer, BaseModel) else {}
+    doc.pop("success", None)
+    return str(doc.get("queue") or body.queue or job.job_type), doc
+
+
 ACTIONS: dict[str, Callable[[ActionBody], tuple[str, dict[str, Any]]]] = {
     "job-retry": job_retry,
     "job-remove": job_remove,
@@ -186,6 +211,7 @@ ACTIONS: dict[str, Callable[[ActionBody], tuple[str, dict[str, Any]]]] = {
     "queue-clean": queue_clean,
     "queue-retry-failed": queue_retry_failed,
     "queue-promote-delayed": queue_promote_delayed,
+    "queue-add-job": queue_add_job,
 }
 
 

@@ -94,3 +94,19 @@ def test_queue_actions(dashboard: Dashboard):
     assert act(admin, "fly", 404, queue="sms")["status"] == 404
     assert act(admin, "queue-pause", 422, queue="sms", extra=1)["status"] == 422
     assert "queue-drain" in admin.get("/admin/queues/queue/sms").text  # audited on its page
+
+
+def test_add_a_job_is_checked_as_the_job_api_checks_it(dashboard: Dashboard):
+    admin = dashboard.client()
+    body = {"jobType": "notifications", "data": {"userId": "u1", "title": "hi"},
+            "options": {"delay": 60_000, "priority": 2}}  # fmt: skip
+    added = act(admin, "queue-add-job", queue="notifications", job=body)
+    job = dashboard.store.get(added["changed"]["jobId"])
+    assert job and job.queue == "notifications" and job.state == "delayed"
+    assert job.data == body["data"] and job.priority == 2 and job.org == "admin"
+    assert added["target"] == "notifications"
+    unknown = act(admin, "queue-add-job", 422, job={"jobType": "nope", "data": {}})
+    assert "notifications" in unknown["knownJobTypes"]
+    invalid = act(admin, "queue-add-job", 422, job={"jobType": "notifications", "data": []})
+    assert invalid["errors"][0]["field"] == "data"
+    assert act(admin, "queue-add-job", 422)["detail"].startswith("queue-add-job needs job")

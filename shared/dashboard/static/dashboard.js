@@ -74,7 +74,7 @@
     if (d.delayFrom) body.delayMs = Math.round(Number(document.getElementById(d.delayFrom).value) * 1000);
     if (d.jsonFrom) {
       try {
-        body.data = JSON.parse(document.getElementById(d.jsonFrom).value);
+        body[d.jsonField || "data"] = JSON.parse(document.getElementById(d.jsonFrom).value);
       } catch (err) {
         say(`The data is not valid JSON: ${err.message}`, true);
         return;
