@@ -9,6 +9,7 @@ from typing import Any
 from shared.admin.queues import stats
 from shared.dashboard import audit
 from shared.dashboard.access import Viewer
+from shared.dashboard.history import RANGES, charts, history
 from shared.dashboard.overview import STATE_COLUMNS, overview
 from shared.dashboard.render import page
 from shared.dashboard.search import known_queue, logical_queue
@@ -33,10 +34,15 @@ def queue_page(viewer: Viewer, name: str, query: dict[str, str]) -> Response:
     state = query.get("state") or "waiting"
     if state not in STATES:
         raise Problem(404, f"No state {state!r}; the states are {', '.join(STATES)}.")
+    span = query.get("range") or "hour"
+    if span not in RANGES:
+        raise Problem(404, f"No range {span!r}; the ranges are {', '.join(RANGES)}.")
     (counts,) = stats([name])
+    points = history(name, span)  # type: ignore[arg-type]
     return page(
         "queue.html", viewer, queue=name, state=state, states=STATES, stats=counts.model_dump(),
-        audit=audit.recent(20, target=name), now_ms=_now_ms(),
+        audit=audit.recent(20, target=name), now_ms=_now_ms(), span=span, points=points,
+        charts=charts(points),
     )  # fmt: skip
 
 

@@ -91,14 +91,24 @@ local function queue_cfg(queue)
 end
 
 -- Activity per queue for GET /api/metrics: counters in 10-second buckets kept 10 minutes, and
--- the last 1,000 wait and run times (ms).
+-- the last 1,000 wait and run times (ms). For the dashboard's history (shared/dashboard/
+-- history.py) the same counters per minute and per hour (Q:stats:<m|h>:<event>:<bucket>), and
+-- wait and run times as histograms per minute and per hour (Q:stats:<m|h>:hist:<what>:<bucket>,
+-- a hash: histogram bucket -> count, bucket b holding times up to 2^(b/4) ms), kept 25 hours.
 local STATS_BUCKET_MS, STATS_KEEP_S, STATS_SAMPLES = 10000, 600, 1000
+local HISTORY = {{"m", 60000}, {"h", 3600000}}
+local HISTORY_KEEP_S = 90000
 
 local function count_event(queue, event, n)
   if n == 0 then return end
   local key = qkey(queue, "stats:" .. event .. ":" .. math.floor(NOW / STATS_BUCKET_MS))
   redis.call("INCRBY", key, n)
   redis.call("EXPIRE", key, STATS_KEEP_S)
+  for _, h in ipairs(HISTORY) do
+    local long = qkey(queue, "stats:" .. h[1] .. ":" .. event .. ":" .. math.floor(NOW / h[2]))
+    redis.call("INCRBY", long, n)
+    redis.call("EXPIRE", long, HISTORY_KEEP_S)
+  end
 end
 
 local function add_samples(queue, what, values)
@@ -106,6 +116,13 @@ local function add_samples(queue, what, values)
   local key = qkey(queue, "stats:" .. what)
   redis.call("LPUSH", key, unpack(values))
   redis.call("LTRIM", key, 0, STATS_SAMPLES - 1)
+  for _, h in ipairs(HISTORY) do
+    local hist = qkey(queue, "stats:" .. h[1] .. ":hist:" .. what .. ":" .. math.floor(NOW / h[2]))
+    for _, ms in ipairs(values) do
+      redis.call("HINCRBY", hist, math.ceil(4 * math.log(math.max(tonumber(ms), 1)) / math.log(2)), 1)
+    end
+    redis.call("EXPIRE", hist, HISTORY_KEEP_S)
+  end
 end
 
 -- Write a new job's record and its index entries (its state comes next). `indexes`: names
