@@ -52,15 +52,38 @@ def job_page(viewer: Viewer, job_id: str) -> Response:
     if job is None:
         raise Problem(404, f"No job {job_id!r} (it may have finished and been removed).")
     extra: list[Any] = store.client.hmget(
-        queue_key(job.queue, "job", job.id), ["enqueuedAt", "progress", "logs"]
+        queue_key(job.queue, "job", job.id), ["enqueuedAt", "logs", "history"]
     )
-    enqueued, progress, logs = extra
+    enqueued, logs, history = extra
     return page(
         "job.html", viewer, job=job, queue=logical_queue(job.queue),
-        enqueued_at=int(enqueued) if enqueued else None,
-        progress=json.loads(progress) if progress else None,
-        logs=_log_lines(logs), audit=audit.recent(20, target=job.id), now_ms=_now_ms(),
+        enqueued_at=int(enqueued) if enqueued else None, progress=job.progress,
+        logs=_log_lines(logs), attempts=attempt_history(history),
+        audit=audit.recent(20, target=job.id), now_ms=_now_ms(),
     )  # fmt: skip
+
+
+def attempt_history(raw: str | None) -> list[dict[str, Any]]:
+    """A job's attempts, newest first (``record_attempt`` in ``lua/_lib.lua``): each with its
+    outcome, times, error and the calls it made."""
+    entries = json.loads(raw) if raw else []
+    if not isinstance(entries, list):
+        return []
+    out = []
+    for entry in entries:
+        calls = entry.get("calls")
+        out.append({
+            "n": entry.get("n"), "outcome": entry.get("outcome", "?"),
+            "startedAt": entry.get("startedAt"), "finishedAt": entry.get("finishedAt"),
+            "error": entry.get("error"),
+            "calls": [
+                {"url": c.get("url", ""), "status": c.get("status"), "ms": c.get("ms"),
+                 "webhookId": c.get("webhookId", ""), "ok": bool(c.get("ok")),
+                 "error": c.get("error")}
+                for c in (calls if isinstance(calls, list) else []) if isinstance(c, dict)
+            ],
+        })  # fmt: skip
+    return out[::-1]
 
 
 def _log_lines(raw: str | None) -> list[str]:

@@ -27,6 +27,7 @@ import httpx
 from shared.delivery.netguard import BlockedAddress
 from shared.delivery.signing import webhook_headers
 from shared.delivery.transport import KeepAliveTransport, RawResponse
+from shared.jobs import calls
 from shared.settings import settings
 
 #: Longest ``Retry-After`` honoured, in seconds (one hour).
@@ -203,8 +204,14 @@ class CallbackClient:
         try:
             response = self._pool().post(url, body, headers, timeout)
         except _DELIVERY_ERRORS as exc:
-            return classify(url, exc, elapsed_ms=_elapsed_ms(started), timeout=timeout)
-        return classify(url, response, elapsed_ms=_elapsed_ms(started))
+            outcome = classify(url, exc, elapsed_ms=_elapsed_ms(started), timeout=timeout)
+        else:
+            outcome = classify(url, response, elapsed_ms=_elapsed_ms(started))
+        calls.record(
+            url, status=outcome.status, ms=outcome.elapsed_ms, webhook_id=message_id,
+            ok=outcome.ok, error=outcome.error,
+        )  # fmt: skip
+        return outcome
 
     def close(self) -> None:
         """Close pooled connections; a later ``post`` opens a fresh pool."""

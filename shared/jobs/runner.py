@@ -16,6 +16,7 @@ from typing import Any
 
 from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
 
+from shared.jobs import calls
 from shared.jobs.liveness import process_id
 from shared.jobs.queues import FAILURE_NOTICES_QUEUE, QueueSpec, effective, resolve
 from shared.jobs.retry import next_retry_delay_ms
@@ -73,8 +74,9 @@ CHUNK = 10
 def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
     """Run one attempt of ``job``; how it ended (never raises)."""
     extra = {"job_id": job.id, "queue": spec.name}
+    made: list[dict[str, Any]] = []
     try:
-        with gated(send_gate(spec, job)):
+        with gated(send_gate(spec, job)), calls.recording() as made:
             result = processor(job)
     except HandBack:
         log.info("handed back on attempt %d", job.attempts, extra=extra)
@@ -86,16 +88,19 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
         failure = JobFailed(f"{type(exc).__name__}: {exc}", retryable=True)
     else:
         log.info("completed on attempt %d", job.attempts, extra=extra)
-        return Finish(job, "completed", result=result)
+        return Finish(job, "completed", result=result, calls=tuple(made))
     if failure.retryable and job.attempts < job.max_attempts:
         wait = retry_delay_ms(spec, job, failure)
         log.warning(
             "attempt %d/%d failed, retry in %d ms: %s",
             job.attempts, job.max_attempts, wait, failure.error, extra=extra,
         )  # fmt: skip
-        return Finish(job, "delayed", error=failure.error, delay_ms=wait, result=failure.result)
+        return Finish(
+            job, "delayed", error=failure.error, delay_ms=wait, result=failure.result,
+            calls=tuple(made),
+        )  # fmt: skip
     log.error("failed after %d attempt(s): %s", job.attempts, failure.error, extra=extra)
-    return Finish(job, "failed", error=failure.error, result=failure.result)
+    return Finish(job, "failed", error=failure.error, result=failure.result, calls=tuple(made))
 
 
 def send_gate(spec: QueueSpec, job: Job) -> Callable[[], None] | None:

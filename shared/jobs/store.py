@@ -188,6 +188,8 @@ class Finish:
     #: when ``completed`` or ``failed``: jobs to create (written to the outbox in the same step)
     follow_ups: tuple[FollowUp, ...] = ()
     usage: Usage | None = None  #: when ``completed`` or ``failed``
+    #: the HTTP calls this attempt made (``shared.jobs.calls``), kept in the job's history
+    calls: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -720,7 +722,8 @@ def _compact(value: Any) -> str:
 
 
 def _finish_extras(finish: Finish) -> str:
-    """``finish.lua``'s extras of one job: follow-ups and usage, as JSON; "" for none."""
+    """``finish.lua``'s extras of one job: follow-ups, usage, keep policy and the attempt's
+    calls, as JSON; "" for none."""
     extras: dict[str, Any] = {}
     if finish.follow_ups:
         route = finish.job.workspace_id or finish.job.id
@@ -730,6 +733,8 @@ def _finish_extras(finish: Finish) -> str:
              "max": target.max_attempts}
             for f, target in zip(finish.follow_ups, targets, strict=True)
         ]  # fmt: skip
+    if finish.calls:
+        extras["calls"] = list(finish.calls)
     if finish.usage:
         u = finish.usage
         extras["usage"] = {"kind": u.kind, "tokens": u.tokens, "costCents": u.cost_cents}

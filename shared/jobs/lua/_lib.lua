@@ -16,7 +16,8 @@
 --
 -- Key layout, each under Q = KEYS[1] = <prefix>:{<queue>}:
 --   Q:job:<id>                 hash: the job record (with what its processor reports: fields
---                              progress, logs, logCount; progress.lua)
+--                              progress, logs, logCount; progress.lua; and the attempts
+--                              it made, field history: record_attempt)
 --   Q:jobs:<state>             zset of ids per state; the delayed one is scored by due time
 --   Q:ready:<prio>             list: the workspaces with jobs ready at that priority, in
 --                              round-robin order (a workspace is listed iff its line is not
@@ -380,6 +381,27 @@ local function add_usage(org, usage)
   redis.call("HINCRBY", key, usage.kind .. ":jobs", 1)
   redis.call("HINCRBY", key, usage.kind .. ":tokens", usage.tokens)
   redis.call("HINCRBYFLOAT", key, usage.kind .. ":costCents", usage.costCents)
+end
+
+-- -- Attempt history ----------------------------------------------------------------------
+
+-- The last HISTORY_ATTEMPTS attempts of a job, in its record (field `history`, a JSON list):
+-- {n, outcome, startedAt, finishedAt, error (cut to HISTORY_ERROR_CHARS), calls = [{url,
+-- status, ms, webhookId, ok, error}]}, for the dashboard's job page.
+local HISTORY_ATTEMPTS, HISTORY_ERROR_CHARS = 25, 4000
+
+local function record_attempt(key, n, outcome, started, error_text, calls)
+  local raw = redis.call("HGET", key, "history")
+  local list = raw and cjson.decode(raw) or {}
+  local entry = {n = tonumber(n) or 0, outcome = outcome, startedAt = tonumber(started),
+    finishedAt = NOW}
+  if error_text and error_text ~= "" then
+    entry.error = string.sub(error_text, 1, HISTORY_ERROR_CHARS)
+  end
+  if calls and #calls > 0 then entry.calls = calls end
+  list[#list + 1] = entry
+  while #list > HISTORY_ATTEMPTS do table.remove(list, 1) end
+  redis.call("HSET", key, "history", cjson.encode(list))
 end
 
 -- -- Removal -----------------------------------------------------------------------------

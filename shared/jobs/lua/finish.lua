@@ -9,21 +9,25 @@
 -- removeOnFail, BullMQ's KeepJobs): see `keep_jobs`.
 -- ARGV after HEAD: per job 7 values: id, msg_id, outcome, due (time_arg), result_json, error,
 --       extras_json ("" for none: {"followUps": [{id, queue, data, max}], "usage": {kind,
---       tokens, costCents}, "keep": {count?, age?}})
+--       tokens, costCents}, "keep": {count?, age?}, "calls": [the attempt's HTTP calls]});
+--       every attempt that ran (not "requeue") joins the job's history (record_attempt)
 -- Returns the number of jobs finished (the others had moved on without this attempt).
 local done, freed = 0, {}
 for base = HEAD + 1, #ARGV, 7 do
   local id, msg_id, outcome = ARGV[base], ARGV[base + 1], ARGV[base + 2]
   local key = job_key(id)
-  local f = redis.call("HMGET", key, "state", "msg", "queue", "ws", "ct", "org", "startedAt")
+  local f = redis.call("HMGET", key, "state", "msg", "queue", "ws", "ct", "org", "startedAt",
+    "attempts")
   if f[1] == "active" and f[2] == msg_id then
     local queue = f[3]
+    local extras = ARGV[base + 6] ~= "" and cjson.decode(ARGV[base + 6]) or {}
     freed[queue] = true
     if ARGV[base + 4] ~= "" then redis.call("HSET", key, "result", ARGV[base + 4]) end
     if ARGV[base + 5] ~= "" then redis.call("HSET", key, "error", ARGV[base + 5]) end
     if outcome ~= "requeue" then
       count_event(queue, outcome == "delayed" and "retried" or outcome, 1)
       add_samples(queue, "run", {math.max(0, NOW - tonumber(f[7] or NOW))})
+      record_attempt(key, f[8], outcome, f[7], ARGV[base + 5], extras.calls)
     end
     if outcome == "delayed" then
       local due = time_arg(ARGV[base + 3])
@@ -35,12 +39,9 @@ for base = HEAD + 1, #ARGV, 7 do
     else
       redis.call("HSET", key, "finishedAt", NOW)
       set_state(id, queue, "active", outcome, NOW)
-      if ARGV[base + 6] ~= "" then
-        local extras = cjson.decode(ARGV[base + 6])
-        write_follow_ups(extras.followUps or {}, f[4], f[5], f[6])
-        if extras.usage then add_usage(f[6] or "", extras.usage) end
-        if extras.keep then keep_jobs(id, outcome, f[6], extras.keep) end
-      end
+      write_follow_ups(extras.followUps or {}, f[4], f[5], f[6])
+      if extras.usage then add_usage(f[6] or "", extras.usage) end
+      if extras.keep then keep_jobs(id, outcome, f[6], extras.keep) end
     end
     done = done + 1
   end
