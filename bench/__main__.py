@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import api, cluster, delayed, hosts, limits, redis_bench, throughput
+from bench import api, cluster, dashboard, delayed, hosts, limits, redis_bench, throughput
 from bench.common import Config, Section
 from bench.report import cpu_busy, print_table, write_markdown
 
@@ -33,6 +33,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     limits.NAME: limits.run,
     cluster.NAME: cluster.run,
     hosts.NAME: hosts.run,
+    dashboard.NAME: dashboard.run,
 }
 
 #: Warn when the CPUs are busier than this share before the run starts.
@@ -65,6 +66,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "hosts_repeats": (5, 3),
     "hosts_processes": (1, 1),
     "hosts_threads": (4, 4),
+    "dashboard_n": (1_000_000, 100_000),
 }
 HELP = {
     "delayed_n": "far-future jobs in the delayed benchmark",
@@ -80,6 +82,7 @@ HELP = {
     "hosts_repeats": "repetitions of each host count of the hosts benchmark",
     "hosts_processes": "qs worker -p on each host (network namespace) of the hosts benchmark",
     "hosts_threads": "qs worker -t on each host of the hosts benchmark",
+    "dashboard_n": "jobs in Redis for the dashboard benchmark (mixed states, three queues)",
 }
 
 

@@ -132,6 +132,7 @@ class Config:
     hosts_repeats: int = 5  #: repetitions of each host count (1, 2, 4), in alternating order
     hosts_processes: int = 1  #: ``qs worker -p`` on each host
     hosts_threads: int = 4  #: ``qs worker -t`` on each host
+    dashboard_n: int = 1_000_000  #: jobs in Redis for the dashboard benchmark
 
 
 # --- child processes ------------------------------------------------------------------------
