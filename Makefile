@@ -13,7 +13,9 @@ dev: $(VENV)/.installed
 # The engine suites run three times: on one Redis, on a local Redis Cluster (3 masters + 3
 # replicas, tests/cluster.py), and on one cluster node holding every slot, where Redis refuses any
 # script's access outside its queue's slot; both need Debian's redis-server 7.
-CLUSTER_SUITES := tests/shared/jobs tests/shared/delivery tests/functions/test_delivery.py tests/functions/test_limits.py
+CLUSTER_SUITES := tests/shared/jobs tests/shared/delivery tests/functions/test_delivery.py tests/functions/test_limits.py \
+	tests/dashboard/test_search.py tests/dashboard/test_actions.py tests/dashboard/test_history.py \
+	tests/dashboard/test_attempts.py
 
 test: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
