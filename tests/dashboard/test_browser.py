@@ -164,6 +164,29 @@ def test_a_read_only_user_sees_but_cannot_change(browser: Browser, dashboard: Da
     page.context.close()
 
 
+UNNAMED = """() => [...document.querySelectorAll("button, input, textarea, select, a[href]")]
+  .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+                  && !el.textContent.trim())
+  .map((el) => el.outerHTML.slice(0, 80))"""
+
+
+def test_every_control_has_an_accessible_name_and_takes_the_keyboard(
+    browser: Browser, dashboard: Dashboard
+):
+    failed = dashboard.job()
+    dashboard.fail(failed)
+    page = open_as(browser, ADMIN)
+    for path in ("/admin/queues", "/admin/queues/queue/sms", f"/admin/queues/job/{failed}"):
+        page.goto(dashboard.url + path)
+        assert page.evaluate(UNNAMED) == [], path
+    page.goto(f"{dashboard.url}/admin/queues/queue/sms?state=failed")
+    page.get_by_label("Workspace id").focus()
+    page.keyboard.type(dashboard.store.get(failed).workspace_id)  # type: ignore[union-attr]
+    page.keyboard.press("Enter")  # the search runs from the keyboard
+    expect(page.locator("#jobs tbody tr").first).to_contain_text(failed)
+    page.context.close()
+
+
 def test_live_refresh_pauses_while_the_tab_is_hidden(
     browser: Browser, dashboard: Dashboard, fast_refresh: None
 ):
