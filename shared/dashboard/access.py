@@ -32,6 +32,8 @@ Role = Literal["admin", "viewer"]
 
 #: How long a CSRF token is accepted after it was issued, in seconds.
 CSRF_TTL_S = 12 * 3600
+#: How far ahead of this host's clock another gateway's token may be dated, in seconds.
+CLOCK_SKEW_S = 300
 _CHALLENGE = {"www-authenticate": 'Basic realm="queue-services admin", charset="UTF-8"'}
 
 
@@ -124,15 +126,15 @@ def _secret(prefix: str) -> bytes:
     return str(client.get(name)).encode()
 
 
-def _mac(name: str, issued: int) -> str:
-    digest = hmac.new(_secret(settings.redis_prefix), f"{issued}|{name}".encode(), hashlib.sha256)
-    return digest.hexdigest()[:40]
+def _mac(viewer: Viewer, issued: int) -> str:
+    text = f"{issued}|{viewer.role}|{viewer.name}".encode()
+    return hmac.new(_secret(settings.redis_prefix), text, hashlib.sha256).hexdigest()[:40]
 
 
 def csrf_token(viewer: Viewer, *, now_s: float | None = None) -> str:
     """A CSRF token for ``viewer``: ``<issued epoch s>.<mac>``."""
     issued = int(now_s if now_s is not None else time.time())
-    return f"{issued}.{_mac(viewer.name, issued)}"
+    return f"{issued}.{_mac(viewer, issued)}"
 
 
 def check_csrf(headers: dict[str, str], viewer: Viewer, *, now_s: float | None = None) -> None:
@@ -142,8 +144,8 @@ def check_csrf(headers: dict[str, str], viewer: Viewer, *, now_s: float | None =
     now = now_s if now_s is not None else time.time()
     valid = (
         issued.isdigit()
-        and 0 <= now - int(issued) <= CSRF_TTL_S
-        and hmac.compare_digest(mac.encode(), _mac(viewer.name, int(issued)).encode())
+        and -CLOCK_SKEW_S <= now - int(issued) <= CSRF_TTL_S
+        and hmac.compare_digest(mac.encode(), _mac(viewer, int(issued)).encode())
     )
     if not valid:
         raise Problem(

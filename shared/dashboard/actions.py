@@ -156,18 +156,18 @@ def queue_retry_failed(body: ActionBody) -> tuple[str, dict[str, Any]]:
     f = body.filter
     if f is None or not (f.workspaceId or f.contactId or f.q):
         return queue, {"retried": admin.retry_failed(queue)}
-    store, retried, cursor, seen = JobStore(), 0, "", 0
-    while seen < BULK_MAX:  # only the failed jobs the current search finds
-        found = search(
+    store, found, cursor, seen = JobStore(), [], "", 0
+    while seen < BULK_MAX:  # the failed jobs the current search finds, then retried
+        page = search(
             queue=queue, state="failed", workspace_id=f.workspaceId, contact_id=f.contactId,
             q=f.q, limit=200, cursor=cursor, store=store,
         )  # fmt: skip
-        for job in found.jobs:
-            retried += store.admin_job("retry", job.id) == "retried"
-        seen += found.search.scanned if found.search else len(found.jobs)
-        if found.nextCursor is None or (found.source == "id"):
+        found += [job.id for job in page.jobs]
+        seen += page.search.scanned if page.search else len(page.jobs)
+        if page.nextCursor is None or page.source == "id":
             break
-        cursor = found.nextCursor
+        cursor = page.nextCursor
+    retried = sum(store.admin_job("retry", job_id) == "retried" for job_id in found)
     return queue, {"retried": retried, "filter": f.model_dump(exclude_defaults=True)}
 
 

@@ -104,6 +104,15 @@ def summary(raw: dict[str, str], since: int | None = None) -> JobSummary:
     )  # fmt: skip
 
 
+def _searchable(raw: dict[str, str]) -> str:
+    """A record's data as text search reads it: its JSON, case-folded, with escapes (non-ASCII
+    characters, quotes) written out as the characters they stand for."""
+    data = raw.get("data", "")
+    if "\\" in data:  # stored as ASCII JSON: decode what it escapes
+        data = json.dumps(json.loads(data), ensure_ascii=False).replace('\\"', '"')
+    return data.casefold()
+
+
 def _records(store: JobStore, queue_names: list[str], items: list[Item]) -> list[dict[str, str]]:
     pipe = store.client.pipeline(transaction=False)
     for item in items:
@@ -193,11 +202,7 @@ def search(
                 continue
             if org and raw.get("org") != org:
                 continue
-            if (
-                text
-                and text not in raw.get("data", "").casefold()
-                and text not in raw["id"].casefold()
-            ):
+            if text and text not in _searchable(raw) and text not in raw["id"].casefold():
                 continue
             since = int(item.score) if source == "state" and state != "delayed" else None
             jobs.append(summary(raw, since))

@@ -61,7 +61,8 @@ def dashboard(redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Da
     monkeypatch.setattr(settings, "dashboard_password", ADMIN[1])
     monkeypatch.setattr(settings, "dashboard_readonly_users", f"{VIEWER[0]}:{VIEWER[1]}")
     monkeypatch.setattr(settings, "api_keys", "acme:dash-test-key")
-    # no concurrency limit: every ready job is on a message at once, so `fail` can start it
-    set_queue_limits(monkeypatch, sms={"concurrency": None}, email={"concurrency": None})
+    # no concurrency or rate limit: every ready job is on a message at once (`fail` starts it)
+    off = {"concurrency": None, "limiter": None}
+    set_queue_limits(monkeypatch, sms=off, email=off)
     with serve(build_app(), UVICORN_HTTP) as url:
         yield Dashboard(url, JobStore())

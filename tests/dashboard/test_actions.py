@@ -110,3 +110,15 @@ def test_add_a_job_is_checked_as_the_job_api_checks_it(dashboard: Dashboard):
     invalid = act(admin, "queue-add-job", 422, job={"jobType": "notifications", "data": []})
     assert invalid["errors"][0]["field"] == "data"
     assert act(admin, "queue-add-job", 422)["detail"].startswith("queue-add-job needs job")
+
+
+def test_retry_all_failed_matching_a_text_search_takes_every_match(dashboard: Dashboard):
+    matching = [dashboard.job(data={"message": f"invoice {i}"}) for i in range(230)]
+    others = [dashboard.job(data={"message": f"receipt {i}"}) for i in range(20)]
+    for job_id in matching + others:
+        dashboard.fail(job_id)
+    admin = dashboard.client()
+    done = act(admin, "queue-retry-failed", queue="sms", filter={"q": "invoice"})
+    assert done["changed"]["retried"] == 230  # more than one page of the failed tab
+    assert {state(dashboard, j) for j in matching} == {"waiting"}
+    assert {state(dashboard, j) for j in others} == {"failed"}

@@ -141,3 +141,12 @@ def test_odd_workspace_ids_get_an_index_of_their_own(dashboard: Dashboard):
 )  # fmt: skip
 def test_bad_queries_are_clear_4xx(dashboard: Dashboard, params, status, says):
     assert says in find(dashboard.client(), status, **params)["detail"]
+
+
+def test_text_search_finds_non_ascii_and_quoted_text(dashboard: Dashboard):
+    accented = dashboard.job(data={"message": 'Café "Zürich" order'})
+    dashboard.job(data={"message": "plain"})
+    admin = dashboard.client()
+    for text in ("café", "ZÜRICH", '"zürich"'):
+        page = find(admin, queue="sms", state="waiting", q=text)
+        assert [j["id"] for j in page["jobs"]] == [accented], text
