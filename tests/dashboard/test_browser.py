@@ -150,6 +150,7 @@ def test_a_read_only_user_sees_but_cannot_change(browser: Browser, dashboard: Da
     page.goto(f"{dashboard.url}/admin/queues/job/{failed}")
     expect(page.get_by_text("read-only")).to_be_visible()
     expect(page.get_by_role("button", name="Retry")).to_have_count(0)
+    shot(page, "job-phone-read-only")
     forged = page.evaluate(
         """async (jobId) => {
              const token = document.querySelector('meta[name="csrf-token"]').content;
