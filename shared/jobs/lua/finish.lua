@@ -13,6 +13,8 @@
 --       every attempt that ran (not "requeue") joins the job's history (record_attempt)
 -- Returns the number of jobs finished (the others had moved on without this attempt).
 local done, freed = 0, {}
+-- metrics are written once per call, not per job: events counted, run times (ms) per queue
+local events, runs = {}, {}
 for base = HEAD + 1, #ARGV, 7 do
   local id, msg_id, outcome = ARGV[base], ARGV[base + 1], ARGV[base + 2]
   local key = job_key(id)
@@ -25,8 +27,10 @@ for base = HEAD + 1, #ARGV, 7 do
     if ARGV[base + 4] ~= "" then redis.call("HSET", key, "result", ARGV[base + 4]) end
     if ARGV[base + 5] ~= "" then redis.call("HSET", key, "error", ARGV[base + 5]) end
     if outcome ~= "requeue" then
-      count_event(queue, outcome == "delayed" and "retried" or outcome, 1)
-      add_samples(queue, "run", {math.max(0, NOW - tonumber(f[7] or NOW))})
+      local event = queue .. " " .. (outcome == "delayed" and "retried" or outcome)
+      events[event] = (events[event] or 0) + 1
+      runs[queue] = runs[queue] or {}
+      table.insert(runs[queue], math.max(0, NOW - tonumber(f[7] or NOW)))
       record_attempt(key, f[8], outcome, f[7], ARGV[base + 5], extras.calls)
     end
     if outcome == "delayed" then
@@ -46,6 +50,11 @@ for base = HEAD + 1, #ARGV, 7 do
     done = done + 1
   end
 end
+for event, n in pairs(events) do
+  local queue, name = string.match(event, "^(%S+) (%S+)$")
+  count_event(queue, name, n)
+end
+for queue, times in pairs(runs) do add_samples(queue, "run", times) end
 for queue in pairs(freed) do FRESH[queue] = FRESH[queue] or {} end
 dispatch_fresh(true)
 return done
