@@ -19,6 +19,7 @@ import pytest
 from local.dev import ROOT, DevServer
 from local.embedded_redis import free_port
 from shared.settings import Settings
+from tests.conftest import wait_for
 from tests.servers import Receiver
 
 
@@ -131,18 +132,17 @@ def test_qs_dev_serves_health_reloads_on_change_and_stops_cleanly_on_ctrl_c(
     assert len(processes) >= 4  # redis, gateway, scheduler, worker (+ its forked process)
     dev.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert dev.process.wait(timeout=40) == 0
-    dev.wait_for("every child gone", lambda: not any(alive(p) for p in processes), 10)
+    wait_for(lambda: not any(alive(p) for p in processes), 10, "every child gone")
     assert "stopped" in dev.output()
 
 
 def test_an_empty_redis_url_still_means_the_embedded_redis(tmp_path, monkeypatch):
     monkeypatch.setenv("REDIS_URL", "")
-    monkeypatch.setattr("local.dev.settings", Settings())
     server = DevServer(
         host="127.0.0.1", port=0, threads=1, reload=False, data_dir=tmp_path, out=io.StringIO()
     )
     try:
-        env = server.environment()
+        env = server.environment(Settings())
         assert server.redis is not None and env["REDIS_URL"] == server.redis.url
         assert "6379" not in env["REDIS_URL"]
     finally:
