@@ -21,12 +21,14 @@ it made up (``local.devenv``).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import queue
 import secrets
 import select
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Iterable
@@ -289,6 +291,9 @@ class DevServer:
                 self._retire(self.current.get(new.name))
                 self.current[new.name] = new
                 continue
+            assert new.process is not None
+            with contextlib.suppress(subprocess.TimeoutExpired):  # the pipe closes first
+                new.process.wait(timeout=5)
             code = new.exit_code()
             new.stop()
             failed.append(new.name)
@@ -304,14 +309,15 @@ class DevServer:
                 self.say(f"{new.name} {how} (its output is above); save a fix to retry")
         return failed
 
-    def roll(self, cfg: Settings, env: dict[str, str]) -> float:
-        """Start a new generation of every child; seconds until the new gateway served."""
+    def roll(self, cfg: Settings, env: dict[str, str]) -> float | None:
+        """Start a new generation of every child; seconds until the new gateway served (None
+        if it did not)."""
         started = time.monotonic()
         gateway, *rest = self.specs(cfg)
-        self._replace([gateway], env)
+        failed = self._replace([gateway], env)
         gateway_s = time.monotonic() - started
         self._replace(rest, env)
-        return gateway_s
+        return None if failed else gateway_s
 
     def check_children(self, env: dict[str, str]) -> None:
         """Report children (and the embedded Redis) that died on their own, and restart them."""
@@ -365,9 +371,9 @@ class DevServer:
             env = self.environment(cfg)
             self.banner(cfg, env)
             devenv.write(dev_env, self.dev_env_values(env))
-            self.roll(cfg, env)
-            if self.reload:
+            if self.reload:  # first: a change made while the children start is not missed
                 self._start_watchers()
+            self.roll(cfg, env)
             self._loop(env)
         finally:
             self.say("stopping ...")
@@ -414,10 +420,10 @@ class DevServer:
         self.banner(cfg, env)
         devenv.write(self.data_dir / "dev.env", self.dev_env_values(env))
         gateway_s = self.roll(cfg, env)
-        self.say(
-            f"reloaded: gateway serving after {gateway_s:.2f} s, all after "
-            f"{time.monotonic() - started:.2f} s"
+        gateway = (
+            "not the gateway" if gateway_s is None else f"gateway serving after {gateway_s:.2f} s"
         )
+        self.say(f"reloaded: {gateway}, all after {time.monotonic() - started:.2f} s")
         return env
 
     def _start_watchers(self) -> None:
