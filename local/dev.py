@@ -106,12 +106,15 @@ class Child:
             out.write(f"{self.name:<9}| {raw.decode(errors='replace')}")
             out.flush()
 
-    def wait_ready(self, timeout_s: float) -> bool:
-        """True once the child says it serves; False if it exits first or ``timeout_s`` passes."""
+    def wait_ready(self, timeout_s: float, stop: threading.Event) -> bool:
+        """True once the child says it serves; False if it exits first, ``timeout_s`` passes
+        or ``stop`` is set."""
         assert self.process is not None and self._ready is not None
         deadline = time.monotonic() + timeout_s
         try:
             while self.process.poll() is None and time.monotonic() < deadline:
+                if stop.is_set():
+                    return False
                 readable, _, _ = select.select([self._ready], [], [], 0.05)
                 if readable:
                     return bool(os.read(self._ready, 64))  # b"" (EOF): it closed without it
@@ -287,7 +290,7 @@ class DevServer:
         started = [spec.fresh().start(env, self.out) for spec in specs]
         failed = []
         for new in started:
-            if new.wait_ready(READY_TIMEOUT_S):
+            if new.wait_ready(READY_TIMEOUT_S, self.stopping):
                 self._retire(self.current.get(new.name))
                 self.current[new.name] = new
                 continue
@@ -297,6 +300,8 @@ class DevServer:
             code = new.exit_code()
             new.stop()
             failed.append(new.name)
+            if self.stopping.is_set():
+                continue
             how = f"exited with code {code}" if code is not None else "did not get ready"
             old = self.current.get(new.name)
             if old is not None and old.exit_code() is None:
@@ -356,7 +361,6 @@ class DevServer:
     # --- main loop ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        on_stop_signals(lambda _: self.stopping.set())
         dev_env = self.data_dir / "dev.env"
         try:
             try:
@@ -365,8 +369,13 @@ class DevServer:
             except ValueError as exc:  # pydantic's ValidationError is one
                 self.say(f"cannot start: {exc}")
                 return 1
+            try:
+                self.listener = socket.create_server((self.host, self.port), backlog=1024)
+            except OSError as exc:
+                self.say(f"cannot listen on {self.host}:{self.port}: {exc.strerror}")
+                return 1
+            on_stop_signals(lambda _: self.stopping.set())
             context()  # the fork server starts preloading while Redis starts
-            self.listener = socket.create_server((self.host, self.port), backlog=1024)
             self.port = self.listener.getsockname()[1]
             env = self.environment(cfg)
             self.banner(cfg, env)

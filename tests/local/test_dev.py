@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -404,3 +405,14 @@ def test_a_stale_dev_env_is_removed_and_ignored(project: Path):
     )  # fmt: skip
     assert done.returncode == 0 and "of the running qs dev" not in done.stderr
     assert not dev_env.exists()
+
+
+def test_a_port_in_use_is_said_plainly(tmp_path: Path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        out = io.StringIO()
+        server = DevServer(
+            host="127.0.0.1", port=port, threads=1, reload=False, data_dir=tmp_path, out=out
+        )
+        assert server.run() == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in out.getvalue()
