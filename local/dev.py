@@ -382,7 +382,10 @@ class DevServer:
             devenv.write(dev_env, self.dev_env_values(env))
             if self.reload:  # first: a change made while the children start is not missed
                 self._start_watchers()
+            started = time.monotonic()
             self.roll(cfg, env)
+            running = ", ".join(n for n in ("gateway", "worker", "scheduler") if n in self.current)
+            self.say(f"up after {time.monotonic() - started:.2f} s: {running or 'nothing'}")
             self._loop(env)
         finally:
             self.say("stopping ...")

@@ -217,7 +217,7 @@ def alias(name: str) -> str:
 def settled(dev: DevProcess) -> bool:
     """Whether ``qs dev`` has finished its last reload (or its start): every child serves."""
     out = dev.output()
-    started = " ready: " in out and "scheduled cron." in out
+    started = "qs dev   | up after " in out
     finished = out.count("reloaded: ") + out.count("the running version keeps serving: ")
     return started and finished >= out.count("reloading: ")
 
