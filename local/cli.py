@@ -81,8 +81,16 @@ def cmd_invoke(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Under ``qs dev``: seconds a stopping gateway waits, no longer accepting, for requests on the
+#: connections it has just accepted, before its usual graceful shutdown.
+HANDOVER_S = 0.2
+
+
 def _ready_server() -> type[Any]:
-    """``uvicorn.Server`` that tells ``qs dev`` once it accepts connections."""
+    """``uvicorn.Server`` that tells ``qs dev`` once it accepts connections, and hands over to
+    its successor without dropping a connection when it stops."""
+    import asyncio
+
     import uvicorn
 
     from local.processes import notify_ready
@@ -94,6 +102,16 @@ def _ready_server() -> type[Any]:
                 host, port = sockets[0].getsockname()[:2]
                 logging.getLogger("uvicorn.error").info("Uvicorn running on %s:%s", host, port)
                 notify_ready()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Stop accepting (the next gateway, on the same socket, takes the new connections),
+            # then give those accepted just now time to send their request: uvicorn closes a
+            # connection without one at once, which its client would see as a failure.
+            for server in self.servers:
+                server.close()
+            logging.getLogger("uvicorn.error").info("Handing over to the next gateway")
+            await asyncio.sleep(HANDOVER_S)
+            await super().shutdown(sockets)
 
     return ReadyServer
 

@@ -31,7 +31,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -106,14 +106,14 @@ class Child:
             out.write(f"{self.name:<9}| {raw.decode(errors='replace')}")
             out.flush()
 
-    def wait_ready(self, timeout_s: float, stop: threading.Event) -> bool:
+    def wait_ready(self, timeout_s: float, abort: Callable[[], bool]) -> bool:
         """True once the child says it serves; False if it exits first, ``timeout_s`` passes
-        or ``stop`` is set."""
+        or ``abort()`` is true."""
         assert self.process is not None and self._ready is not None
         deadline = time.monotonic() + timeout_s
         try:
             while self.process.poll() is None and time.monotonic() < deadline:
-                if stop.is_set():
+                if abort():
                     return False
                 readable, _, _ = select.select([self._ready], [], [], 0.05)
                 if readable:
@@ -284,15 +284,24 @@ class DevServer:
         thread.start()
         self.retiring.append(thread)
 
-    def _replace(self, specs: list[Child], env: dict[str, str]) -> list[str]:
+    def _replace(
+        self,
+        specs: list[Child],
+        env: dict[str, str],
+        superseded: Callable[[], bool] = lambda: False,
+    ) -> list[str]:
         """Start ``specs`` together; each that serves replaces its predecessor, each that does
-        not is stopped (the predecessor keeps running). The names that failed."""
+        not is stopped (the predecessor keeps running). The names that failed. Waiting stops
+        at Ctrl-C, or once ``superseded()`` (a newer change to reload for) is true."""
         started = [spec.fresh().start(env, self.out) for spec in specs]
         failed = []
         for new in started:
-            if new.wait_ready(READY_TIMEOUT_S, self.stopping):
+            if new.wait_ready(READY_TIMEOUT_S, lambda: self.stopping.is_set() or superseded()):
                 self._retire(self.current.get(new.name))
                 self.current[new.name] = new
+                continue
+            if self.stopping.is_set() or superseded():
+                self._retire(new)  # the running one stays until the next generation serves
                 continue
             assert new.process is not None
             with contextlib.suppress(subprocess.TimeoutExpired):  # the pipe closes first
@@ -300,8 +309,6 @@ class DevServer:
             code = new.exit_code()
             new.stop()
             failed.append(new.name)
-            if self.stopping.is_set():
-                continue
             how = f"exited with code {code}" if code is not None else "did not get ready"
             old = self.current.get(new.name)
             if old is not None and old.exit_code() is None:
@@ -321,7 +328,8 @@ class DevServer:
         gateway, *rest = self.specs(cfg)
         failed = self._replace([gateway], env)
         gateway_s = time.monotonic() - started
-        self._replace(rest, env)
+        # workers and scheduler take longer to start: a change saved meanwhile is not held up
+        self._replace(rest, env, superseded=lambda: not self.changes.empty())
         return None if failed else gateway_s
 
     def check_children(self, env: dict[str, str]) -> None:

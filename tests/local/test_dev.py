@@ -222,10 +222,13 @@ def settled(dev: DevProcess) -> bool:
     return started and finished >= out.count("reloading: ")
 
 
-def seconds_to_200(dev: DevProcess, path: str, edit: Callable[[], object]) -> float:
+def seconds_to_200(
+    dev: DevProcess, path: str, edit: Callable[[], object], *, settle: bool = True
+) -> float:
     """Seconds from the start of ``edit()`` until ``GET path`` answers 200, once ``qs dev`` has
-    settled after the previous change."""
-    dev.wait_for("the previous reload done", lambda: settled(dev), 30)
+    settled after the previous change (unless ``settle`` is false)."""
+    if settle:
+        dev.wait_for("the previous reload done", lambda: settled(dev), 30)
     assert dev.status(path) == 404
     started = time.monotonic()
     edit()
@@ -261,6 +264,15 @@ def test_serverless_yml_edits_reload_to_a_200_fast_and_a_broken_one_keeps_the_la
     print(f"qs dev's own figures, change seen to gateway serving: {', '.join(reported)} s")
     assert statistics.median(figures) < 3.0  # ~0.3 s idle; generous for a loaded 2-core box
 
+    # edits in quick succession: each is served without waiting for the workers of the last
+    burst = [
+        seconds_to_200(dev, f"/api/burst-{i}", lambda i=i: append(f"burst-{i}"), settle=False)
+        for i in range(3)
+    ]
+    print(f"edits in a burst, each to a 200: {', '.join(f'{s:.2f}' for s in burst)} s")
+    assert max(burst) < 3.0
+    dev.wait_for("workers of the last edit", lambda: settled(dev), 30)
+
     good = manifest.read_text()
     dev.wait_for("the last reload done", lambda: settled(dev), 30)
     manifest.write_text(good + "  broken:\n    events: [\n")  # a YAML syntax error
@@ -274,6 +286,56 @@ def test_serverless_yml_edits_reload_to_a_200_fast_and_a_broken_one_keeps_the_la
     seconds_to_200(
         dev, "/api/alias-fixed", lambda: manifest.write_text(good + alias("alias-fixed"))
     )
+
+
+def test_no_request_fails_while_the_gateway_is_replaced(project: Path, project_dev: DevProcess):
+    dev = project_dev
+    dev.wait_for("qs dev up", lambda: settled(dev), timeout_s=30)
+    answers: list[int | str] = []
+    done = threading.Event()
+
+    def hammer() -> None:  # a new connection per request, as a browser's refresh would
+        while not done.is_set():
+            try:
+                answers.append(httpx.get(f"{dev.url}/api/health", timeout=10).status_code)
+            except httpx.HTTPError as exc:
+                answers.append(repr(exc))
+
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        for i in range(3):
+            reloads = dev.output().count("reloaded: ")
+            os.utime(project / "functions" / "api" / "health.py")
+            dev.wait_for(f"reload {i}", lambda n=reloads: dev.output().count("reloaded: ") > n, 15)
+    finally:
+        done.set()
+        thread.join()
+    assert dev.output().count("Started server process") >= 4  # the gateway was replaced 3 times
+    assert len(answers) > 10 and set(answers) == {200}, [a for a in answers if a != 200]
+
+
+def test_a_connection_the_old_gateway_accepted_is_still_served_after_the_handover(
+    project: Path, project_dev: DevProcess
+):
+    dev = project_dev
+    dev.wait_for("qs dev up", lambda: settled(dev), timeout_s=30)
+    port = int(dev.url.rpartition(":")[2])
+    with socket.create_connection(("127.0.0.1", port)) as idle:  # accepted, no request yet
+        assert dev.healthy()  # the only gateway serves, so it has accepted `idle` by now
+        handovers = dev.output().count("Handing over to the next gateway")
+        os.utime(project / "functions" / "api" / "health.py")
+        dev.wait_for(
+            "the old gateway handing over",
+            lambda: dev.output().count("Handing over to the next gateway") > handovers,
+            15,
+        )
+        idle.sendall(b"GET /api/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        idle.settimeout(10)
+        answer = b""
+        while chunk := idle.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
 
 
 def test_env_edits_reload_after_create_append_and_sed_and_a_broken_env_keeps_the_last_good(
