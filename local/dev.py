@@ -27,6 +27,7 @@ import os
 import queue
 import secrets
 import select
+import signal
 import socket
 import subprocess
 import threading
@@ -122,6 +123,12 @@ class Child:
         finally:
             os.close(self._ready)
             self._ready = None
+
+    def terminate(self) -> None:
+        """SIGTERM the child's group now (``stop`` then waits for it)."""
+        if self.process is not None and self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGTERM)
 
     def exit_code(self) -> int | None:
         """The exit code once the process has ended, else None."""
@@ -280,6 +287,7 @@ class DevServer:
         """Stop ``child`` in the background (its jobs in flight may take a while)."""
         if child is None:
             return
+        child.terminate()  # at once: an old gateway stops accepting before the next request
         thread = threading.Thread(target=child.stop, name=f"stop-{child.name}", daemon=True)
         thread.start()
         self.retiring.append(thread)

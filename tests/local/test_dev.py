@@ -415,6 +415,22 @@ def test_broken_code_keeps_the_running_gateway_and_dead_children_are_reported_an
     )
     dev.wait_for("a new worker", lambda: dev.output().count(" ready: ") > readies, 30)
 
+    (redis,) = (p for p in descendants(dev.process.pid) if b"redis-server" in cmdline(p))
+    os.kill(redis, signal.SIGKILL)
+    dev.wait_for(
+        "the embedded Redis's death reported",
+        lambda: "embedded Redis exited (code -9); restarting it with its data" in dev.output(),
+        10,
+    )
+    dev.wait_for("healthy on the restarted Redis", dev.healthy, 15)
+
+
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
 
 def age_s(pid: int) -> float:
     """Seconds since process ``pid`` started (from /proc)."""
@@ -482,3 +498,14 @@ def test_a_port_in_use_is_said_plainly(tmp_path: Path):
         )
         assert server.run() == 1
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in out.getvalue()
+
+
+def test_qs_dev_refuses_to_start_with_a_broken_env_and_says_why(project: Path):
+    (project / ".env").write_text("APP_ENV=staging\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "local.cli", "dev", "--port", "0", "--no-reload"],
+        cwd=project, env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1  # the settings are read (and refused) before anything starts
+    said = (done.stdout + done.stderr).lower()
+    assert "app_env" in said and "input should be 'dev' or 'production'" in said
