@@ -288,6 +288,7 @@ class DevServer:
         if child is None:
             return
         child.terminate()  # at once: an old gateway stops accepting before the next request
+        self.retiring = [t for t in self.retiring if t.is_alive()]
         thread = threading.Thread(target=child.stop, name=f"stop-{child.name}", daemon=True)
         thread.start()
         self.retiring.append(thread)
@@ -347,7 +348,10 @@ class DevServer:
             if code is not None:
                 self.say(f"embedded Redis exited (code {code}); restarting it with its data")
                 self.redis.process = None
-                self.redis.start()
+                try:
+                    self.redis.start()
+                except RuntimeError as exc:
+                    self.say(f"{_first_line(exc)}; stop qs dev (Ctrl-C) and start it again")
         for name, child in list(self.current.items()):
             code = child.exit_code()
             if code is None or self.stopping.is_set():
