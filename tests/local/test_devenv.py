@@ -1,0 +1,93 @@
+"""``.local/dev.env``: written by ``qs dev``, read by the other ``qs`` commands (a live writer
+only, and never over anything configured)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from local import devenv
+from shared.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No Redis or credentials from the caller's environment (``make test`` may set REDIS_URL)."""
+    for name in ("REDIS_URL", "REDIS_HOST", "API_KEYS", "SERVICE_TOKEN", "DASHBOARD_PASSWORD"):
+        monkeypatch.setenv(name, "")  # recorded, so the undo also removes what apply() sets
+        monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def live_dev() -> Iterator[int]:
+    """A live process whose command line has a ``dev`` argument, as ``qs dev``'s has."""
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "dev"])
+    yield process.pid
+    process.kill()
+    process.wait()
+
+
+def written_by(pid: int, path: Path, **values: str) -> Path:
+    lines = [f"{devenv.PID_KEY}={pid}", *(f"{k}={v}" for k, v in values.items())]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[arg-type]
+
+
+def test_a_live_dev_env_fills_what_is_not_configured(tmp_path: Path, live_dev: int):
+    path = written_by(
+        live_dev, tmp_path / "dev.env",
+        REDIS_URL="redis://127.0.0.1:4242/0", API_KEYS="devkey", DASHBOARD_PASSWORD="pw",
+    )  # fmt: skip
+    cfg = settings()
+    assert devenv.apply(cfg, path) == ["REDIS_URL", "API_KEYS", "DASHBOARD_PASSWORD"]
+    assert cfg.resolved_redis_url() == "redis://127.0.0.1:4242/0"
+    assert devenv.api_key(cfg) == "devkey" and cfg.dashboard_password == "pw"
+    assert os.environ["REDIS_URL"] == "redis://127.0.0.1:4242/0"  # for processes started here
+
+
+def test_configured_values_win_over_a_live_dev_env(tmp_path: Path, live_dev: int):
+    path = written_by(
+        live_dev, tmp_path / "dev.env",
+        REDIS_URL="redis://127.0.0.1:4242/0", API_KEYS="devkey", DASHBOARD_PASSWORD="pw",
+    )  # fmt: skip
+    cfg = settings(redis_host="redis.internal", service_token="tok", dashboard_password="mine")
+    assert devenv.apply(cfg, path) == []
+    assert cfg.resolved_redis_url() == "redis://redis.internal:6379/0"
+    assert devenv.api_key(cfg) == "tok" and cfg.dashboard_password == "mine"
+    assert path.exists()  # still qs dev's
+
+
+def test_a_file_of_a_gone_or_unrelated_process_is_removed_and_ignored(tmp_path: Path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass", "dev"])
+    gone.wait()
+    for pid in (gone.pid, os.getpid(), "junk"):  # exited; alive but not qs dev; not a pid
+        path = written_by(pid, tmp_path / "dev.env", REDIS_URL="redis://127.0.0.1:4242/0")
+        cfg = settings()
+        assert devenv.apply(cfg, path) == []
+        assert not path.exists() and cfg.redis_url is None
+
+
+def test_written_atomically_private_and_removed_only_by_its_writer(tmp_path: Path, live_dev: int):
+    path = tmp_path / "sub" / "dev.env"
+    devenv.write(path, {"REDIS_URL": "redis://127.0.0.1:1/0"})
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert devenv.read(path) == {
+        devenv.PID_KEY: str(os.getpid()),
+        "REDIS_URL": "redis://127.0.0.1:1/0",
+    }
+    assert list(path.parent.iterdir()) == [path]  # no temporary file left
+    written_by(live_dev, path)
+    devenv.remove(path)  # another process's file: left alone
+    assert path.exists()
+    devenv.write(path, {})
+    devenv.remove(path)
+    assert not path.exists()
