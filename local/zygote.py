@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import types
+from multiprocessing import forkserver
 from multiprocessing.context import ForkServerContext
 from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import DupFd
@@ -42,8 +43,6 @@ def context() -> ForkServerContext:
     if _context is None:
         _context = multiprocessing.get_context("forkserver")
         _context.set_forkserver_preload(PRELOAD)
-        from multiprocessing import forkserver
-
         forkserver.ensure_running()
     return _context
 
@@ -109,7 +108,25 @@ def _child_main(args: list[str], env: dict[str, str], cwd: str, out: Any, fds: A
     os.environ.clear()
     os.environ.update(env)
     os.environ.update({name: str(fd.detach()) for name, fd in fds.items()})
+    _forget_fork_server()
     sys.argv = ["qs", *args]
     from local.cli import main
 
     sys.exit(main(args))
+
+
+def _forget_fork_server() -> None:
+    """Drop this child's link to the fork server (after the descriptors passed are taken).
+
+    multiprocessing gives every child the fork server's "alive" pipe, so that it could ask
+    the same server for children of its own; but the server stops only once every holder of
+    that pipe has closed it, and the children stop only when the server does (SIGTERM on its
+    death): had the supervisor been killed, they would all have stayed. Closed here, the
+    supervisor is the only holder, and its death ends the server, then the children. The
+    child starts a fork server of its own if it needs one (``shared.ai.isolation`` does).
+    """
+    server = forkserver._forkserver  # private: there is no public way to detach from it
+    alive = getattr(server, "_forkserver_alive_fd", None)
+    if alive is not None:
+        os.close(alive)
+    server.__init__()  # type: ignore[misc]  # not connected, not running, default preload

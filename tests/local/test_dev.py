@@ -118,6 +118,11 @@ class DevProcess:
         return found.group(1)
 
     def stop(self) -> None:
+        """Ctrl-C, as a developer stops it; SIGKILL for everything left after 40 s."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=40)
         if self.process.poll() is None:
             for pid in descendants(self.process.pid):
                 with contextlib.suppress(ProcessLookupError):
@@ -509,3 +514,12 @@ def test_qs_dev_refuses_to_start_with_a_broken_env_and_says_why(project: Path):
     assert done.returncode == 1  # the settings are read (and refused) before anything starts
     said = (done.stdout + done.stderr).lower()
     assert "app_env" in said and "input should be 'dev' or 'production'" in said
+
+
+def test_a_killed_qs_dev_leaves_no_process_behind(dev: DevProcess):
+    dev.wait_for("qs dev up", lambda: settled(dev), timeout_s=30)
+    processes = descendants(dev.process.pid)
+    assert len(processes) >= 5  # redis, fork server, gateway, worker (+ its process), scheduler
+    dev.process.kill()  # SIGKILL: no chance to stop anything
+    dev.process.wait()
+    wait_for(lambda: not any(alive(p) for p in processes), 30, "every descendant gone")

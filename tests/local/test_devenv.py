@@ -13,6 +13,7 @@ import pytest
 
 from local import devenv
 from shared.settings import Settings
+from tests.conftest import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -27,6 +28,8 @@ def unconfigured(monkeypatch: pytest.MonkeyPatch) -> None:
 def live_dev() -> Iterator[int]:
     """A live process whose command line has a ``dev`` argument, as ``qs dev``'s has."""
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "dev"])
+    cmdline = Path(f"/proc/{process.pid}/cmdline")
+    wait_for(lambda: b"\0dev\0" in cmdline.read_bytes(), 10, "the exec of the fake qs dev")
     yield process.pid
     process.kill()
     process.wait()
