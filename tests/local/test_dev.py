@@ -470,6 +470,16 @@ def test_qs_invoke_under_qs_dev_uses_its_redis_and_key_through_dev_env(
     status = httpx.get(f"{dev.url}/api/job-status/{job}", headers=auth, timeout=5)
     assert status.status_code == 200  # the job is in qs dev's embedded Redis
 
+    # an AI job: the worker, itself forked from qs dev's fork server, runs the offline
+    # provider in children of a fork server of its own
+    ai = httpx.post(f"{dev.url}/v1/jobs/sentiment", json={"text": "great"}, headers=auth)
+    assert ai.status_code == 202, ai.text
+
+    def ai_status() -> str:
+        return str(httpx.get(f"{dev.url}/v1/jobs/{ai.json()['id']}", headers=auth).json()["status"])
+
+    dev.wait_for("the AI job done", lambda: ai_status() == "SUCCEEDED", 30)
+
     # the synthesised event of a route carries the dev key too
     done = qs("invoke", "ai-jobs-list")
     assert done.returncode == 0, done.stderr
