@@ -22,40 +22,28 @@ it made up (``local.devenv``).
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import os
 import queue
 import secrets
-import select
-import signal
 import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import watchfiles
-
 from local import devenv
+from local.child import STOP_TIMEOUT_S, Child
 from local.embedded_redis import EmbeddedRedis
 from local.manifest import Manifest, load
-from local.processes import LISTEN_FD_ENV, READY_FD_ENV, on_stop_signals, stop_group
-from local.zygote import ForkedChild, context, spawn
+from local.processes import LISTEN_FD_ENV, on_stop_signals
+from local.watch import Changes, watch_project
+from local.zygote import context
 from shared.settings import Settings
 
 #: Project root: the folder holding ``serverless.yml``.
 ROOT = Path(__file__).resolve().parent.parent
-#: Folders whose ``.py``, ``.lua`` and ``.yml`` files reload on a change (recursively).
-WATCHED_DIRS = ("functions", "shared", "local")
-#: Files at the project root that reload on a change (watched through their folder, so a new
-#: inode — ``sed -i``, an editor's rename-on-save, a file created later — is seen too).
-WATCHED_FILES = ("serverless.yml", ".env")
-#: Seconds a child gets to stop after SIGTERM before it is killed (the worker gets
-#: ``WORKER_SHUTDOWN_TIMEOUT_S`` plus this, so its jobs in flight finish as promised).
-STOP_TIMEOUT_S = 15.0
 #: Handler threads of the dev gateway, so a function's timeout is enforced as in Lambda.
 DEV_GATEWAY_THREADS = 2
 #: Longest wait for a new child to say it serves, in seconds; past it, the old one stays.
@@ -65,84 +53,6 @@ READY_TIMEOUT_S = 60.0
 CRASH_LOOP_S = 5.0
 #: How often the supervisor looks for children that died, in seconds.
 CHECK_EVERY_S = 0.5
-#: Changes are grouped for at most this many ms; a quiet gap of ``_STEP_MS`` ends a group.
-_DEBOUNCE_MS, _STEP_MS = 300, 20
-
-
-@dataclass
-class Child:
-    """One supervised process; its output is relayed line by line with a name prefix.
-
-    It is given the write end of a pipe (``QS_READY_FD``) on which it says when it serves.
-    """
-
-    name: str
-    args: list[str]  #: ``qs`` arguments
-    stop_timeout_s: float = STOP_TIMEOUT_S  #: SIGTERM, then SIGKILL after this many seconds
-    #: descriptors the child inherits (the gateway's socket), by the variable naming each
-    fds: dict[str, int] = field(default_factory=dict)
-    process: ForkedChild | None = None
-    started_at: float = 0.0  #: ``time.monotonic()`` at start
-    relay: threading.Thread | None = field(default=None, repr=False)
-    _ready: int | None = field(default=None, repr=False)
-
-    def fresh(self) -> Child:
-        """A new, not yet started child with the same command."""
-        return dataclasses.replace(self, process=None, relay=None, _ready=None)
-
-    def start(self, env: dict[str, str], out: IO[str]) -> Child:
-        read_end, write_end = os.pipe()
-        try:
-            self.process = spawn(self.args, env, str(ROOT), {READY_FD_ENV: write_end, **self.fds})
-        finally:
-            os.close(write_end)
-        self._ready, self.started_at = read_end, time.monotonic()
-        self.relay = threading.Thread(target=self._relay, args=(out,), daemon=True)
-        self.relay.start()
-        return self
-
-    def _relay(self, out: IO[str]) -> None:
-        assert self.process is not None and self.process.stdout is not None
-        for raw in self.process.stdout:
-            out.write(f"{self.name:<9}| {raw.decode(errors='replace')}")
-            out.flush()
-
-    def wait_ready(self, timeout_s: float, abort: Callable[[], bool]) -> bool:
-        """True once the child says it serves; False if it exits first, ``timeout_s`` passes
-        or ``abort()`` is true."""
-        assert self.process is not None and self._ready is not None
-        deadline = time.monotonic() + timeout_s
-        try:
-            while self.process.poll() is None and time.monotonic() < deadline:
-                if abort():
-                    return False
-                readable, _, _ = select.select([self._ready], [], [], 0.05)
-                if readable:
-                    return bool(os.read(self._ready, 64))  # b"" (EOF): it closed without it
-            return False
-        finally:
-            os.close(self._ready)
-            self._ready = None
-
-    def terminate(self) -> None:
-        """SIGTERM the child's group now (``stop`` then waits for it)."""
-        if self.process is not None and self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-
-    def exit_code(self) -> int | None:
-        """The exit code once the process has ended, else None."""
-        return None if self.process is None else self.process.poll()
-
-    def stop(self) -> None:
-        if self._ready is not None:
-            os.close(self._ready)
-            self._ready = None
-        if self.process is not None:
-            stop_group(self.process, self.stop_timeout_s)
-            if self.relay is not None:
-                self.relay.join(timeout=2)
-            self.process = None
 
 
 def _secret_file(path: Path, length: int = 24) -> str:
@@ -196,7 +106,7 @@ class DevServer:
         self.stopping = threading.Event()
         self.redis: EmbeddedRedis | None = None
         self.listener: socket.socket | None = None
-        self.changes: queue.Queue[set[tuple[watchfiles.Change, str]]] = queue.Queue()
+        self.changes: queue.Queue[Changes] = queue.Queue()
         self.current: dict[str, Child] = {}  #: the running generation, by name
         self.cfg: Settings | None = None  #: the settings of the running generation
         self.generated: dict[str, str] = {}  #: secrets made up here, for ``dev.env``
@@ -217,6 +127,7 @@ class DevServer:
             Child(
                 "worker",
                 ["worker", "--processes", "1", "--threads", str(self.threads)],
+                # SIGKILL only once its jobs in flight have had their time to finish
                 stop_timeout_s=cfg.worker_shutdown_timeout_s + STOP_TIMEOUT_S,
             ),
             Child("scheduler", ["scheduler"]),
@@ -302,7 +213,7 @@ class DevServer:
         """Start ``specs`` together; each that serves replaces its predecessor, each that does
         not is stopped (the predecessor keeps running). The names that failed. Waiting stops
         at Ctrl-C, or once ``superseded()`` (a newer change to reload for) is true."""
-        started = [spec.fresh().start(env, self.out) for spec in specs]
+        started = [spec.fresh().start(env, self.out, ROOT) for spec in specs]
         failed = []
         for new in started:
             if new.wait_ready(READY_TIMEOUT_S, lambda: self.stopping.is_set() or superseded()):
@@ -401,7 +312,7 @@ class DevServer:
             self.banner(cfg, env)
             devenv.write(dev_env, self.dev_env_values(env))
             if self.reload:  # first: a change made while the children start is not missed
-                self._start_watchers()
+                watch_project(ROOT, self.stopping, self.changes.put)
             started = time.monotonic()
             self.roll(cfg, env)
             running = ", ".join(n for n in ("gateway", "worker", "scheduler") if n in self.current)
@@ -430,9 +341,7 @@ class DevServer:
                 changes |= self.changes.get_nowait()
             env = self.reload_after(changes, env)
 
-    def reload_after(
-        self, changes: set[tuple[watchfiles.Change, str]], env: dict[str, str]
-    ) -> dict[str, str]:
+    def reload_after(self, changes: Changes, env: dict[str, str]) -> dict[str, str]:
         """One reload; the children's environment from now on (``env`` if nothing started)."""
         started = time.monotonic()
         self.say(f"reloading: {_changed_paths(changes)} changed")
@@ -457,31 +366,3 @@ class DevServer:
         )
         self.say(f"reloaded: {gateway}, all after {time.monotonic() - started:.2f} s")
         return env
-
-    def _start_watchers(self) -> None:
-        dirs = [ROOT / d for d in WATCHED_DIRS if (ROOT / d).is_dir()]
-        files = {str(ROOT / f) for f in WATCHED_FILES}
-
-        def in_dirs(_: watchfiles.Change, path: str) -> bool:
-            return path.endswith((".py", ".lua", ".yml")) and "__pycache__" not in path
-
-        def at_root(_: watchfiles.Change, path: str) -> bool:
-            return path in files
-
-        for paths, recursive, keep in ((dirs, True, in_dirs), ([ROOT], False, at_root)):
-            thread = threading.Thread(
-                target=self._watch, args=(paths, recursive, keep), daemon=True
-            )
-            thread.start()
-
-    def _watch(self, paths: list[Path], recursive: bool, keep: Any) -> None:
-        for changes in watchfiles.watch(
-            *paths,
-            watch_filter=keep,
-            stop_event=self.stopping,
-            debounce=_DEBOUNCE_MS,
-            step=_STEP_MS,
-            recursive=recursive,
-            raise_interrupt=False,
-        ):
-            self.changes.put(changes)
