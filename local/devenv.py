@@ -54,9 +54,18 @@ def read(path: Path) -> dict[str, str]:
 
 
 def _dev_alive(pid: str) -> bool:
-    """Whether ``pid`` is a live ``qs dev`` (not a process that reused the pid)."""
+    """Whether ``pid`` is a live ``qs dev`` (not a process that reused the pid; without
+    ``/proc``, as on macOS, any live process counts)."""
     if not pid.isdigit():
         return False
+    if not Path("/proc/self").exists():
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:  # alive, another user's
+            return True
+        return True
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
