@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import api, cluster, dashboard, delayed, hosts, limits, redis_bench, throughput
+from bench import api, cluster, dashboard, delayed, hosts, limits, redis_bench, reload, throughput
 from bench.common import Config, Section
 from bench.report import cpu_busy, print_table, write_markdown
 
@@ -34,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     cluster.NAME: cluster.run,
     hosts.NAME: hosts.run,
     dashboard.NAME: dashboard.run,
+    reload.NAME: reload.run,
 }
 
 #: Warn when the CPUs are busier than this share before the run starts.
@@ -67,6 +68,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "hosts_processes": (1, 1),
     "hosts_threads": (4, 4),
     "dashboard_n": (1_000_000, 100_000),
+    "reload_n": (5, 3),
 }
 HELP = {
     "delayed_n": "far-future jobs in the delayed benchmark",
@@ -83,6 +85,7 @@ HELP = {
     "hosts_processes": "qs worker -p on each host (network namespace) of the hosts benchmark",
     "hosts_threads": "qs worker -t on each host of the hosts benchmark",
     "dashboard_n": "jobs in Redis for the dashboard benchmark (mixed states, three queues)",
+    "reload_n": "edits of serverless.yml, each timed to a 200 on the route it adds",
 }
 
 

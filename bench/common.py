@@ -133,6 +133,7 @@ class Config:
     hosts_processes: int = 1  #: ``qs worker -p`` on each host
     hosts_threads: int = 4  #: ``qs worker -t`` on each host
     dashboard_n: int = 1_000_000  #: jobs in Redis for the dashboard benchmark
+    reload_n: int = 5  #: edits of serverless.yml timed in the reload benchmark
 
 
 # --- child processes ------------------------------------------------------------------------

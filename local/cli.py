@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -51,7 +53,8 @@ def _table(rows: Sequence[Sequence[str]]) -> None:
 
 def cmd_invoke(args: argparse.Namespace) -> int:
     """Call one function's handler in this process, like ``serverless invoke local``."""
-    from local.invoke import default_event, invoke
+    from local.devenv import api_key
+    from local.invoke import API_KEY_PLACEHOLDER, default_event, invoke
 
     manifest = manifest_mod.load()
     try:
@@ -63,17 +66,54 @@ def cmd_invoke(args: argparse.Namespace) -> int:
         )
         return 2
     event: Any
-    if args.event:
-        event = json.loads(Path(args.event).read_text())
-    elif args.data is not None:
+    text = Path(args.event).read_text() if args.event else args.data
+    if text is not None:  # a sample event's "Bearer ${API_KEY}" gets the key in effect
+        text = text.replace(API_KEY_PLACEHOLDER, api_key(settings))
         try:
-            event = json.loads(args.data)
+            event = json.loads(text)
         except ValueError:
-            event = args.data  # serverless passes a non-JSON --data through as a string
+            if args.event:
+                raise
+            event = text  # serverless passes a non-JSON --data through as a string
     else:
         event = default_event(manifest, fn)
     print(json.dumps(invoke(fn, event), indent=2, default=str))
     return 0
+
+
+#: Under ``qs dev``: seconds a stopping gateway waits, no longer accepting, for requests on the
+#: connections it has just accepted, before its usual graceful shutdown.
+HANDOVER_S = 0.2
+
+
+def _ready_server() -> type[Any]:
+    """``uvicorn.Server`` that tells ``qs dev`` once it accepts connections, and hands over to
+    its successor without dropping a connection when it stops."""
+    import asyncio
+
+    import uvicorn
+
+    from local.processes import notify_ready
+
+    class ReadyServer(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started and sockets:
+                host, port = sockets[0].getsockname()[:2]
+                logging.getLogger("uvicorn.error").info("Uvicorn running on %s:%s", host, port)
+                notify_ready()
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            # Stop accepting (the next gateway, on the same socket, takes the new connections),
+            # then give those accepted just now time to send their request: uvicorn closes a
+            # connection without one at once, which its client would see as a failure.
+            for server in self.servers:
+                server.close()
+            logging.getLogger("uvicorn.error").info("Handing over to the next gateway")
+            await asyncio.sleep(HANDOVER_S)
+            await super().shutdown(sockets)
+
+    return ReadyServer
 
 
 def cmd_gateway(args: argparse.Namespace) -> int:
@@ -82,6 +122,7 @@ def cmd_gateway(args: argparse.Namespace) -> int:
 
     from local.gateway import build_app, process_count
     from local.http_protocol import UVICORN_HTTP
+    from local.processes import LISTEN_FD_ENV
 
     options: dict[str, Any] = dict(
         host=args.host, port=args.port, log_level=settings.log_level.lower(),
@@ -89,7 +130,12 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         http=UVICORN_HTTP,
     )  # fmt: skip
     workers = process_count(args.workers)
-    if workers > 1:  # each process builds its own app from the import string
+    listen_fd = os.environ.pop(LISTEN_FD_ENV, "")
+    if listen_fd.isdigit():  # under qs dev: its socket, which outlives each reload
+        app = build_app(threads=args.threads)
+        server = _ready_server()(uvicorn.Config(app, **options))
+        server.run(sockets=[socket.socket(fileno=int(listen_fd))])
+    elif workers > 1:  # each process builds its own app from the import string
         os.environ["GATEWAY_THREADS"] = str(args.threads)  # read by each process's settings
         uvicorn.run("local.gateway:build_app", factory=True, workers=workers, **options)
     else:
@@ -109,7 +155,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     import threading
 
     from local import worker_app
-    from local.processes import on_stop_signals
+    from local.processes import notify_ready, on_stop_signals
     from local.scheduler import CronScheduler
     from shared.jobs.due import DueJobs
 
@@ -125,6 +171,7 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         print(f"scheduled {actor.actor_name}: {actor.options['periodic']}", flush=True)
     due_thread = threading.Thread(target=due_jobs.run, name="due-jobs", daemon=True)
     due_thread.start()
+    notify_ready()
     scheduler.run()
     due_thread.join(timeout=5)
     return 0
@@ -243,6 +290,15 @@ SERVING = {"gateway", "worker", "scheduler"}
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     logs.configure(settings.log_level)
+    if args.command != "dev" and settings.app_env == "dev":
+        from local import devenv
+
+        if applied := devenv.apply(settings):
+            print(
+                f"qs {args.command}: {', '.join(applied)} of the running qs dev "
+                f"(from {devenv.DEFAULT_PATH})",
+                file=sys.stderr,
+            )
     if args.command in SERVING | {"dev"}:
         from shared.jobs.queues import check_queue_limits
 

@@ -304,6 +304,40 @@ def _json(result: Any) -> bytes:
         raise MalformedResponse(f"the result is not JSON-serializable ({exc}).") from None
 
 
+def sample_http_event(method: str, path: str, *, api_key: str, account_id: str) -> dict[str, Any]:
+    """A v2.0 event for ``method path`` as ``qs invoke`` sends it with no ``--data``: from
+    127.0.0.1, with ``Authorization: Bearer <api_key>`` when ``api_key`` is not empty (under
+    ``qs dev``, its generated key), so the handler sees an authenticated call."""
+    headers = {"host": "localhost", "user-agent": "qs-invoke"}
+    if api_key:
+        headers["authorization"] = f"Bearer {api_key}"
+    now_ms = int(_time.time() * 1000)
+    return {
+        "version": "2.0",
+        "routeKey": f"{method} {path}",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": account_id,
+            "apiId": "local",
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": "127.0.0.1",
+                "userAgent": "qs-invoke",
+            },
+            "requestId": "qs-invoke",
+            "routeKey": f"{method} {path}",
+            "stage": "$default",
+            "time": _clf_time(now_ms / 1000),
+            "timeEpoch": now_ms,
+        },
+        "isBase64Encoded": False,
+    }
+
+
 # --- EventBridge -----------------------------------------------------------------------------
 
 

@@ -8,41 +8,26 @@ import pendulum
 
 from local.context import LambdaContext
 from local.cron import cron_jobs
-from local.events import scheduled_event
+from local.devenv import api_key
+from local.events import sample_http_event, scheduled_event
 from local.manifest import Function, Manifest
 from shared.settings import settings
 
+#: Replaced in an ``--event`` file or ``--data`` by the API key in effect (``qs dev``'s under a
+#: running ``qs dev``), as in ``tests/events/http_post_schedule_sms.json``.
+API_KEY_PLACEHOLDER = "${API_KEY}"
+
 
 def default_event(manifest: Manifest, fn: Function) -> Any:
-    """With no ``--data``: a v2.0 event for the function's first route, or a Scheduled Event
-    for its first schedule, or ``{}``."""
+    """With no ``--data``: a v2.0 event for the function's first route (carrying the API key in
+    effect: ``qs dev``'s under a running ``qs dev``), or a Scheduled Event for its first
+    schedule, or ``{}``."""
     if fn.routes:
         route = fn.routes[0]
         method = "GET" if route.method == "*" else route.method
-        now = pendulum.now("UTC")
-        return {
-            "version": "2.0",
-            "routeKey": f"{method} {route.path}",
-            "rawPath": route.path,
-            "rawQueryString": "",
-            "headers": {"host": "localhost", "user-agent": "qs-invoke"},
-            "requestContext": {
-                "accountId": settings.aws_account_id,
-                "apiId": "local",
-                "http": {
-                    "method": method,
-                    "path": route.path,
-                    "protocol": "HTTP/1.1",
-                    "sourceIp": "127.0.0.1",
-                    "userAgent": "qs-invoke",
-                },
-                "requestId": "qs-invoke",
-                "routeKey": f"{method} {route.path}",
-                "stage": "$default",
-                "timeEpoch": int(now.timestamp() * 1000),
-            },
-            "isBase64Encoded": False,
-        }
+        return sample_http_event(
+            method, route.path, api_key=api_key(settings), account_id=settings.aws_account_id
+        )
     for job in cron_jobs(manifest):
         if job.function.name == fn.name:
             return scheduled_event(

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 #: Linux ``prctl`` option: deliver a signal to this process when its parent dies.
 _PR_SET_PDEATHSIG = 1
@@ -27,14 +27,28 @@ def die_with_parent() -> None:
         pass
 
 
-def stop_group(process: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """SIGTERM the child's process group, then SIGKILL it after ``timeout_s`` seconds."""
+class Stoppable(Protocol):
+    """What ``stop_group`` needs of a child: ``subprocess.Popen`` or ``zygote.ForkedChild``."""
+
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
+def stop_group(process: Stoppable, timeout_s: float) -> None:
+    """SIGTERM the child's process group (the child alone if it has no group yet), then
+    SIGKILL the group after ``timeout_s`` seconds."""
     if process.poll() is not None:
         return
     try:
         os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
+    except ProcessLookupError:  # not yet its own session leader
+        try:
+            os.kill(process.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(timeout=timeout_s)
     # Also ends grandchildren (Dramatiq's forked workers) that outlived their parent.
@@ -57,3 +71,22 @@ def on_stop_signals(callback: Callable[[str], None]) -> None:
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, handler)
+
+
+#: Env variable naming the pipe a child of ``qs dev`` writes to once it serves (``notify_ready``).
+READY_FD_ENV = "QS_READY_FD"
+#: Env variable naming the listening socket ``qs dev`` hands to its gateway (kept across reloads).
+LISTEN_FD_ENV = "QS_LISTEN_FD"
+
+
+def notify_ready() -> None:
+    """Tell the ``qs dev`` supervisor that this process serves now; a no-op outside ``qs dev``.
+
+    Only the first call writes (the variable is removed, so forked children stay quiet).
+    """
+    fd = os.environ.pop(READY_FD_ENV, "")
+    if not fd.isdigit():
+        return
+    with contextlib.suppress(OSError):  # the supervisor gave up waiting: nobody reads
+        os.write(int(fd), b"ready\n")
+        os.close(int(fd))

@@ -25,7 +25,7 @@ from multiprocessing.process import BaseProcess
 
 import dramatiq
 
-from local.processes import on_stop_signals
+from local.processes import notify_ready, on_stop_signals
 from shared.jobs.heartbeat import WORKER_ROLE
 from shared.jobs.liveness import beat, forget
 from shared.jobs.queues import physical_names
@@ -57,6 +57,7 @@ def run_worker_process(threads: int, queues: list[str] | None) -> int:
         worker_timeout=settings.worker_idle_poll_ms,
     )
     worker.start()
+    notify_ready()
     log.info(
         "worker %d ready: %d threads on %s",
         os.getpid(),

@@ -174,3 +174,18 @@ def test_the_finished_record_is_posted_to_the_webhook_signed(service: Service, r
     assert call.headers["webhook-id"] != job["id"], (
         "the webhook job's own id, stable across retries"
     )
+
+
+def test_a_webhook_retry_carries_the_same_webhook_id(service: Service, receiver: Receiver):
+    receiver.script["/hooks/ai"] = [(503, {})]
+    hook = receiver.url + "/hooks/ai"
+    job = service.http.post(
+        "/v1/jobs/sentiment", json={"text": "great", "options": {"webhookUrl": hook}}
+    )
+    first = wait_for(lambda: receiver.to("/hooks/ai"), what="the webhook")[0]
+    webhook_id = first.headers["webhook-id"]
+    assert webhook_id != job.json()["id"] and webhook_id.startswith("W")
+    wait_for(lambda: service.store.get(webhook_id).state == "delayed", what="the webhook's retry")  # type: ignore[union-attr]
+    service.store.reschedule(webhook_id, 0)  # skip the 2 s back-off
+    calls = wait_for(lambda: receiver.to("/hooks/ai")[1:] and receiver.to("/hooks/ai"))
+    assert [c.headers["webhook-id"] for c in calls] == [webhook_id, webhook_id]

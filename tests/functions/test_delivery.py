@@ -210,6 +210,23 @@ def test_a_4xx_fails_at_once_and_posts_a_signed_failure_notice(
     assert body["data"]["metadata"] == {"campaignId": "c-9"}
 
 
+def test_a_failure_notice_carries_its_own_webhook_id_the_same_on_each_of_its_retries(
+    service: Service, receiver: Receiver
+):
+    receiver.script["/send-sms"] = [(400, {})]
+    receiver.script["/queue-webhook"] = [(500, {})]  # the notice's first attempt fails
+    job_id = service.schedule_sms().json()["jobId"]
+    first = wait_for(lambda: receiver.to("/queue-webhook"), what="failure notice")[0]
+    notice_id = first.headers["webhook-id"]
+    assert notice_id != job_id and notice_id.startswith("F"), "the notice job's own id"
+    assert first.json()["jobId"] == job_id  # the failed job is named in the body
+    wait_for(lambda: service.store.get(notice_id).state == "delayed", what="the notice's retry")  # type: ignore[union-attr]
+    service.store.reschedule(notice_id, 0)  # skip the 2 s back-off
+    calls = wait_for(lambda: receiver.to("/queue-webhook")[1:] and receiver.to("/queue-webhook"))
+    assert [c.headers["webhook-id"] for c in calls] == [notice_id, notice_id]
+    assert all(verify(SECRET, c.headers, c.body) for c in calls)
+
+
 def test_the_last_failed_attempt_fails_the_job(service: Service, receiver: Receiver):
     receiver.script["/send-sms"] = [(503, {})] * 3
     options = {"attempts": 3, "backoff": {"type": "exponential", "delay": 50}}

@@ -50,3 +50,27 @@ def test_serving_commands_refuse_queue_limits_for_an_unknown_queue(monkeypatch, 
     assert main(["worker"]) == 1
     err = capsys.readouterr().err
     assert "refusing to start" in err and "smss" in err and "sms" in err
+
+
+def test_invoke_puts_the_api_key_in_effect_into_sample_events(
+    redis_prefix: str, api_key: str, capsys
+):
+    sample = EVENTS / "http_post_schedule_sms.json"
+    assert "Bearer ${API_KEY}" in sample.read_text()
+    assert main(["invoke", "schedule-sms", "--event", str(sample)]) == 0
+    response = json.loads(capsys.readouterr().out)
+    assert response["statusCode"] == 202, response
+    assert json.loads(response["body"])["jobId"].startswith("S")
+    assert main(["invoke", "ai-jobs-list"]) == 0  # the synthesised event carries the key too
+    assert json.loads(capsys.readouterr().out)["statusCode"] == 200
+
+
+def test_without_a_key_the_sample_event_is_refused_as_any_unauthenticated_call(
+    redis_prefix: str, monkeypatch, capsys
+):
+    from shared.settings import settings
+
+    monkeypatch.setattr(settings, "api_keys", "")
+    monkeypatch.setattr(settings, "service_token", "")
+    assert main(["invoke", "ai-jobs-list"]) == 0
+    assert json.loads(capsys.readouterr().out)["statusCode"] == 401

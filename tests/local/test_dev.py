@@ -1,4 +1,5 @@
-"""``qs dev`` end to end: embedded Redis, healthy within 15 s, hot reload, Ctrl-C leaves nothing."""
+"""``qs dev`` end to end: embedded Redis, healthy within 15 s, Ctrl-C (or a SIGKILL) leaves
+nothing, children that die or fail to start are reported, restarted or replaced."""
 
 from __future__ import annotations
 
@@ -6,96 +7,26 @@ import io
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from local.dev import ROOT, DevServer
-from local.embedded_redis import free_port
 from shared.settings import Settings
+from tests.conftest import wait_for
+from tests.local.dev_process import (
+    DevProcess,
+    age_s,
+    alive,
+    clean_env,
+    cmdline,
+    descendants,
+    settled,
+)
 from tests.servers import Receiver
-
-
-def descendants(pid: int) -> set[int]:
-    """Every live process below ``pid`` (children, grandchildren …), read from /proc."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        parents[int(stat.parent.name)] = int(fields[1])
-    found, frontier = set(), {pid}
-    while frontier:
-        frontier = {child for child, parent in parents.items() if parent in frontier}
-        found |= frontier
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-
-
-class DevProcess:
-    """``qs dev`` as a child process whose output lines are collected."""
-
-    def __init__(self, port: int, data_dir: Path, sms_api_url: str) -> None:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
-        env.update(API_KEYS="", SERVICE_TOKEN="", DASHBOARD_PASSWORD="", PYTHONUNBUFFERED="1")
-        env.update(SMS_API_URL=sms_api_url)
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "local.cli", "dev", "--port", str(port),
-             "--data-dir", str(data_dir)],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        threading.Thread(target=self._collect, daemon=True).start()
-        self.url = f"http://127.0.0.1:{port}"
-
-    def _collect(self) -> None:
-        assert self.process.stdout is not None
-        for raw in self.process.stdout:
-            self.lines.append(raw.decode(errors="replace"))
-
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def wait_for(self, what: str, condition: Callable[[], bool], timeout_s: float) -> float:
-        """Seconds until ``condition()`` held; fails with the output when it never does."""
-        started = time.monotonic()
-        while not condition():
-            if time.monotonic() - started > timeout_s or self.process.poll() is not None:
-                pytest.fail(f"{what} not seen within {timeout_s} s; output:\n{self.output()}")
-            time.sleep(0.1)
-        return time.monotonic() - started
-
-    def healthy(self) -> bool:
-        try:
-            return httpx.get(f"{self.url}/api/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-
-@pytest.fixture
-def dev(tmp_path: Path, receiver: Receiver) -> Iterator[DevProcess]:
-    server = DevProcess(free_port(), tmp_path / ".local", receiver.url)
-    yield server
-    if server.process.poll() is None:
-        for pid in descendants(server.process.pid):
-            os.kill(pid, signal.SIGKILL)
-        server.process.kill()
-        server.process.wait()
 
 
 def test_qs_dev_serves_health_reloads_on_change_and_stops_cleanly_on_ctrl_c(
@@ -131,20 +62,100 @@ def test_qs_dev_serves_health_reloads_on_change_and_stops_cleanly_on_ctrl_c(
     assert len(processes) >= 4  # redis, gateway, scheduler, worker (+ its forked process)
     dev.process.send_signal(signal.SIGINT)  # what Ctrl-C sends
     assert dev.process.wait(timeout=40) == 0
-    dev.wait_for("every child gone", lambda: not any(alive(p) for p in processes), 10)
+    wait_for(lambda: not any(alive(p) for p in processes), 10, "every child gone")
     assert "stopped" in dev.output()
+
+
+def test_a_killed_qs_dev_leaves_no_process_behind(dev: DevProcess):
+    dev.wait_for("qs dev up", lambda: settled(dev), timeout_s=30)
+    processes = descendants(dev.process.pid)
+    assert len(processes) >= 5  # redis, fork server, gateway, worker (+ its process), scheduler
+    dev.process.kill()  # SIGKILL: no chance to stop anything
+    dev.process.wait()
+    wait_for(lambda: not any(alive(p) for p in processes), 30, "every descendant gone")
 
 
 def test_an_empty_redis_url_still_means_the_embedded_redis(tmp_path, monkeypatch):
     monkeypatch.setenv("REDIS_URL", "")
-    monkeypatch.setattr("local.dev.settings", Settings())
     server = DevServer(
         host="127.0.0.1", port=0, threads=1, reload=False, data_dir=tmp_path, out=io.StringIO()
     )
     try:
-        env = server.environment()
+        env = server.environment(Settings())
         assert server.redis is not None and env["REDIS_URL"] == server.redis.url
         assert "6379" not in env["REDIS_URL"]
     finally:
         if server.redis is not None:
             server.redis.stop()
+
+
+def test_a_port_in_use_is_said_plainly(tmp_path: Path):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        out = io.StringIO()
+        server = DevServer(
+            host="127.0.0.1", port=port, threads=1, reload=False, data_dir=tmp_path, out=out
+        )
+        assert server.run() == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in out.getvalue()
+
+
+def test_qs_dev_refuses_to_start_with_a_broken_env_and_says_why(project: Path):
+    (project / ".env").write_text("APP_ENV=staging\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "local.cli", "dev", "--port", "0", "--no-reload"],
+        cwd=project, env=clean_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1  # the settings are read (and refused) before anything starts
+    said = (done.stdout + done.stderr).lower()
+    assert "app_env" in said and "input should be 'dev' or 'production'" in said
+
+
+def test_broken_code_keeps_the_running_gateway_and_dead_children_are_reported_and_restarted(
+    project: Path, project_dev: DevProcess
+):
+    dev = project_dev
+    dev.wait_for("healthy /api/health", dev.healthy, timeout_s=30)
+    dev.wait_for("worker ready", lambda: "ready: " in dev.output(), 30)
+    health = project / "functions" / "api" / "health.py"
+    good = health.read_text()
+    health.write_text(good + "\ndef broken(:\n")
+    dev.wait_for(
+        "the report",
+        lambda: "gateway exited with code 1 with this change" in dev.output(),
+        15,
+    )
+    assert "the previous gateway keeps running" in dev.output()
+    assert "SyntaxError" in dev.output() and dev.healthy()
+    health.write_text(good)
+    dev.wait_for("reloaded", lambda: "reloaded: gateway serving" in dev.output(), 15)
+
+    # children that die on their own: after CRASH_LOOP_S they are restarted at once
+    gateway = int(re.findall(r"Started server process \[(\d+)\]", dev.output())[-1])
+    wait_for(lambda: age_s(gateway) > 5.5, 15, "the gateway older than CRASH_LOOP_S")
+    os.kill(gateway, signal.SIGKILL)
+    dev.wait_for(
+        "the gateway's death reported",
+        lambda: "gateway exited unexpectedly with code -9; restarting it" in dev.output(),
+        10,
+    )
+    dev.wait_for("a healthy new gateway", dev.healthy, 15)
+    worker = int(re.findall(r"worker (\d+) ready", dev.output())[-1])
+    wait_for(lambda: age_s(worker) > 5.5, 15, "the worker older than CRASH_LOOP_S")
+    readies = dev.output().count(" ready: ")
+    os.kill(worker, signal.SIGKILL)  # its supervisor exits with 1 and says so
+    dev.wait_for(
+        "the worker's death reported",
+        lambda: "worker exited unexpectedly with code 1; restarting it" in dev.output(),
+        15,
+    )
+    dev.wait_for("a new worker", lambda: dev.output().count(" ready: ") > readies, 30)
+
+    (redis,) = (p for p in descendants(dev.process.pid) if b"redis-server" in cmdline(p))
+    os.kill(redis, signal.SIGKILL)
+    dev.wait_for(
+        "the embedded Redis's death reported",
+        lambda: "embedded Redis exited (code -9); restarting it with its data" in dev.output(),
+        10,
+    )
+    dev.wait_for("healthy on the restarted Redis", dev.healthy, 15)
