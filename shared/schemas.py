@@ -46,6 +46,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from shared.delivery.netguard import UnsafeUrl, check_callback_url
 from shared.delivery.paths import callback_path_error
+from shared.delivery.providers import Channel, provider_error
 from shared.settings import settings
 
 #: Validation-context key holding "now" as UTC epoch milliseconds (the clock when absent).
@@ -464,8 +465,17 @@ class _DeliveryCreate(Timing):
         return self.job_id or (self.options.job_id if self.options else None)
 
 
+def _check_provider(channel: Channel, metadata: dict[str, Any] | None) -> None:
+    """``metadata.provider``, when given, must name a provider of ``channel`` this service can
+    use (``shared.delivery.providers``)."""
+    if metadata and "provider" in metadata:
+        if reason := provider_error(channel, metadata["provider"]):
+            _fail(("metadata", "provider"), "provider", reason, metadata["provider"])
+
+
 class SmsCreate(_DeliveryCreate):
-    """Body of ``POST /api/schedule-sms``; ``phoneNumber`` is normalised to ``+`` and digits."""
+    """Body of ``POST /api/schedule-sms``; ``phoneNumber`` is normalised to ``+`` and digits;
+    ``metadata.provider`` (``callback`` or ``sns``) picks who delivers it."""
 
     phone_number: Annotated[
         str, StringConstraints(strip_whitespace=True, max_length=64), AfterValidator(_phone_number)
@@ -474,9 +484,16 @@ class SmsCreate(_DeliveryCreate):
         str, StringConstraints(min_length=1, max_length=1600), AfterValidator(_not_blank)
     ]
 
+    @model_validator(mode="after")
+    def _provider(self) -> Self:
+        _check_provider("sms", self.metadata)
+        return self
+
 
 class EmailCreate(_DeliveryCreate):
-    """Body of ``POST /api/schedule-email``."""
+    """Body of ``POST /api/schedule-email``; ``text`` is the plain-text part SES sends (derived
+    from ``html`` when absent); ``metadata.provider`` (``callback`` or ``ses``) picks who
+    delivers it."""
 
     to: Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_email)]
     subject: Annotated[
@@ -488,6 +505,20 @@ class EmailCreate(_DeliveryCreate):
     html: Annotated[
         str, StringConstraints(min_length=1), AfterValidator(_not_blank), AfterValidator(_html_size)
     ]
+    text: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1),
+            AfterValidator(_not_blank),
+            AfterValidator(_html_size),
+        ]
+        | None
+    ) = None
+
+    @model_validator(mode="after")
+    def _provider(self) -> Self:
+        _check_provider("email", self.metadata)
+        return self
 
 
 M = TypeVar("M", SmsCreate, EmailCreate)

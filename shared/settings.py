@@ -5,9 +5,10 @@ Every other module reads configuration from ``settings``; nothing else reads ``o
 
 from __future__ import annotations
 
+import importlib.util
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import quote
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
@@ -30,6 +31,8 @@ RESERVED_ORGS = frozenset({SERVICE_ORG, ADMIN_ORG, METRICS_ORG, "-"})
 #: An organisation name: it becomes part of Redis keys, so no braces (hash tags), glob
 #: characters, colons or spaces; 1 to 64 characters.
 ORG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+#: An SNS sender id: 1-11 letters and digits (at least one letter, checked beside it).
+SENDER_ID = re.compile(r"[A-Za-z0-9]{1,11}")
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,15 @@ class Settings(BaseSettings):
     callback_allowed_hosts: str = ""
     callback_allowed_networks: str = ""  #: comma-separated CIDRs callbacks may reach outside dev
 
+    # Direct delivery providers (shared/delivery/providers.py): the callback, or AWS itself.
+    sms_provider: Literal["callback", "sns"] = "callback"  #: a job's ``metadata.provider`` wins
+    email_provider: Literal["callback", "ses"] = "callback"  #: a job's ``metadata.provider`` wins
+    #: SNS ``AWS.SNS.SMS.SenderID``: 1-11 letters and digits, at least one letter; empty: none
+    sms_sender_id: str = ""
+    sms_type: Literal["Transactional", "Promotional"] = "Transactional"  #: SNS SMS type
+    #: SES sender, ``a@example.com`` or ``Name <a@example.com>`` (a verified identity)
+    email_from: str = ""
+
     # Cron functions (serverless.yml schedules).
     #: path on APP_API_URL that ``process-scheduled-messages`` GETs the due messages from
     scheduled_messages_endpoint: str = "/api/scheduled-messages/due"
@@ -205,10 +217,43 @@ class Settings(BaseSettings):
     #: how long a provider's event id is remembered to drop a repeated delivery, in seconds
     webhook_dedup_window_s: int = Field(86_400, gt=0)
 
-    # Emulated AWS identity used in events built by the emulator.
+    # Secrets from SSM Parameter Store (shared/ssm.py), read once at start-up.
+    #: path prefix of the parameters, e.g. ``/queue-services/prod``: each name of
+    #: ``SSM_SECRETS`` is read from ``<prefix>/<NAME>`` and wins over its env value; empty: off
+    ssm_prefix: str = ""
+    #: comma-separated settings ``SSM_PREFIX`` loads (see ``shared.ssm.SECRET_SETTINGS``)
+    ssm_secrets: str = "API_KEYS,WEBHOOK_SECRET,DASHBOARD_PASSWORD,JWT_SECRET,AI_API_KEY"
+
+    # AWS: the region of SNS, SES and SSM clients, and the identity used in emulated events.
     aws_region: str = "us-east-1"
     aws_account_id: str = "123456789012"
     log_level: str = "INFO"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _secrets_from_ssm(cls, data: Any) -> Any:
+        """With ``SSM_PREFIX`` set, the secrets of ``SSM_SECRETS`` come from Parameter Store
+        (boto3 is imported only then)."""
+        if isinstance(data, dict) and data.get("ssm_prefix"):
+            from shared.ssm import with_ssm_secrets
+
+            return with_ssm_secrets(data, cls.model_fields)
+        return data
+
+    @model_validator(mode="after")
+    def _providers_configured(self) -> Settings:
+        sender = self.sms_sender_id
+        if sender and not (SENDER_ID.fullmatch(sender) and re.search("[A-Za-z]", sender)):
+            raise ValueError("SMS_SENDER_ID must be 1-11 letters and digits, at least one letter")
+        if self.email_provider == "ses" and not self.email_from:
+            raise ValueError("EMAIL_PROVIDER=ses needs EMAIL_FROM (a verified SES identity)")
+        for name, value in (
+            ("SMS_PROVIDER", self.sms_provider),
+            ("EMAIL_PROVIDER", self.email_provider),
+        ):
+            if value != "callback" and importlib.util.find_spec("boto3") is None:
+                raise ValueError(f"{name}={value} needs boto3: pip install 'queue-services[aws]'")
+        return self
 
     @model_validator(mode="after")
     def _production_needs_credentials(self) -> Settings:
