@@ -468,9 +468,12 @@ class _DeliveryCreate(Timing):
 def _check_provider(channel: Channel, metadata: dict[str, Any] | None) -> None:
     """``metadata.provider``, when given, must name a provider of ``channel`` this service can
     use (``shared.delivery.providers``)."""
-    if metadata and "provider" in metadata:
-        if reason := provider_error(channel, metadata["provider"]):
-            _fail(("metadata", "provider"), "provider", reason, metadata["provider"])
+    if (
+        metadata
+        and "provider" in metadata
+        and (reason := provider_error(channel, metadata["provider"]))
+    ):
+        _fail(("metadata", "provider"), "provider", reason, metadata["provider"])
 
 
 class SmsCreate(_DeliveryCreate):

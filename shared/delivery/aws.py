@@ -4,7 +4,8 @@ One client per service and process, created on first use (so importing this cost
 a Lambda reuses its clients across invocations; boto3 clients are thread-safe), in
 ``AWS_REGION``, with the callback timeouts and **no retries inside botocore**: a throttled or
 failed call fails the attempt, and the job's own back-off (``shared.jobs.retry``) tries again,
-so a worker thread never sleeps inside a call.
+so a worker thread never sleeps inside a call. A queue's rate limit counts each request as
+it is sent (``shared.jobs.send_gate``), as it does for callbacks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from shared.jobs.runner import JobFailed
+from shared.jobs.send_gate import before_write
 from shared.settings import settings
 
 if TYPE_CHECKING:
@@ -67,7 +69,15 @@ def _new_client(service: str) -> BaseClient:
         retries={"total_max_attempts": 1, "mode": "standard"},
         max_pool_connections=max(10, settings.worker_threads),
     )
-    return boto3.session.Session().client(service, region_name=settings.aws_region, config=config)
+    made = boto3.session.Session().client(service, region_name=settings.aws_region, config=config)
+    # A rate-limited queue counts each request as it goes out, as the callback transport does.
+    made.meta.events.register_first("before-send", _wait_for_send_slot)
+    return made
+
+
+def _wait_for_send_slot(**_: Any) -> None:
+    """botocore's ``before-send`` hook: the current job's rate gate, if it has one."""
+    before_write()
 
 
 def reset_clients() -> None:
@@ -82,7 +92,7 @@ def call(provider: str, operation: str, method: Any, **params: Any) -> dict[str,
     from botocore.exceptions import BotoCoreError, ClientError
 
     try:
-        return method(**params)  # type: ignore[no-any-return]
+        return method(**params)
     except (ClientError, BotoCoreError) as exc:
         raise failure(provider, operation, exc) from None
 

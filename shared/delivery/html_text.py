@@ -15,6 +15,7 @@ _BLOCKS = frozenset({
 _LINES = frozenset({"br", "dd", "dt", "li", "tr"})
 #: Tags whose content is not text.
 _HIDDEN = frozenset({"head", "script", "style", "template", "title"})
+_PRE_SPACE, _PRE_BREAK = "\ue000", "\ue001"  # private-use characters
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
 
 
@@ -52,7 +53,10 @@ class _Text(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         if not self.hidden:
-            self.parts.append(data if self.pre else re.sub(r"\s+", " ", data))
+            if self.pre:  # kept as is: its spaces and breaks are shielded from the tidy-up
+                self.parts.append(data.replace(" ", _PRE_SPACE).replace("\n", _PRE_BREAK))
+            else:
+                self.parts.append(re.sub(r"\s+", " ", data))
 
 
 def html_to_text(html: str) -> str:
@@ -65,4 +69,5 @@ def html_to_text(html: str) -> str:
     parser.close()
     text = "".join(parser.parts)
     text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    text = re.sub(r"\n{3,}", "\n\n", text).strip()
+    return text.replace(_PRE_SPACE, " ").replace(_PRE_BREAK, "\n")
