@@ -31,6 +31,7 @@ SECRET_SETTINGS = {
     "WEBHOOK_SECRET": "webhook_secret",
     "WEBHOOK_SECRETS": "webhook_secrets",
     "DASHBOARD_PASSWORD": "dashboard_password",
+    "DASHBOARD_READONLY_USERS": "dashboard_readonly_users",
     "JWT_SECRET": "jwt_secret",
     "AI_API_KEY": "ai_api_key",
     "REDIS_PASSWORD": "redis_password",

@@ -71,6 +71,7 @@ class Call:
     path: str
     headers: dict[str, str]
     body: bytes
+    peer: str = ""  #: the client's ``host:port`` (one keep-alive connection keeps one port)
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -150,7 +151,8 @@ class FakeApp:
 
     def app(self) -> Starlette:
         async def due(request: Request) -> Response:
-            self.requests.append(Call(request.url.path, dict(request.headers), b""))
+            peer = f"{request.client.host}:{request.client.port}" if request.client else ""
+            self.requests.append(Call(request.url.path, dict(request.headers), b"", peer))
             return JSONResponse(self.answer, status_code=self.status)
 
         return Starlette(routes=[Route("/{path:path}", due, methods=["GET"])])

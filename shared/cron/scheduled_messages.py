@@ -15,6 +15,8 @@ at most ``MAX_PER_RUN`` messages; the next run takes the rest.
 
 from __future__ import annotations
 
+import os
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +41,21 @@ KINDS: dict[str, tuple[str, type[SmsCreate] | type[EmailCreate]]] = {
     "sms": ("sms", SmsCreate),
     "email": ("email", EmailCreate),
 }
+
+
+_clients: dict[int, httpx.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def _client() -> httpx.Client:
+    """This process's pooled client, kept across runs (a warm Lambda reuses its connection);
+    a forked child makes its own."""
+    pid = os.getpid()
+    client = _clients.get(pid)
+    if client is None:
+        with _clients_lock:
+            client = _clients.setdefault(pid, httpx.Client(follow_redirects=False))
+    return client
 
 
 class AppUnavailable(RuntimeError):
@@ -82,8 +99,7 @@ def fetch() -> list[Any]:
         settings.callback_timeout_s, connect=settings.callback_connect_timeout_s
     )
     try:
-        with httpx.Client(timeout=timeout, follow_redirects=False) as client:
-            response = client.get(due_url(), headers=headers)
+        response = _client().get(due_url(), headers=headers, timeout=timeout)
     except httpx.HTTPError as exc:
         raise AppUnavailable(f"GET {due_url()}: {type(exc).__name__}: {exc}") from None
     if response.status_code != 200:

@@ -146,3 +146,10 @@ def test_without_app_api_url_the_run_is_skipped(redis_prefix: str, monkeypatch: 
     monkeypatch.setattr(settings, "app_api_url", "")
     result = process_scheduled_messages.handler(EVENT, None)
     assert result["skipped"] == "APP_API_URL is not set" and result["queued"] == 0
+
+
+def test_runs_reuse_one_pooled_connection(redis_prefix: str, app_server: FakeApp):
+    for _ in range(3):  # as a warm Lambda runs the function again
+        process_scheduled_messages.handler(EVENT, None)
+    peers = {request.peer for request in app_server.requests}
+    assert len(app_server.requests) == 3 and len(peers) == 1 and "" not in peers
