@@ -110,6 +110,8 @@ def with_ssm_secrets(data: dict[str, Any], fields: Mapping[str, FieldInfo]) -> d
     parameters = parameter_names(
         str(data["ssm_prefix"]), str(data.get("ssm_secrets", fields["ssm_secrets"].default))
     )
+    if not parameters:  # SSM_SECRETS is empty: nothing to read
+        return data
     values = fetch(str(data.get("aws_region") or DEFAULT_REGION), parameters)
     out = dict(data)
     for env_name, value in values.items():

@@ -8,6 +8,8 @@ imports no AWS code and no job engine.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from typing import TYPE_CHECKING, Literal
 
 from shared.settings import settings
@@ -32,7 +34,15 @@ def provider_error(channel: Channel, provider: object) -> str | None:
         return f"{shown} is not a provider of {channel} (one of: {', '.join(allowed)})"
     if provider == "ses" and not settings.email_from:
         return "'ses' cannot send: EMAIL_FROM is not set on this service"
+    if provider != "callback" and not boto3_installed():
+        return f"{provider!r} cannot send: boto3 is not installed on this service"
     return None
+
+
+@functools.cache
+def boto3_installed() -> bool:
+    """Whether boto3 can be imported (looked up once, without importing it)."""
+    return importlib.util.find_spec("boto3") is not None
 
 
 def provider_of(channel: Channel, job: Job) -> str:

@@ -159,3 +159,26 @@ def test_handlers_and_job_modules_import_no_boto3():
 )  # fmt: skip
 def test_html_to_text(html: str, text: str):
     assert html_to_text(html) == text
+
+
+def test_without_boto3_an_aws_provider_is_refused_at_start_up_and_per_request(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    import importlib.util
+
+    from shared.delivery import providers
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "boto3" else real(name, *a)
+    )
+    providers.boto3_installed.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"SMS_PROVIDER=sns needs boto3: pip install"):
+            Settings(_env_file=None, sms_provider="sns")  # type: ignore[call-arg]
+        assert "boto3 is not installed" in (providers.provider_error("sms", "sns") or "")
+        assert providers.provider_error("sms", "callback") is None
+    finally:
+        monkeypatch.undo()
+        providers.boto3_installed.cache_clear()
+    assert providers.provider_error("sms", "sns") is None
