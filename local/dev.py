@@ -183,7 +183,9 @@ class DevServer:
             "gateway": f"gateway    {self.url}   (health: /api/health)",
             "redis": f"redis      {env['REDIS_URL']}   ({redis_kind})",
             "key": f"API key    {key}   (Authorization: Bearer <key>)",
-            "dashboard": f"dashboard  {cfg.dashboard_username} / {password}",
+            "dashboard": (
+                f"dashboard  {self.url}/admin/queues   ({cfg.dashboard_username} / {password})"
+            ),
             "reload": f"hot reload {'on' if self.reload else 'off'};  Ctrl-C stops everything",
             "dev.env": f"dev.env    {self.data_dir / 'dev.env'}   (read by qs invoke, worker, ...)",
         }

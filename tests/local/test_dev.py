@@ -37,7 +37,7 @@ def test_qs_dev_serves_health_reloads_on_change_and_stops_cleanly_on_ctrl_c(
 
     banner = dev.output()
     key = re.search(r"API key\s+(\S+)", banner)
-    assert key and re.search(r"dashboard\s+admin / \S+", banner)
+    assert key and re.search(r"dashboard\s+http://\S+/admin/queues\s+\(admin / \S+\)", banner)
     auth = {"authorization": f"Bearer {key.group(1)}"}
     invoke = f"{dev.url}/2015-03-31/functions/health-check/invocations"
     assert httpx.post(invoke, json={"time": "t0"}, headers=auth).json()["scheduledAt"] == "t0"
