@@ -159,7 +159,9 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     from local.scheduler import CronScheduler
     from shared.jobs.due import DueJobs
 
-    scheduler = CronScheduler(worker_app.cron_actors, worker_app.cron_schedules)
+    scheduler = CronScheduler(
+        worker_app.cron_actors, worker_app.cron_schedules, send_ticks=settings.scheduler_cron
+    )
     due_jobs = DueJobs()
 
     def stop(_: str) -> None:
@@ -167,6 +169,8 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
         due_jobs.stop()
 
     on_stop_signals(stop)
+    if not scheduler.send_ticks:
+        print("SCHEDULER_CRON=false: cron ticks are not sent (EventBridge runs them)", flush=True)
     for actor in scheduler.actors:
         print(f"scheduled {actor.actor_name}: {actor.options['periodic']}", flush=True)
     due_thread = threading.Thread(target=due_jobs.run, name="due-jobs", daemon=True)

@@ -78,9 +78,18 @@ class CronScheduler:
     ``schedules``, publishes them with their next runs for ``GET /api/cron`` (at start and
     after every tick)."""
 
-    def __init__(self, actors: Iterable[Any], schedules: Iterable[ScheduleEntry] = ()) -> None:
+    def __init__(
+        self,
+        actors: Iterable[Any],
+        schedules: Iterable[ScheduleEntry] = (),
+        *,
+        send_ticks: bool = True,
+    ) -> None:
         self.actors = [a for a in actors if "periodic" in a.options]
         self.schedules = list(schedules)
+        #: False (``SCHEDULER_CRON=false``): ticks are only published, never sent, because
+        #: something else (EventBridge) invokes the cron functions
+        self.send_ticks = send_ticks
         self._stop = threading.Event()
 
     def publish(self, after: DateTime) -> None:
@@ -100,7 +109,10 @@ class CronScheduler:
             log.exception("could not publish the schedule table")
 
     def fire(self, tick: DateTime) -> list[str]:
-        """Send every actor due at ``tick`` whose tick this process claims; their names."""
+        """Send every actor due at ``tick`` whose tick this process claims; their names (none
+        with ``send_ticks`` off)."""
+        if not self.send_ticks:
+            return []
         sent = []
         for actor in self.actors:
             if actor.options["periodic"].validate(tick) and fire_tick(actor, tick):

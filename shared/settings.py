@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     heartbeat_interval_s: float = 5.0  #: how often workers and scheduler report liveness
     heartbeat_ttl_s: float = 20.0  #: a worker silent for longer is considered dead
     due_poll_interval_ms: int = 10  #: how often the scheduler looks for due jobs
+    #: ``qs scheduler`` sends the cron functions' ticks; ``false`` where EventBridge already
+    #: invokes them (the AWS deploy), so each tick runs once: the scheduler then only moves due
+    #: jobs, beats and publishes the schedule table
+    scheduler_cron: bool = True
     worker_idle_poll_ms: int = 100  #: longest wait of an idle worker between looks at its queues
     worker_shutdown_timeout_s: float = 60.0  #: on SIGTERM, how long jobs in flight may finish
     delivery_batch: int = 20  #: most due jobs handed to a worker in one message

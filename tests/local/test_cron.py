@@ -236,3 +236,23 @@ def test_the_three_cron_functions_fire_on_their_ticks_and_show_in_get_api_cron(
             assert listed()["retention"]["lastStatus"] == "ok"
         finally:
             worker.stop()
+
+
+def test_a_scheduler_with_cron_off_sends_no_tick_but_publishes_the_table(
+    actors: list[Any], fixture_manifest: Manifest, r: Any
+):
+    """SCHEDULER_CRON=false (AWS: EventBridge invokes the cron functions): nothing is queued on
+    the cron queue, yet GET /api/cron still gets the schedules with their next runs."""
+    from shared.cron import registry
+
+    tick = pendulum.datetime(2026, 11, 27, 12, 0, tz="UTC")  # both schedules are due
+    entries = cron.schedule_entries(fixture_manifest)
+    off = CronScheduler(actors, entries, send_ticks=False)
+    assert off.fire(tick) == []
+    assert r.llen(ready_key(CRON_QUEUE)) == 0
+    off.publish(tick)
+    published = {e.actor: e.next_run_ms for e in registry.entries()}
+    assert set(published) == {a.actor_name for a in actors}
+    assert all(published.values())
+    # another scheduler with ticks on still claims and sends that tick
+    assert sorted(CronScheduler(actors).fire(tick)) == sorted(a.actor_name for a in actors)
