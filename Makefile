@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip --disable-pip-version-check -q
 
-.PHONY: dev test lint format bench clean
+.PHONY: dev test lint format bench package clean
 
 dev: $(VENV)/.installed
 	$(BIN)/qs dev
@@ -39,6 +39,26 @@ bench: $(VENV)/.installed-dev
 	command -v redis-benchmark >/dev/null || (apt-get install -y redis-tools || (apt-get update && apt-get install -y redis-tools))
 	$(BIN)/python -m bench $(ARGS)
 
+# The Lambda artifact and its CloudFormation template in .serverless/, built by the Serverless
+# Framework v3 pinned in infra/package.json, with no AWS account: credentials are removed from
+# the environment and HOME is a project folder (no ~/.aws; the pip and requirement caches live
+# there too). Then cfn-lint on that template (W3005 is the Framework's own DependsOn style) and
+# on infra/aws-stack.yml. STAGE=prod for another stage.
+STAGE    ?= dev
+SLS_HOME := $(CURDIR)/.local/package-home
+package: $(VENV)/.installed-dev infra/node_modules/.installed
+	rm -rf .serverless
+	env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+	  HOME=$(SLS_HOME) SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
+	  SLS_PYTHON=$(CURDIR)/$(BIN)/python \
+	  infra/node_modules/.bin/serverless package --stage $(STAGE)
+	$(BIN)/cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json
+	$(BIN)/cfn-lint -- infra/aws-stack.yml
+
+infra/node_modules/.installed: infra/package.json infra/package-lock.json
+	cd infra && npm ci --no-audit --no-fund --cache $(SLS_HOME)/.npm
+	touch $@
+
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	$(PYTHON) -m venv $(VENV)
@@ -52,4 +72,4 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.installed
 
 clean:
-	rm -rf $(VENV) .local .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) .local .mypy_cache .pytest_cache .ruff_cache .serverless infra/node_modules

