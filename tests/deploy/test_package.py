@@ -106,7 +106,8 @@ def test_the_template_runs_every_function_in_the_vpc_with_settings_resolved_at_d
         }
         env = fn["Environment"]["Variables"]
         assert env["REDIS_URL"] == "{{resolve:secretsmanager:queue-services/dev/redis-url}}"
-        assert env["API_KEYS"] == "{{resolve:ssm:/queue-services/dev/api-keys}}"
+        assert env["SSM_PREFIX"] == "/queue-services/dev" and "API_KEYS" not in env
+        assert env["APP_API_URL"] == "{{resolve:ssm:/queue-services/dev/APP_API_URL}}"
         assert "${" not in json.dumps(env)  # every Serverless variable was resolved offline
     rules = [r for r in resources.values() if r["Type"] == "AWS::Events::Rule"]
     assert sorted(r["Properties"]["ScheduleExpression"] for r in rules) == [

@@ -29,9 +29,10 @@ DISTRIBUTIONS = {
     "prometheus_client": "prometheus-client",
     "pendulum": "periodiq",
     "yaml": "pyyaml",
+    "botocore": "boto3",
 }
 #: local/ modules the container image never runs (`qs dev` only).
-DEV_ONLY = {"dev.py", "embedded_redis.py"}
+DEV_ONLY = {"dev.py", "embedded_redis.py", "watch.py"}
 
 
 def third_party_imports(paths: list[Path]) -> set[str]:
@@ -63,7 +64,9 @@ def requirements(name: str) -> dict[str, str]:
 
 
 def pyproject_lines() -> dict[str, str]:
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    """The runtime dependencies and the ``aws`` extra of pyproject.toml, by distribution."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    deps = project["dependencies"] + project["optional-dependencies"]["aws"]
     return {re.split(r"[\[<>=]", d)[0].lower(): d for d in deps}
 
 
@@ -72,9 +75,15 @@ def covered(modules: set[str], dists: dict[str, str]) -> set[str]:
     return {m for m in modules if DISTRIBUTIONS.get(m, m).lower().replace("_", "-") not in dists}
 
 
+#: What Lambda's Python runtime brings (so serverless.yml's noDeploy leaves it out).
+LAMBDA_RUNTIME = {"boto3", "botocore"}
+
+
 def test_the_lambda_requirements_cover_what_functions_and_shared_import():
     code = [*ROOT.glob("functions/**/*.py"), *ROOT.glob("shared/**/*.py")]
-    assert covered(third_party_imports(code), requirements("lambda-requirements.txt")) == set()
+    missing = covered(third_party_imports(code), requirements("lambda-requirements.txt"))
+    assert missing - LAMBDA_RUNTIME == set()
+    assert set(SERVERLESS["custom"]["pythonRequirements"]["noDeploy"]) == LAMBDA_RUNTIME
 
 
 def test_the_image_requirements_cover_what_the_worker_scheduler_and_gateway_import():
@@ -110,24 +119,87 @@ def container(task: str) -> dict[str, Any]:
     return definition
 
 
-def ssm_name(value: Any) -> str | None:
-    """The parameter name (after the stage prefix) a Lambda value or an ECS secret reads."""
-    text = value if isinstance(value, str) else str(value.get("Fn::Sub", value))
-    match = re.search(
-        r"(?:resolve:ssm:\$\{param:ssmPrefix\}|/queue-services/\$\{Stage\})/([a-z-]+)", text
-    )
-    return match.group(1) if match else None
+LAMBDA_PREFIX = "${param:ssmPrefix}"
+STACK_PREFIX = "/queue-services/${Stage}"
+
+
+def lambda_sources() -> dict[str, tuple[str, str]]:
+    """Each setting the functions get from AWS: name -> (``ssm``, parameter under the prefix)
+    or (``secret``, Secrets Manager name under the stage); SSM_SECRETS names included."""
+    env = SERVERLESS["provider"]["environment"]
+    assert env["SSM_PREFIX"] == LAMBDA_PREFIX
+    sources = {name: ("ssm", name) for name in env["SSM_SECRETS"].split(",")}
+    for name, value in env.items():
+        if not isinstance(value, str):
+            continue
+        if match := re.fullmatch(r"\{\{resolve:ssm:(.+)/([A-Z_]+)\}\}", value):
+            assert match.group(1) == LAMBDA_PREFIX, name
+            sources[name] = ("ssm", match.group(2))
+        elif match := re.fullmatch(
+            r"\{\{resolve:secretsmanager:\$\{param:secretsPrefix\}/(.+)\}\}", value
+        ):
+            sources[name] = ("secret", match.group(1))
+    return sources
+
+
+def container_sources(task: str) -> dict[str, tuple[str, str]]:
+    """The same for a task definition's ``Secrets``."""
+    sources = {}
+    for secret in container(task)["Secrets"]:
+        value = secret["ValueFrom"]
+        if value == {"Ref": "RedisUrl"}:
+            name = STACK["Resources"]["RedisUrl"]["Properties"]["Name"]["Fn::Sub"]
+            sources[secret["Name"]] = ("secret", name.removeprefix("queue-services/${Stage}/"))
+            continue
+        parameter = value["Fn::Sub"].split(":parameter", 1)[1]
+        assert parameter.startswith(STACK_PREFIX + "/"), secret["Name"]
+        sources[secret["Name"]] = ("ssm", parameter.removeprefix(STACK_PREFIX + "/"))
+    return sources
 
 
 def test_lambda_functions_and_containers_get_the_same_settings_from_the_same_parameters():
-    lambda_env = SERVERLESS["provider"]["environment"]
-    worker = container("WorkerTask")
-    container_env = {e["Name"]: e for e in worker["Environment"] + worker["Secrets"]}
-    assert set(lambda_env) == set(container_env)
-    for name, value in lambda_env.items():
-        assert ssm_name(value) == ssm_name(container_env[name].get("ValueFrom", "")), name
-    scheduler = container("SchedulerTask")
-    assert scheduler["Secrets"] == worker["Secrets"]
+    assert lambda_sources() == container_sources("WorkerTask") == container_sources("SchedulerTask")
+    assert SERVERLESS["params"]["default"]["ssmPrefix"] == "/queue-services/${sls:stage}"
+    assert SERVERLESS["params"]["default"]["secretsPrefix"] == "queue-services/${sls:stage}"
+    plain = {
+        k: v for k, v in SERVERLESS["provider"]["environment"].items() if k not in lambda_sources()
+    }
+    assert set(plain) == {"APP_ENV", "LOG_LEVEL", "REDIS_CLUSTER", "SSM_PREFIX", "SSM_SECRETS"}
+    container_plain = {e["Name"] for e in container("WorkerTask")["Environment"]}
+    assert container_plain == {"APP_ENV", "LOG_LEVEL", "REDIS_CLUSTER"}
+
+
+def test_a_cold_start_loads_the_functions_secrets_from_ssm(monkeypatch):
+    """serverless.yml's SSM_PREFIX and SSM_SECRETS, as a deployed function gets them, against
+    moto's Parameter Store holding the README's SecureString parameters."""
+    import boto3
+    from moto import mock_aws
+
+    from shared import ssm
+
+    env = SERVERLESS["provider"]["environment"]
+    prefix = env["SSM_PREFIX"].replace("${param:ssmPrefix}", "/queue-services/prod")
+    values = {name: f"value-of-{name.lower()}" for name in env["SSM_SECRETS"].split(",")}
+    values["API_KEYS"] = "acme:k-0123456789abcdef"
+    values["DASHBOARD_PASSWORD"] = "a-strong-dashboard-password"  # production refuses a weak one
+    for name in values:
+        monkeypatch.delenv(name, raising=False)
+    ssm.clear_cache()
+    try:
+        with mock_aws():
+            client = boto3.client("ssm", region_name="eu-west-1")
+            for name, value in values.items():
+                client.put_parameter(
+                    Name=f"/queue-services/prod/{name}", Value=value, Type="SecureString"
+                )
+            loaded = Settings(  # type: ignore[call-arg]
+                _env_file=None, aws_region="eu-west-1", ssm_prefix=prefix,
+                ssm_secrets=env["SSM_SECRETS"], app_env="production",
+            )  # fmt: skip
+    finally:
+        ssm.clear_cache()
+    for name, value in values.items():
+        assert getattr(loaded, name.lower()) == value, name
 
 
 def test_every_variable_set_in_the_deploy_files_is_a_setting():
