@@ -115,5 +115,7 @@ def test_the_template_runs_every_function_in_the_vpc_with_settings_resolved_at_d
         "rate(1 minute)",
         "rate(5 minutes)",
     ]
+    # no Serverless variable left anywhere (the merged infra/aws-lambda-resources.yml included)
+    assert re.findall(r"\$\{(?:param|sls|self|opt|env|file):", json.dumps(packaged.template)) == []
     alarms = {k for k, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert {"BacklogAlarm", "FailureRateAlarm", "NoWorkerAlarm"} <= alarms
