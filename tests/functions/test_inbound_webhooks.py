@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -127,22 +127,27 @@ def test_a_github_webhook_is_forwarded_with_its_delivery_id(app: httpx.Client, r
 
 
 @pytest.mark.parametrize(
-    ("channel", "headers", "reason"),
-    [
-        ("orders", {}, "webhook-id and webhook-signature headers are required"),
-        ("orders", standard_headers(key=b"not the channel's key"), "no webhook-signature"),
-        ("orders", standard_headers(at=time.time() - 600), "tolerance is 300 s"),
-        ("billing", stripe_headers(secret="whsec_another"), "no Stripe-Signature v1="),
-        ("billing", stripe_headers(at=time.time() - 600), "tolerance is 300 s"),
-        ("billing", standard_headers(), "needs one t="),
-        ("repo", github_headers(secret="guess"), "does not match"),
-        ("repo", {}, "sha256=<hex> is required"),
+    ("channel", "make_headers", "reason"),
+    [  # headers made when the test runs, so signatures age from then, not from collection
+        ("orders", dict, "webhook-id and webhook-signature headers are required"),
+        ("orders", lambda: standard_headers(key=b"not the channel's key"), "no webhook-signature"),
+        ("orders", lambda: standard_headers(at=time.time() - 600), "tolerance is 300 s"),
+        ("billing", lambda: stripe_headers(secret="whsec_another"), "no Stripe-Signature v1="),
+        ("billing", lambda: stripe_headers(at=time.time() - 600), "tolerance is 300 s"),
+        ("billing", standard_headers, "needs one t="),
+        ("repo", lambda: github_headers(secret="guess"), "does not match"),
+        ("repo", dict, "sha256=<hex> is required"),
     ],
 )
 def test_a_bad_missing_or_stale_signature_is_401_and_queues_nothing(
-    app: httpx.Client, receiver: Receiver, r: redis.Redis, channel: str, headers: dict, reason: str
+    app: httpx.Client,
+    receiver: Receiver,
+    r: redis.Redis,
+    channel: str,
+    make_headers: Callable[[], dict[str, str]],
+    reason: str,
 ):
-    assert_problem(post(app, channel, BODY, headers), 401, reason)
+    assert_problem(post(app, channel, BODY, make_headers()), 401, reason)
     assert queued(r) == []
 
 
