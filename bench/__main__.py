@@ -21,7 +21,18 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from bench import api, cluster, dashboard, delayed, hosts, limits, redis_bench, reload, throughput
+from bench import (
+    api,
+    cluster,
+    dashboard,
+    delayed,
+    hosts,
+    imports,
+    limits,
+    redis_bench,
+    reload,
+    throughput,
+)
 from bench.common import Config, Section
 from bench.report import cpu_busy, print_table, write_markdown
 
@@ -35,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     hosts.NAME: hosts.run,
     dashboard.NAME: dashboard.run,
     reload.NAME: reload.run,
+    imports.NAME: imports.run,
 }
 
 #: Warn when the CPUs are busier than this share before the run starts.
@@ -69,6 +81,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "hosts_threads": (4, 4),
     "dashboard_n": (1_000_000, 100_000),
     "reload_n": (5, 3),
+    "imports_runs": (7, 3),
 }
 HELP = {
     "delayed_n": "far-future jobs in the delayed benchmark",
@@ -86,6 +99,7 @@ HELP = {
     "hosts_threads": "qs worker -t on each host of the hosts benchmark",
     "dashboard_n": "jobs in Redis for the dashboard benchmark (mixed states, three queues)",
     "reload_n": "edits of serverless.yml, each timed to a 200 on the route it adds",
+    "imports_runs": "fresh interpreters per module of the imports benchmark",
 }
 
 

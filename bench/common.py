@@ -134,6 +134,7 @@ class Config:
     hosts_threads: int = 4  #: ``qs worker -t`` on each host
     dashboard_n: int = 1_000_000  #: jobs in Redis for the dashboard benchmark
     reload_n: int = 5  #: edits of serverless.yml timed in the reload benchmark
+    imports_runs: int = 7  #: fresh interpreters per module in the imports benchmark
 
 
 # --- child processes ------------------------------------------------------------------------

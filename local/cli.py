@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         from shared.redis_check import UnsafeRedis, check_redis_at_startup
 
         try:
-            check_redis_at_startup()
+            check_redis_at_startup(f"qs {args.command}")
         except UnsafeRedis as exc:
             print(f"qs {args.command}: refusing to start: {exc}", file=sys.stderr)
             return 1

@@ -65,9 +65,27 @@ def cluster_problems(client: RedisCluster) -> list[str]:
     return problems
 
 
-def check_redis_at_startup() -> None:
-    """Log what is risky; in production raise ``UnsafeRedis`` on an evicting server; on a
-    cluster, raise ``UnsafeRedis`` unless every node answers."""
+def banner(command: str, fatal: list[str], *, refusing: bool) -> str:
+    """The start-up warning about an evicting Redis: a framed block of lines, meant to be seen
+    among the log lines of a process manager (journald, ``docker compose logs``)."""
+    rule = "!" * 78
+    lines = [
+        rule,
+        f"!! {command}: THIS REDIS CAN LOSE JOBS",
+        *(f"!! {message}" for message in fatal),
+        "!! fix: CONFIG SET maxmemory-policy noeviction (and in redis.conf: see infra/redis.conf)",
+        "!! refusing to start (APP_ENV=production)"
+        if refusing
+        else "!! starting anyway because APP_ENV is not production; production refuses to start",
+        rule,
+    ]
+    return "\n".join(lines)
+
+
+def check_redis_at_startup(command: str = "qs") -> None:
+    """Log what is risky; warn loudly (a framed block naming ``command``) on an evicting
+    server, and in production raise ``UnsafeRedis`` then; on a cluster, raise ``UnsafeRedis``
+    unless every node answers."""
     client = get_redis()
     if isinstance(client, RedisCluster):
         problems = cluster_problems(client)
@@ -80,8 +98,8 @@ def check_redis_at_startup() -> None:
         return
     for message in warnings:
         log.warning("redis: %s", message)
-    for message in fatal:
-        log.error("redis: %s", message)
+    if fatal:
+        log.error("\n%s", banner(command, fatal, refusing=settings.app_env == "production"))
     if old_layout_present(client):
         log.error(
             "redis holds job records in the pre-cluster key layout, which this version does not "

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-import jwt
-
 from shared.http.problems import Problem
 from shared.settings import settings
 
@@ -54,6 +52,8 @@ def _unauthorized(detail: str) -> Problem:
 
 def verify(token: str) -> dict[str, Any]:
     """The claims of a valid token; a 401 problem saying why otherwise."""
+    import jwt  # here, not at the top: PyJWT + cryptography cost ~30 ms of every cold start
+
     keys = _keys()
     try:
         alg = jwt.get_unverified_header(token).get("alg")

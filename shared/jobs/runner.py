@@ -14,8 +14,6 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from dramatiq.middleware import CurrentMessage, TimeLimitExceeded
-
 from shared.jobs import calls
 from shared.jobs.liveness import process_id
 from shared.jobs.queues import FAILURE_NOTICES_QUEUE, QueueSpec, effective, resolve
@@ -73,6 +71,10 @@ CHUNK = 10
 
 def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
     """Run one attempt of ``job``; how it ended (never raises)."""
+    # Imported here: an HTTP handler imports this module for its Redis-down send, and Dramatiq
+    # is worker-only weight on its cold start.
+    from dramatiq.middleware import TimeLimitExceeded
+
     extra = {"job_id": job.id, "queue": spec.name}
     made: list[dict[str, Any]] = []
     try:
@@ -128,6 +130,8 @@ def run_jobs(
     Each chunk is started in one round trip and finished in one, so Redis and Dramatiq cost
     little per job; every outcome is recorded on its job.
     """
+    from dramatiq.middleware import CurrentMessage  # worker-only; see attempt()
+
     store = store or JobStore()
     message = CurrentMessage.get_current_message()
     message_id = message.message_id if message else ""
