@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Sequence
@@ -139,8 +140,17 @@ def cmd_gateway(args: argparse.Namespace) -> int:
         os.environ["GATEWAY_THREADS"] = str(args.threads)  # read by each process's settings
         uvicorn.run("local.gateway:build_app", factory=True, workers=workers, **options)
     else:
+        # uvicorn re-raises the stop signal once it has shut down, which with the default
+        # handler kills the process (exit -15: a crash to a process manager reading exit
+        # codes); this handler turns that, and a signal during start-up, into exit 0.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, _exit_cleanly)
         uvicorn.run(build_app(threads=args.threads), **options)
     return 0
+
+
+def _exit_cleanly(signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -178,6 +188,26 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     notify_ready()
     scheduler.run()
     due_thread.join(timeout=5)
+    return 0
+
+
+def cmd_alive(args: argparse.Namespace) -> int:
+    """Exit 0 when a ``qs worker`` or ``qs scheduler`` of this host beats in Redis, else 1
+    (a container or process-manager health check)."""
+    import socket
+
+    from shared.jobs.liveness import alive
+
+    host = socket.gethostname()
+    try:
+        mine = [m for m in alive(args.role) if m.rpartition(":")[0] == host]
+    except Exception as exc:  # Redis unreachable: unhealthy, and say why
+        print(f"qs alive: cannot read liveness from Redis: {exc}", file=sys.stderr)
+        return 1
+    if not mine:
+        print(f"qs alive: no {args.role} of host {host} beat in Redis lately", file=sys.stderr)
+        return 1
+    print(f"{args.role} alive: {', '.join(sorted(mine))}")
     return 0
 
 
@@ -270,6 +300,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", "-t", type=int, default=settings.worker_threads)
     p.add_argument("--queues", "-Q", nargs="*", help="only these queues (default: all)")
     add("scheduler", cmd_scheduler)
+    p = add("alive", cmd_alive)
+    p.add_argument("role", choices=["worker", "scheduler"])
     p = add("invoke", cmd_invoke)
     p.add_argument("function", help="function name from serverless.yml")
     src = p.add_mutually_exclusive_group()
