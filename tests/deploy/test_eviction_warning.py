@@ -17,6 +17,8 @@ BANNER = re.compile(r"^!{78}\n!! qs (worker|scheduler): THIS REDIS CAN LOSE JOBS
 #: What each role prints once it works.
 READY = {"worker": re.compile(r"worker \d+ ready"), "scheduler": re.compile(r"scheduled ")}
 ARGS = {"worker": ("-p", "1", "-t", "1"), "scheduler": ()}
+#: What production needs besides API_KEYS (the Service sets those).
+PRODUCTION = {"APP_ENV": "production", "DASHBOARD_PASSWORD": "Dash-Board-Pass-7f3a9c2e"}
 
 
 def start(reaper: Reaper, tmp_path: Path, policy: str) -> Service:
@@ -46,7 +48,7 @@ def test_an_evicting_redis_gets_a_framed_warning_and_the_process_still_starts_in
 @pytest.mark.parametrize("role", ["worker", "scheduler"])
 def test_an_evicting_redis_is_refused_in_production(reaper: Reaper, tmp_path: Path, role: str):
     service = start(reaper, tmp_path, "volatile-lru")
-    process = service.start(role, *ARGS[role], APP_ENV="production")
+    process = service.start(role, *ARGS[role], **PRODUCTION)
     assert process.wait(30) == 1
     out = process.output()
     assert BANNER.search(out) and "refusing to start (APP_ENV=production)" in out
@@ -57,7 +59,7 @@ def test_an_evicting_redis_is_refused_in_production(reaper: Reaper, tmp_path: Pa
 @pytest.mark.parametrize("role", ["worker", "scheduler"])
 def test_a_noeviction_redis_starts_without_the_warning(reaper: Reaper, tmp_path: Path, role: str):
     service = start(reaper, tmp_path, "noeviction")
-    process = service.start(role, *ARGS[role], APP_ENV="production")
+    process = service.start(role, *ARGS[role], **PRODUCTION)
     wait_for(lambda: READY[role].search(process.output()), 30, f"{role} working")
     assert "THIS REDIS CAN LOSE JOBS" not in process.output()
     process.send(signal.SIGTERM)

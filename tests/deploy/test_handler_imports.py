@@ -74,6 +74,7 @@ def handler_env(redis_url: str) -> dict[str, str]:
         "APP_ENV": "production",
         "API_KEYS": "acme:k1",
         "SERVICE_TOKEN": "svc-token",
+        "DASHBOARD_PASSWORD": "Dash-Board-Pass-7f3a9c2e",
     }
 
 

@@ -36,6 +36,7 @@ def user_env(redis_url: str, receiver_url: str, port: int, gateway_workers: str)
         "REDIS_PREFIX": f"qsproc-{uuid.uuid4().hex[:8]}",
         "APP_ENV": "production",
         "API_KEYS": "acme:procfile-key",
+        "DASHBOARD_PASSWORD": "Dash-Board-Pass-7f3a9c2e",
         "SMS_API_URL": receiver_url,
         "EMAIL_API_URL": receiver_url,
         "CALLBACK_ALLOWED_NETWORKS": "127.0.0.0/8",  # the receiver is on loopback
