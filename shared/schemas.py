@@ -44,7 +44,6 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from shared.delivery.netguard import UnsafeUrl, check_callback_url
 from shared.delivery.paths import callback_path_error
 from shared.delivery.providers import Channel, provider_error
 from shared.settings import settings
@@ -247,6 +246,10 @@ def _ai_text_size(value: str) -> str:
 
 
 def _callback_url(value: str) -> str:
+    # imported here: netguard brings httpx (30-50 ms of a cold start) to every handler that
+    # imports these models, and only the routes taking a callback URL check one
+    from shared.delivery.netguard import UnsafeUrl, check_callback_url
+
     try:
         check_callback_url(value)
     except UnsafeUrl as exc:

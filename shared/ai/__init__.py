@@ -20,13 +20,28 @@ map onto ``shared.jobs.runner.JobFailed``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from shared.ai.base import TASKS, AIError, Completion, Provider, ProviderName, Task
 from shared.ai.local_provider import LocalProvider
-from shared.ai.openai_provider import OpenAICompatibleProvider
 from shared.ai.options import TaskOptions, parse_options
 from shared.ai.pricing import cost_cents
 from shared.ai.provider import get_provider
 from shared.ai.tasks import classify, extract, reply, run_task, sentiment, summarize, translate
+
+if TYPE_CHECKING:
+    from shared.ai.openai_provider import OpenAICompatibleProvider
+
+
+def __getattr__(name: str) -> Any:
+    """``OpenAICompatibleProvider`` on first use: it brings httpx, which the handlers that
+    only store AI jobs do not need on their cold start."""
+    if name == "OpenAICompatibleProvider":
+        from shared.ai.openai_provider import OpenAICompatibleProvider
+
+        return OpenAICompatibleProvider
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "TASKS",

@@ -21,7 +21,6 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, Strict, TypeAdapter, ValidationError
 
 from shared.ai import parse_options
-from shared.delivery.netguard import UnsafeUrl, check_callback_url
 from shared.http import Problem, Request
 from shared.http.auth import sees_every_org
 from shared.http.problems import field_errors, invalid_fields
@@ -97,6 +96,8 @@ def _options(job_type: str, given: dict[str, Any] | None) -> dict[str, Any]:
         errors += [e | {"field": f"options.{e['field']}"} for e in field_errors(exc)]
     url = common.get("webhookUrl")
     if url is not None:
+        from shared.delivery.netguard import UnsafeUrl, check_callback_url  # httpx: see schemas
+
         try:
             check_callback_url(str(url))
         except UnsafeUrl as exc:

@@ -8,7 +8,6 @@ from typing import Any
 
 from shared.ai.base import Provider
 from shared.ai.local_provider import LocalProvider
-from shared.ai.openai_provider import OpenAICompatibleProvider
 from shared.settings import settings
 
 _lock = threading.Lock()
@@ -39,6 +38,10 @@ def get_provider() -> Provider:
         return cached[1]
     with _lock:
         if _cached is None or _cached[0] != key:
+            # imported here: httpx is weight on the cold start of every handler that only
+            # stores AI jobs; only a process that calls the API needs it
+            from shared.ai.openai_provider import OpenAICompatibleProvider
+
             provider: Provider = (
                 OpenAICompatibleProvider.from_settings() if key[1] else LocalProvider()
             )

@@ -112,3 +112,27 @@ def test_importtime_reports_are_read_with_the_parent_packages():
         ]
     )
     assert parse_importtime(report, "functions.api.health") == 15.05
+
+
+#: Handlers on the hot paths and what their cold start must not pay for: PyJWT (only an admin
+#: JWT is verified with it), Dramatiq (workers), httpx (callbacks and the AI API: workers).
+LEAN = ["schedule_sms", "schedule_email", "job_status", "health", "ai_job_create", "ai_response"]
+WORKER_ONLY = ["jwt", "dramatiq", "httpx"]
+
+
+def test_hot_path_handlers_do_not_import_worker_only_libraries(redis_url):
+    code = (
+        "import importlib, sys\n"
+        "for name in sys.argv[2:]: importlib.import_module(name)\n"
+        "print(' '.join(m for m in sys.argv[1].split(',') if m in sys.modules))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, ",".join(WORKER_ONLY), *(f"functions.api.{m}" for m in LEAN)],
+        cwd=ROOT,
+        env=handler_env(redis_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []
