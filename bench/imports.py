@@ -1,9 +1,10 @@
 """Benchmark ``imports``: each HTTP handler module's cold import, as a Lambda cold start pays it.
 
 For every module that serverless.yml routes HTTP to, a fresh interpreter runs
-``python -X importtime -c "import functions.api.X"`` ``imports_runs`` times (after one unmeasured
-run that writes the bytecode caches, as a deployed package with ``.pyc`` files has them); the
-figure is the module's cumulative import time from that report, in ms: median and min-max. The
+``python -X importtime -c "import functions.api.X"`` ``imports_runs`` times, in rounds that
+import every module once each (after one unmeasured round that writes the bytecode caches, as a
+deployed package with ``.pyc`` files has them); the figure is the module's cumulative import
+time (with its parent packages) from that report, in ms: median and min-max. The
 same run measures ``import mangum`` and ``import aws_lambda_powertools`` (installed into a
 scratch folder when missing, never into the project) and ``import redis``, which every handler
 needs, as references. Interpreter start-up itself (about 15 ms) is not in any figure.
@@ -109,26 +110,33 @@ def run(cfg: Config) -> Section:
     if extra:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (extra, env.get("PYTHONPATH")) if p)
 
-    def measure(module: str) -> list[float] | None:
-        try:
-            import_ms(module, env)  # writes the .pyc files; not counted
-            return [import_ms(module, env) for _ in range(runs)]
-        except (RuntimeError, ValueError) as exc:
-            section.notes.append(str(exc))
-            return None
-
+    modules = [*REFERENCES, FLOOR, *handler_modules()]
+    samples: dict[str, list[float]] = {}
+    failed: set[str] = set()
+    # Round-robin: each round imports every module once, so a burst of other work on the
+    # machine lands on all modules alike instead of on the few measured at that moment.
+    for round_ in range(runs + 1):  # round 0 writes the .pyc files and is not counted
+        say(NAME, f"round {round_}/{runs}: {len(modules)} modules")
+        for module in modules:
+            if module in failed:
+                continue
+            try:
+                value = import_ms(module, env)
+            except (RuntimeError, ValueError) as exc:
+                section.notes.append(str(exc))
+                failed.add(module)
+                continue
+            if round_:
+                samples.setdefault(module, []).append(value)
     for module in (*REFERENCES, FLOOR):
-        say(NAME, f"reference: import {module}")
-        values = measure(module)
         label = f"reference: `import {module}`" + (
             " (every handler needs it)" if module == FLOOR else ""
         )
-        section.add(label, _spread(values) if values else "n/a")
+        section.add(label, _spread(samples[module]) if module in samples else "n/a")
     worst: tuple[float, str] = (0.0, "")
-    for module in handler_modules():
-        say(NAME, f"import {module}")
-        values = measure(module)
-        if values is None:
+    for module in modules[len(REFERENCES) + 1 :]:
+        values = samples.get(module)
+        if not values:
             section.add(f"`{module}`", "n/a", "", f"<= {TARGET_MS:.0f} ms", verdict(False))
             continue
         median = statistics.median(values)
@@ -138,8 +146,8 @@ def run(cfg: Config) -> Section:
     if worst[1]:
         section.notes.append(f"slowest handler: {worst[1]}, median {worst[0]:.1f} ms")
     section.notes.append(
-        "median (min-max) of each module's cumulative -X importtime figure; the references "
-        "ran in the same run on the same interpreter"
+        "median (min-max) of each module's cumulative -X importtime figure over the rounds; "
+        "the references ran in the same rounds on the same interpreter"
     )
     return section
 

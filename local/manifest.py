@@ -13,8 +13,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
+
+def _default_path() -> Path:
+    """serverless.yml at the project root beside this code (a checkout, an editable install),
+    else in the working directory: ``pip install .`` puts the code in site-packages, and the
+    platforms and units run ``qs`` from the project folder."""
+    beside = Path(__file__).resolve().parent.parent / "serverless.yml"
+    return beside if beside.exists() else Path.cwd() / "serverless.yml"
+
+
 #: The manifest at the project root.
-DEFAULT_PATH = Path(__file__).resolve().parent.parent / "serverless.yml"
+DEFAULT_PATH = _default_path()
 
 #: Lambda's default timeout when neither the function nor the provider sets one, in seconds.
 DEFAULT_TIMEOUT_S = 6
