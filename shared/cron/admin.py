@@ -8,7 +8,6 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from shared.cron import registry, state
-from shared.cron.enqueue import enqueue_now
 from shared.cron.registry import ScheduleEntry
 from shared.http import Problem
 from shared.schemas import iso_ms
@@ -118,6 +117,8 @@ def list_all() -> CronList:
 
 def run_now(name: str) -> CronRun:
     """Queue one run of ``name`` for a worker, now; it runs even when paused."""
+    from shared.cron.enqueue import enqueue_now  # Dramatiq + pendulum: only a run needs them
+
     entries = _known(name)[name]
     message_id, tick = enqueue_now(entries[0].actor)
     return CronRun(name=name, messageId=message_id, scheduledAt=tick)
