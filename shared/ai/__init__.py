@@ -23,23 +23,43 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from shared.ai.base import TASKS, AIError, Completion, Provider, ProviderName, Task
-from shared.ai.local_provider import LocalProvider
 from shared.ai.options import TaskOptions, parse_options
 from shared.ai.pricing import cost_cents
-from shared.ai.provider import get_provider
-from shared.ai.tasks import classify, extract, reply, run_task, sentiment, summarize, translate
 
 if TYPE_CHECKING:
+    from shared.ai.local_provider import LocalProvider
     from shared.ai.openai_provider import OpenAICompatibleProvider
+    from shared.ai.provider import get_provider
+    from shared.ai.tasks import (
+        classify,
+        extract,
+        reply,
+        run_task,
+        sentiment,
+        summarize,
+        translate,
+    )
+
+#: Names imported on first use, by module: the providers and tasks (httpx, the offline models'
+#: child process) are for the workers, not for the cold start of a handler that stores AI jobs.
+_LAZY = {
+    "LocalProvider": "shared.ai.local_provider",
+    "OpenAICompatibleProvider": "shared.ai.openai_provider",
+    "get_provider": "shared.ai.provider",
+    **dict.fromkeys(
+        ["classify", "extract", "reply", "run_task", "sentiment", "summarize", "translate"],
+        "shared.ai.tasks",
+    ),
+}
 
 
 def __getattr__(name: str) -> Any:
-    """``OpenAICompatibleProvider`` on first use: it brings httpx, which the handlers that
-    only store AI jobs do not need on their cold start."""
-    if name == "OpenAICompatibleProvider":
-        from shared.ai.openai_provider import OpenAICompatibleProvider
+    if name in _LAZY:
+        import importlib
 
-        return OpenAICompatibleProvider
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -127,6 +127,9 @@ LEAN = {
     ),
     **dict.fromkeys(["cron_list", "cron_run", "jobs_create"], WORKER_ONLY[:3]),
 }
+#: The AI handlers store jobs; the providers and the offline models are for workers.
+for _handler in ("ai_job_create", "ai_job_status", "ai_response"):
+    LEAN[_handler] = (*WORKER_ONLY, "shared.ai.local_provider", "shared.ai.tasks")
 
 
 @pytest.mark.parametrize("handler", sorted(LEAN))
