@@ -191,26 +191,6 @@ def cmd_scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_alive(args: argparse.Namespace) -> int:
-    """Exit 0 when a ``qs worker`` or ``qs scheduler`` of this host beats in Redis, else 1
-    (a container or process-manager health check)."""
-    import socket
-
-    from shared.jobs.liveness import alive
-
-    host = socket.gethostname()
-    try:
-        mine = [m for m in alive(args.role) if m.rpartition(":")[0] == host]
-    except Exception as exc:  # Redis unreachable: unhealthy, and say why
-        print(f"qs alive: cannot read liveness from Redis: {exc}", file=sys.stderr)
-        return 1
-    if not mine:
-        print(f"qs alive: no {args.role} of host {host} beat in Redis lately", file=sys.stderr)
-        return 1
-    print(f"{args.role} alive: {', '.join(sorted(mine))}")
-    return 0
-
-
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Move jobs kept in the pre-cluster key layout into their queues' keys (stop old workers
     first; safe to run again)."""
@@ -300,8 +280,6 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", "-t", type=int, default=settings.worker_threads)
     p.add_argument("--queues", "-Q", nargs="*", help="only these queues (default: all)")
     add("scheduler", cmd_scheduler)
-    p = add("alive", cmd_alive)
-    p.add_argument("role", choices=["worker", "scheduler"])
     p = add("invoke", cmd_invoke)
     p.add_argument("function", help="function name from serverless.yml")
     src = p.add_mutually_exclusive_group()

@@ -49,9 +49,14 @@ def user_env(redis_url: str, receiver_url: str, port: int, gateway_workers: str)
 
 
 def alive(role: str, env: dict[str, str], cwd: Path) -> int:
-    """Exit code of ``qs alive ROLE`` (the containers' health check)."""
+    """Exit code of the containers' health check for ``role`` (0: a process of this host
+    beats in Redis)."""
     return subprocess.run(
-        ["qs", "alive", role], env=env, cwd=cwd, capture_output=True, timeout=30
+        [sys.executable, "-m", "local.healthcheck", role],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        timeout=30,
     ).returncode
 
 

@@ -120,25 +120,38 @@ def compose() -> dict[str, Any]:
     return doc
 
 
+def entrypoint() -> list[str]:
+    """The ENTRYPOINT of infra/Dockerfile (exec form)."""
+    import json
+
+    lines = [
+        ln for ln in (INFRA / "Dockerfile").read_text().splitlines() if ln.startswith("ENTRYPOINT")
+    ]
+    assert len(lines) == 1
+    value: list[str] = json.loads(lines[0].removeprefix("ENTRYPOINT"))
+    return value
+
+
 def test_compose_runs_redis_and_the_three_qs_processes_from_the_project_image():
+    from local.healthcheck import ROLES
+
+    assert entrypoint() == ["python", "-m", "local.cli"]  # `qs`: a command is its arguments
     services = compose()["services"]
     assert set(services) == {"redis", "gateway", "worker", "scheduler"}
     for role in ("gateway", "worker", "scheduler"):
         spec = services[role]
-        assert qs_args(spec["command"]).command == role
+        assert qs_args(["qs", *spec["command"]]).command == role
         assert spec["build"] == {"context": "..", "dockerfile": "infra/Dockerfile"}
+        assert (INFRA / spec["build"]["context"] / spec["build"]["dockerfile"]).is_file()
         assert spec["restart"] in ("always", "unless-stopped", "on-failure")
         assert spec["read_only"] is True and spec["cap_drop"] == ["ALL"]
+        assert spec["tmpfs"] == ["/tmp"]  # the image's one writable path
         assert spec["depends_on"]["redis"]["condition"] == "service_healthy"
         unknown = set(spec["environment"]) - ENV_NAMES
         assert not unknown, f"{role}: {unknown} are not settings (shared/settings.py)"
         assert spec["environment"]["APP_ENV"] == "production"
-        test = spec["healthcheck"]["test"]
-        assert test[0] == "CMD"
-        if role != "gateway":
-            assert qs_args(test[1:]).role == role  # `qs alive worker|scheduler`
-        else:
-            assert "/api/health" in test[-1]
+        assert spec["healthcheck"]["test"] == ["CMD", "python", "-m", "local.healthcheck", role]
+        assert role in ROLES
     worker = services["worker"]
     shutdown = float(worker["environment"]["WORKER_SHUTDOWN_TIMEOUT_S"])
     grace = seconds(worker["stop_grace_period"])
@@ -159,6 +172,6 @@ def test_compose_redis_uses_infra_redis_conf_on_a_volume_with_a_health_check():
 
 def test_compose_gateway_publishes_its_port_and_listens_on_every_interface():
     gateway = compose()["services"]["gateway"]
-    args = qs_args(gateway["command"])
+    args = qs_args(["qs", *gateway["command"]])
     assert args.host == "0.0.0.0"
     assert any(p.endswith(f":{args.port}") for p in gateway["ports"])
