@@ -97,9 +97,11 @@ def index_bytes(n: int) -> float:
     pipe = get_redis().pipeline(transaction=False)
     for queue in QUEUES:
         for ws in range(WORKSPACES):
-            pipe.memory_usage(queue_key(queue, "idx", workspace_index(f"ws-{ws}")))
+            pipe.memory_usage(queue_key(queue, "idx", workspace_index("bench", f"ws-{ws}")))
             for ct in range(CONTACTS):
-                pipe.memory_usage(queue_key(queue, "idx", contact_index(f"ws-{ws}", f"ct-{ct}")))
+                pipe.memory_usage(
+                    queue_key(queue, "idx", contact_index("bench", f"ws-{ws}", f"ct-{ct}"))
+                )
     total = sum(int(b or 0) for b in pipe.execute())
     return total * 1_000_000 / max(n, 1)
 

@@ -22,6 +22,7 @@ from shared.jobs.indexes import contact_index, workspace_index
 from shared.jobs.keys import queue_key
 from shared.jobs.queues import JOB_QUEUES, QUEUES, SUBQUEUES, physical_names, queue_of, sub_queue
 from shared.jobs.store import STATES, JobStore
+from shared.settings import SERVICE_ORG, settings
 
 #: Most job records one request reads for text search or a filter, newest first.
 SEARCH_WINDOW = 10_000
@@ -140,6 +141,13 @@ def _by_id(store: JobStore, job_id: str, queue: str | None) -> JobPage:
     return JobPage(queue=logical_queue(named), source="id", jobs=[summary(raw)], nextCursor=None)
 
 
+def known_orgs() -> list[str]:
+    """The organisations whose jobs a search without ``org`` looks at: every ``API_KEYS``
+    organisation, ``SERVICE_TOKEN``'s and none (``""``: jobs the service made for no
+    organisation). An organisation since removed from ``API_KEYS`` is found with ``org=``."""
+    return sorted({key.org for key in settings.parsed_api_keys()} | {SERVICE_ORG, ""})
+
+
 def search(
     *,
     queue: str = "",
@@ -169,10 +177,15 @@ def search(
         raise Problem(422, "A contact is searched within its workspace: give workspaceId too.")
     source: Source
     if workspace_id:
-        names = [sub_queue(queue, workspace_id) if queue in SUBQUEUES else queue]
-        index = contact_index(workspace_id, contact_id) if contact_id else None
-        index = index or workspace_index(workspace_id)
-        keys = [queue_key(names[0], "idx", index)]
+        home = sub_queue(queue, workspace_id) if queue in SUBQUEUES else queue
+        indexes = [  # one per organisation: an index never mixes two organisations' jobs
+            contact_index(each, workspace_id, contact_id)
+            if contact_id
+            else workspace_index(each, workspace_id)
+            for each in ([org] if org else known_orgs())
+        ]
+        keys = [queue_key(home, "idx", index) for index in indexes]
+        names = [home] * len(keys)  # the queue each key's jobs live in
         source = "contact" if contact_id else "workspace"
     elif state:
         names = physical_names(queue)
@@ -185,7 +198,8 @@ def search(
     )
     want_state = state if source != "state" else ""
     text = q.casefold()
-    filtered = bool(want_state or org or text)
+    org_filter = org if source == "state" else ""  # a workspace's indexes are per organisation
+    filtered = bool(want_state or org_filter or text)
     jobs: list[JobSummary] = []
     scanned = 0
     while len(jobs) < limit and not pager.done and (not filtered or scanned < SEARCH_WINDOW):
@@ -200,7 +214,7 @@ def search(
                 continue  # removed since the index was read
             if want_state and raw.get("state") != want_state:
                 continue
-            if org and raw.get("org") != org:
+            if org_filter and raw.get("org") != org_filter:
                 continue
             if text and text not in _searchable(raw) and text not in raw["id"].casefold():
                 continue

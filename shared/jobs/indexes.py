@@ -1,5 +1,6 @@
 """The admin search indexes every job joins (``GET /api/admin/jobs``): one per workspace and one
-per contact of a workspace, each a listing index of the job's queue (``Q:idx:<name>``, ids
+per contact of a workspace, of the job's organisation (two organisations that use the same
+workspace id never share one), each a listing index of the job's queue (``Q:idx:<name>``, ids
 scored by creation time, same hash slot; deleted with the job by ``remove_job``).
 
 A split queue keeps a workspace's jobs in one sub-queue, so both indexes of a workspace live
@@ -23,21 +24,22 @@ def _part(value: str) -> str:
     return "#" + hashlib.sha256(value.encode()).hexdigest()[:32]
 
 
-def workspace_index(workspace_id: str) -> str:
-    """The index name of a workspace's jobs: ``ws:<workspace>``."""
-    return f"ws:{_part(workspace_id)}"
+def workspace_index(org: str, workspace_id: str) -> str:
+    """The index name of an organisation's workspace's jobs: ``ws:<org>:<workspace>``."""
+    return f"ws:{_part(org or '-')}:{_part(workspace_id)}"
 
 
-def contact_index(workspace_id: str, contact_id: str) -> str:
-    """The index name of a contact's jobs in a workspace: ``ct:<workspace>:<contact>``."""
-    return f"ct:{_part(workspace_id or '-')}:{_part(contact_id)}"
+def contact_index(org: str, workspace_id: str, contact_id: str) -> str:
+    """The index name of a contact's jobs in a workspace: ``ct:<org>:<workspace>:<contact>``."""
+    return f"ct:{_part(org or '-')}:{_part(workspace_id or '-')}:{_part(contact_id)}"
 
 
-def search_indexes(workspace_id: str, contact_id: str) -> tuple[str, ...]:
-    """The search indexes a job of this workspace and contact joins (none without them)."""
+def search_indexes(org: str, workspace_id: str, contact_id: str) -> tuple[str, ...]:
+    """The search indexes a job of this organisation, workspace and contact joins (none without
+    a workspace or contact)."""
     names = []
     if workspace_id:
-        names.append(workspace_index(workspace_id))
+        names.append(workspace_index(org, workspace_id))
     if contact_id:
-        names.append(contact_index(workspace_id, contact_id))
+        names.append(contact_index(org, workspace_id, contact_id))
     return tuple(names)

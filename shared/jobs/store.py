@@ -319,7 +319,7 @@ class JobStore:
             scope, key, fp = job.idempotency
             idem = f"{scope}:{key}"
         due = f"+{job.delay_ms}" if job.delay_ms is not None else job.due_ms
-        indexes = (*job.indexes, *search_indexes(job.workspace_id, job.contact_id))
+        indexes = (*job.indexes, *search_indexes(job.org, job.workspace_id, job.contact_id))
         return [
             job.job_id or new_job_id(QUEUES[job.queue].code), job.queue, job.actor, due,
             json.dumps(job.data, separators=(",", ":")), json.dumps(job.options),

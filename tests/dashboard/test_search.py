@@ -12,6 +12,7 @@ import pytest
 from shared.dashboard import search as search_module
 from shared.jobs.indexes import contact_index, workspace_index
 from shared.jobs.store import NewJob
+from shared.settings import settings
 from tests.dashboard.conftest import Dashboard
 
 
@@ -44,7 +45,7 @@ def test_search_by_workspace_and_contact_reads_their_indexes(dashboard: Dashboar
     assert {j["workspaceId"] for j in page["jobs"]} == {"ws-a"}
     by_contact = find(admin, queue="sms", workspaceId="ws-a", contactId="c1")
     assert sorted(j["id"] for j in by_contact["jobs"]) == sorted([mine[3], mine[1]])
-    key = dashboard.store.qkey("sms", "idx", workspace_index("ws-b"))
+    key = dashboard.store.qkey("sms", "idx", workspace_index("acme", "ws-b"))
     assert dashboard.store.client.zcard(key) == len(others)
     row = page["jobs"][0]
     assert row["state"] == "waiting" and row["type"] == "sms" and row["org"] == "acme"
@@ -111,8 +112,8 @@ def test_text_search_scans_a_bounded_window_and_says_so(
 def test_a_removed_job_leaves_its_indexes(dashboard: Dashboard):
     job = dashboard.job(ws="gone-ws", ct="gone-ct")
     client, store = dashboard.store.client, dashboard.store
-    keys = [store.qkey("sms", "idx", workspace_index("gone-ws")),
-            store.qkey("sms", "idx", contact_index("gone-ws", "gone-ct"))]  # fmt: skip
+    keys = [store.qkey("sms", "idx", workspace_index("acme", "gone-ws")),
+            store.qkey("sms", "idx", contact_index("acme", "gone-ws", "gone-ct"))]  # fmt: skip
     assert all(client.zscore(k, job) is not None for k in keys)
     assert store.cancel(job) == "cancelled"
     assert not any(client.exists(k) for k in keys)
@@ -150,3 +151,20 @@ def test_text_search_finds_non_ascii_and_quoted_text(dashboard: Dashboard):
     for text in ("café", "ZÜRICH", '"zürich"'):
         page = find(admin, queue="sms", state="waiting", q=text)
         assert [j["id"] for j in page["jobs"]] == [accented], text
+
+
+def test_two_organisations_with_one_workspace_id_never_share_an_index(
+    dashboard: Dashboard, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setattr(settings, "api_keys", "acme:dash-test-key,globex:globex-test-key")
+    admin = dashboard.client()
+    ours = [dashboard.job(ws="ws-shared", ct="c1") for _ in range(2)]
+    theirs = dashboard.job(ws="ws-shared", ct="c1", org="globex")
+    store = dashboard.store
+    assert store.client.zcard(store.qkey("sms", "idx", workspace_index("acme", "ws-shared"))) == 2
+    assert store.client.zcard(store.qkey("sms", "idx", workspace_index("globex", "ws-shared"))) == 1
+    # an admin sees both without naming an organisation (API_KEYS names both), or one with org=
+    every = find(admin, queue="sms", workspaceId="ws-shared")
+    assert sorted(j["id"] for j in every["jobs"]) == sorted([*ours, theirs])
+    only = find(admin, queue="sms", workspaceId="ws-shared", contactId="c1", org="globex")
+    assert [j["id"] for j in only["jobs"]] == [theirs] and only["search"] is None

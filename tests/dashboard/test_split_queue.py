@@ -36,7 +36,7 @@ for ws, ids in made.items():
     out["homes"][ws] = home
     found = search(queue="sms", workspace_id=ws).jobs
     out["found"][ws] = sorted(j.id for j in found) == sorted(ids)
-    out["elsewhere"][ws] = sum(store.client.zcard(store.qkey(n, "idx", workspace_index(ws)))
+    out["elsewhere"][ws] = sum(store.client.zcard(store.qkey(n, "idx", workspace_index("", ws)))
                                for n in names if n != home)
 paged, cursor = [], ""
 while True:

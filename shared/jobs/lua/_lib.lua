@@ -35,8 +35,8 @@
 --   Q:idx:<name>               zset of ids by creation time, for listings a job asks for
 --                              (e.g. an organisation's AI jobs of one type; kept:<state>:<org>:
 --                              its jobs under a removeOnComplete/removeOnFail count or age,
---                              finish.lua); every job with a workspace/contact is in ws:<ws>
---                              and ct:<ws>:<contact>, the admin search's indexes
+--                              finish.lua); every job with a workspace/contact is in ws:<org>:<ws>
+--                              and ct:<org>:<ws>:<contact>, the admin search's indexes
 --                              (jobs/indexes.py): names from data, built in Python, listed in
 --                              the record's idx field, same slot
 --   Q:idem:<scope>:<key>       hash {job, fp}: a client-chosen id, as long as its job lives
