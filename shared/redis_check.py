@@ -24,21 +24,33 @@ class UnsafeRedis(RuntimeError):
     """Redis would evict job data; see infra/redis.conf for the required settings."""
 
 
+def _configuration(client: redis.Redis) -> tuple[str, bool, bool | None]:
+    """(maxmemory-policy, AOF on, RDB snapshots on or None when unknown). From ``CONFIG GET``,
+    or, where a managed service blocks ``CONFIG`` (ElastiCache), from ``INFO``, which reports
+    the policy and AOF but not the snapshot schedule."""
+    try:
+        policy = str(client.config_get("maxmemory-policy").get("maxmemory-policy") or "")
+        aof = client.config_get("appendonly").get("appendonly", "") == "yes"
+        save = bool(client.config_get("save").get("save", ""))
+        return policy, aof, save
+    except redis.ResponseError:
+        memory, persistence = client.info("memory"), client.info("persistence")
+        return str(memory.get("maxmemory_policy", "")), bool(persistence.get("aof_enabled")), None
+
+
 def redis_problems(client: redis.Redis) -> tuple[list[str], list[str]]:
     """(fatal, warnings) about ``client``'s server configuration."""
     try:
-        policy = client.config_get("maxmemory-policy").get("maxmemory-policy", "")
-        aof = client.config_get("appendonly").get("appendonly", "")
-        save = client.config_get("save").get("save", "")
-    except redis.ResponseError:  # managed services (ElastiCache) may hide CONFIG
+        policy, aof, save = _configuration(client)
+    except redis.ResponseError:  # neither CONFIG nor INFO: nothing can be checked
         return [], ["cannot read the Redis configuration; make sure maxmemory-policy is noeviction"]
     fatal, warnings = [], []
     if policy != "noeviction":
         fatal.append(f"maxmemory-policy is {policy!r}: jobs may be evicted; set it to 'noeviction'")
-    if aof != "yes":
+    if not aof:
         warnings.append(
             "appendonly is off"
-            + (" and RDB snapshots are off" if not save else "")
+            + (" and RDB snapshots are off" if save is False else "")
             + ": jobs accepted since the last save are lost if Redis restarts; "
             "set appendonly yes, appendfsync everysec"
         )

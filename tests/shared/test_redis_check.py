@@ -50,3 +50,23 @@ def test_a_redis_cluster_with_a_node_down_is_refused_at_start_up(monkeypatch):
             redis_check.UnsafeRedis, match=rf"unreachable.*{down.port}|{down.port}.*unreachable"
         ):
             redis_check.check_redis_at_startup()
+
+
+def test_a_server_hiding_config_is_still_checked_through_info(tmp_path: Path):
+    """ElastiCache blocks CONFIG; the policy and AOF come from INFO instead."""
+    from tests.faults.harness import Reaper, RedisServer
+
+    reaper = Reaper()
+    try:
+        server = RedisServer(
+            reaper, tmp_path / "hidden", "--rename-command", "CONFIG", "",
+            "--maxmemory-policy", "allkeys-lru", "--appendonly", "no",
+        ).start()  # fmt: skip
+        client = server.client()
+        fatal, warnings = redis_check.redis_problems(client)
+        assert fatal == [
+            "maxmemory-policy is 'allkeys-lru': jobs may be evicted; set it to 'noeviction'"
+        ]
+        assert warnings[0].startswith("appendonly is off:")  # the snapshot schedule is unknown
+    finally:
+        reaper.reap()
