@@ -37,6 +37,7 @@ format: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	command -v wrk >/dev/null || (apt-get install -y wrk || (apt-get update && apt-get install -y wrk))
 	command -v redis-benchmark >/dev/null || (apt-get install -y redis-tools || (apt-get update && apt-get install -y redis-tools))
+	if command -v npm >/dev/null; then (cd bench/peers/bullmq && npm ci --no-audit --no-fund) || echo 'bench: npm ci failed: the Fastify + BullMQ peer is skipped'; else echo 'bench: no npm: the Fastify + BullMQ peer is skipped'; fi
 	$(BIN)/python -m bench $(ARGS)
 
 # The Lambda artifact and its CloudFormation template in .serverless/, built by the Serverless
