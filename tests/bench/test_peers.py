@@ -1,0 +1,163 @@
+"""``bench.peers.bullmq``: argv and environment, ratio maths, the skip reasons (no node, no npm,
+a failing ``npm ci``), and the Node peer itself against the test Redis and a real receiver."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from bench.common import SEED_SMS
+from bench.peers import bullmq
+from local.embedded_redis import free_port
+from tests.conftest import on_cluster, wait_for
+from tests.servers import Receiver, serve
+
+
+def test_node_argv_runs_the_peer_script_with_its_mode_and_arguments() -> None:
+    assert bullmq.node_argv("fill", 5_000, 0) == ["node", str(bullmq.SCRIPT), "fill", "5000", "0"]
+    assert bullmq.node_argv("worker", node="/opt/node")[0] == "/opt/node"
+    assert bullmq.SCRIPT.parent == bullmq.DIR and bullmq.SCRIPT.exists()
+    with pytest.raises(ValueError, match="unknown peer mode"):
+        bullmq.node_argv("drain")
+
+
+def test_peer_env_points_the_peer_at_its_redis_receiver_and_port() -> None:
+    env = bullmq.peer_env({"PATH": "/bin", "REDIS_URL": "redis://old"}, "redis://r:1/0", "http://h")
+    assert env["REDIS_URL"] == "redis://r:1/0" and env["SMS_API_URL"] == "http://h"
+    assert env["PEER_PREFIX"] == bullmq.PREFIX and env["PEER_CONCURRENCY"] == "50"
+    assert env["PATH"] == "/bin" and "PORT" not in env
+    assert bullmq.peer_env({}, "redis://r", "http://h", port=8123)["PORT"] == "8123"
+
+
+def test_ratio_is_ours_over_theirs_or_theirs_over_ours_for_lower_is_better() -> None:
+    assert bullmq.ratio(3_000.0, 1_500.0) == 2.0
+    assert bullmq.ratio(100.0, 400.0, lower_is_better=True) == 4.0
+    assert bullmq.ratio(None, 1.0) is None and bullmq.ratio(1.0, None) is None
+    assert bullmq.ratio(1.0, 0.0) is None  # no peer figure to divide by
+    assert bullmq.ratio_text(2.0) == "x2.00" and bullmq.ratio_text(None) == "n/a"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the peer's package files, with no install failure remembered."""
+    monkeypatch.setattr(bullmq, "_install_failure", [])
+    (tmp_path / "package-lock.json").write_text("{}")
+    return tmp_path
+
+
+def test_skips_with_a_reason_when_node_or_npm_is_missing(project: Path) -> None:
+    no_node = bullmq.unavailable(lambda name: None, project)
+    assert no_node is not None and no_node.startswith("node is not installed")
+    no_npm = bullmq.unavailable(lambda name: None if name == "npm" else "/bin/node", project)
+    assert no_npm is not None and no_npm.startswith("npm is not installed")
+
+
+def test_needs_node_modules_newer_than_the_lock_file(project: Path) -> None:
+    which = lambda name: f"/bin/{name}"  # noqa: E731
+    assert "node_modules is missing" in str(bullmq.unavailable(which, project, install=False))
+    marker = project / "node_modules" / ".package-lock.json"
+    marker.parent.mkdir()
+    marker.write_text("{}")
+    assert bullmq.unavailable(which, project, install=False) is None
+    stale = time.time() - 60
+    os.utime(marker, (stale, stale))  # the lock file changed since the last `npm ci`
+    assert bullmq.unavailable(which, project, install=False) is not None
+
+
+def test_a_failing_npm_ci_is_a_note_not_an_error_and_is_not_retried(project: Path) -> None:
+    npm = project / "npm"
+    npm.write_text(
+        f"#!/bin/sh\necho ran >> {project}/runs\necho 'npm ERR! network down' >&2\nexit 1\n"
+    )
+    npm.chmod(0o755)
+    which = lambda name: str(npm) if name == "npm" else "/bin/node"  # noqa: E731
+    reason = bullmq.unavailable(which, project)
+    assert reason is not None and "`npm ci`" in reason and "npm ERR! network down" in reason
+    assert bullmq.unavailable(which, project) == reason
+    assert (project / "runs").read_text() == "ran\n"  # once per bench run
+
+
+needs_peer = pytest.mark.skipif(
+    bullmq.unavailable(install=False) is not None,
+    reason=str(bullmq.unavailable(install=False)),
+)
+
+
+@pytest.fixture
+def peer_env(redis_url: str, redis_prefix: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    if on_cluster(request.config):
+        pytest.skip("the peer's BullMQ keys carry no hash tag; it runs on one Redis")
+    env = bullmq.peer_env(dict(os.environ), redis_url, "http://127.0.0.1:9")
+    env["PEER_PREFIX"] = redis_prefix  # the fixture deletes these keys after
+    return env
+
+
+@pytest.fixture
+def child() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for process in started:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _post(port: int, body: object, key: str = "k1") -> tuple[int, dict[str, object]]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+        conn.request("POST", "/api/schedule-sms", body=json.dumps(body), headers=headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        _post(port, {})
+    except OSError:
+        return False
+    return True
+
+
+@needs_peer
+def test_peer_api_schedules_the_seed_body_as_a_delayed_bullmq_job(
+    peer_env: dict[str, str], child: list[subprocess.Popen[bytes]], redis_url: str
+) -> None:
+    port = free_port()
+    env = {**peer_env, "PORT": str(port), "API_KEYS": "k1"}
+    child.append(subprocess.Popen(bullmq.node_argv("api"), env=env, cwd=bullmq.DIR))
+    wait_for(lambda: _answers(port), timeout_s=30, what="the peer API")
+    status, reply = _post(port, {**SEED_SMS, "delay": 3_600_000})
+    assert status == 202 and reply["success"] is True and reply["jobId"]
+    client = redis.Redis.from_url(redis_url)
+    assert client.zcard(f"{peer_env['PEER_PREFIX']}:sms:delayed") == 1
+    assert _post(port, {**SEED_SMS, "delay": 1}, key="wrong")[0] == 401
+    assert _post(port, {"message": "no phone"})[0] == 400
+    assert client.zcard(f"{peer_env['PEER_PREFIX']}:sms:delayed") == 1
+    client.close()
+
+
+@needs_peer
+def test_peer_worker_posts_each_filled_job_once_to_the_receiver(
+    peer_env: dict[str, str], child: list[subprocess.Popen[bytes]]
+) -> None:
+    receiver = Receiver()
+    with serve(receiver.app()) as url:
+        env = {**peer_env, "SMS_API_URL": url}
+        filled = bullmq.run_once(bullmq.node_argv("fill", 30, 0), env, Path(os.devnull), 60)
+        assert filled["count"] == 30
+        child.append(subprocess.Popen(bullmq.node_argv("worker"), env=env, cwd=bullmq.DIR))
+        wait_for(lambda: len(receiver.to("/send-sms")) >= 30, timeout_s=30, what="30 callbacks")
+        bodies = [call.json() for call in receiver.to("/send-sms")]
+    assert len({body["jobId"] for body in bodies}) == 30
+    assert {body["phoneNumber"] for body in bodies} == {SEED_SMS["phoneNumber"]}
+    assert {body["contactId"] for body in bodies} == {f"contact-{i}" for i in range(30)}
