@@ -2,8 +2,11 @@
 
 Issue: those 1,000 are delivered with lateness p99 <= 100 ms, and worker RSS does not grow
 with the N. The 1,000 are scheduled one at a time, each due 2 s after its own creation, as a
-client's loop does and as DESIGN.md measured BullMQ (and as the baseline sends them); the same
-1,000 all due in one millisecond are measured as well, as a stress figure without a target.
+client's loop does (and as the baseline sends them); the same 1,000 all due in one millisecond
+(the burst) are measured as well, against the issue's burst target: p99 <= 250 ms and >= 4x
+better than Fastify + BullMQ measured in the same run (``bench.peers.bullmq``: the N added with
+``addBulk``, the 1,000 in one ``addBulk`` with one due time, a Worker of concurrency 50 POSTing
+each to the same kind of receiver, on its own fresh Redis of the same build).
 Ours: ``qs worker`` + ``qs scheduler``, jobs created with ``JobStore.create_many``.
 Baseline: a plain Dramatiq actor with Dramatiq's own delay queue (``send_with_options(delay=)``).
 """
@@ -33,6 +36,7 @@ from bench.common import (
     verdict,
 )
 from bench.jobs import insert, send_all, sms_data, sms_job
+from bench.peers import bullmq
 
 NAME = "delayed"
 HOUR_MS = 3_600_000
@@ -42,8 +46,8 @@ DUE_IN_MS = 2_000
 TARGET_P99_MS = 100.0
 #: Target: worker RSS growth across the run, in MiB ("does not grow with the N").
 TARGET_RSS_GROWTH_MB = 20.0
-#: BullMQ's p99 lateness with 1,000,000 delayed (DESIGN.md; not measured here), in ms.
-BULLMQ_P99_MS = 288.0
+#: Burst targets: p99 lateness in ms, and the peer's p99 over ours (same run).
+TARGET_BURST_P99_MS, TARGET_BURST_PEER_RATIO = 250.0, 4.0
 #: Warm-up: jobs due now, and jobs due shortly (proves the scheduler promotes).
 WARMUP_NOW, WARMUP_SOON = 20, 5
 
@@ -225,6 +229,82 @@ def run_baseline(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
     return result
 
 
+def run_peer(cfg: Config, logdir: Path, notes: list[str]) -> Outcome | None:
+    """BullMQ's burst: N delayed 1-72 h, then 1,000 due in the same millisecond 2 s ahead;
+    None (reason in ``notes``) when the peer cannot run here."""
+    if reason := bullmq.unavailable():
+        notes.append(reason)
+        return None
+    bench = f"{NAME}/peer"
+    with (
+        embedded_redis(cfg.workdir, "delayed-peer") as redis_server,
+        Children(logdir, notes) as children,
+    ):
+        receiver = Receiver(children)
+        env = bullmq.env_for(redis_server.url, receiver.url)
+        log = logdir / "peer-fill.log"
+        worker = children.start("peer-worker", bullmq.node_argv("worker"), env)
+
+        def warm(now_count: int, soon_count: int) -> None:
+            bullmq.run_once(bullmq.node_argv("fill", now_count, 0), env, log, 60)
+            bullmq.run_once(bullmq.node_argv("fill", soon_count, 500), env, log, 60)
+
+        _warm_up(receiver, warm, bench)
+        before = worker.rss_mb()
+        say(bench, f"worker RSS {before:.1f} MiB; adding {cfg.delayed_n:,} delayed jobs")
+        receiver.reset(ids=True)
+        far = bullmq.node_argv("fill", cfg.delayed_n, HOUR_MS, 71 * HOUR_MS)
+        filled = bullmq.run_once(far, env, log, max(300.0, cfg.delayed_n / 500))
+        say(bench, f"added {cfg.delayed_n:,} in {filled['seconds']:.1f} s; burst due in 2 s")
+        due_s = time.time() + DUE_IN_MS / 1000
+        burst = bullmq.node_argv("burst", cfg.delayed_due, int(due_s * 1000))
+        bullmq.run_once(burst, env, log, 60)
+        due_by_id = {f"burst-{i}": int(due_s * 1000) / 1000 for i in range(cfg.delayed_due)}
+        result = _collect(receiver, due_by_id, cfg.lateness_timeout_s, bench, notes)
+        result.enqueued, result.enqueue_s = cfg.delayed_n, float(filled["seconds"])
+        result.rss_before_mb, result.rss_after_mb = before, worker.rss_mb()
+        if not worker.alive():
+            notes.append("peer: the BullMQ worker exited during the run")
+    return result
+
+
+def _peer_rows(section: Section, ours: Outcome, peer: Outcome | None, cfg: Config) -> None:
+    """The peer's burst beside ours and the same-run ratio (nothing when it did not run)."""
+    if not cfg.baselines:
+        section.notes.append(f"{bullmq.LABEL}: not run (--no-baselines)")
+        return
+    if peer is None:
+        return  # the reason is in the notes already
+    section.add(
+        "peer: BullMQ burst (same run): delivered",
+        "",
+        f"{peer.delivered:,}/{peer.due:,}",
+    )
+    section.add(
+        "peer: BullMQ burst lateness p50 / p99",
+        "",
+        f"{_ms(peer.lateness_ms, 50)} / {_ms(peer.lateness_ms, 99)}",
+    )
+    complete = ours.delivered == ours.due and peer.delivered == peer.due
+    value = None
+    if complete:
+        mine, theirs = percentile(ours.lateness_ms, 99), percentile(peer.lateness_ms, 99)
+        value = bullmq.ratio(mine, theirs, lower_is_better=True)
+    section.add(
+        "burst lateness p99 vs BullMQ (theirs / ours, same run)",
+        bullmq.ratio_text(value),
+        f"{_ms(ours.lateness_ms, 99)} / {_ms(peer.lateness_ms, 99)}",
+        f">= x{TARGET_BURST_PEER_RATIO:.0f}",
+        verdict(None if value is None else value >= TARGET_BURST_PEER_RATIO),
+    )
+    section.add(f"peer: enqueue rate, addBulk of {peer.enqueued:,} (jobs/s)", "", num(peer.rate))
+    section.notes.append(
+        "BullMQ: the burst is compared in the same run; the one-at-a-time case (each due 2 s "
+        "after its creation) has no same-run peer. One run, one verdict: the issue's targets "
+        "count the median of 5 runs."
+    )
+
+
 def _ms(values: list[float], pct: float) -> str:
     return num(percentile(values, pct), 1, "ms") if values else "n/a"
 
@@ -237,6 +317,7 @@ def run(cfg: Config) -> Section:
         f"timeout {cfg.lateness_timeout_s:.0f} s)",
     )
     ours, base, b = measure(cfg, NAME, section.notes, run_ours, run_baseline)
+    peer = run_peer(cfg, cfg.workdir / NAME, section.notes) if cfg.baselines else None
 
     section.add(
         "delayed jobs enqueued",
@@ -249,7 +330,7 @@ def run(cfg: Config) -> Section:
         b(num(base.rate) if base else ""),
     )
     trickle = ours.trickle
-    if trickle is not None:  # the issue's figure, measured as DESIGN.md measured BullMQ's
+    if trickle is not None:  # the issue's figure
         how = f"scheduled one at a time over {ours.trickle_s:.2f} s, each due 2 s later"
         section.add(
             f"1,000 {how}: delivered",
@@ -271,20 +352,27 @@ def run(cfg: Config) -> Section:
                 f"<= {TARGET_P99_MS:.0f} ms" if pct == 99.0 else "",
                 verdict(ok),
             )
-        section.add(
-            "  ... their lateness p99, BullMQ reference (not from one run)",
-            _ms(trickle.lateness_ms, 99),
-            f"{BULLMQ_P99_MS:.0f} ms (DESIGN.md, not measured here)",
-        )
     section.add(
-        "stress: 1,000 all due the same millisecond: delivered",
+        "burst: 1,000 all due the same millisecond: delivered",
         f"{ours.delivered:,}/{ours.due:,}",
         "",
         f"{cfg.delayed_due:,}/{cfg.delayed_due:,}",
         verdict(ours.delivered == ours.due and ours.duplicates == 0),
     )
     for label, pct in (("p50", 50.0), ("p99", 99.0), ("min (the first job)", 0.0)):
-        section.add(f"  ... their lateness {label}", _ms(ours.lateness_ms, pct))
+        if pct == 99.0:
+            ok = ours.delivered == ours.due and (
+                percentile(ours.lateness_ms, 99) <= TARGET_BURST_P99_MS
+            )
+            section.add(
+                f"  ... their lateness {label}",
+                _ms(ours.lateness_ms, pct),
+                "",
+                f"<= {TARGET_BURST_P99_MS:.0f} ms",
+                verdict(ok),
+            )
+        else:
+            section.add(f"  ... their lateness {label}", _ms(ours.lateness_ms, pct))
     section.add("  ... their lateness max (the time to drain them)", _ms(ours.lateness_ms, 100))
     if ours.duplicates or (base and base.duplicates):
         section.add(
@@ -294,6 +382,7 @@ def run(cfg: Config) -> Section:
             "0",
             verdict(ours.duplicates == 0),
         )
+    _peer_rows(section, ours, peer, cfg)
     growth = ours.rss_after_mb - ours.rss_before_mb
     section.add(
         "worker RSS before -> after (MiB)",

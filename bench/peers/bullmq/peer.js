@@ -4,10 +4,11 @@
 //   node peer.js api      POST /api/schedule-sms (seed body; Bearer API key) -> queue.add
 //   node peer.js worker   a Worker (concurrency PEER_CONCURRENCY, default 50) POSTing each job
 //                         to SMS_API_URL + callbackEndpoint ("/send-sms"), body = data + jobId
-//   node peer.js fill N DELAY_MS   addBulk N seed SMS in chunks of 1,000, each due in DELAY_MS;
-//                         prints {"count", "seconds"} as one JSON line
-//   node peer.js burst N DUE_UNIX_MS   one addBulk of N seed SMS all due at DUE_UNIX_MS
-//                         (delay computed once, so every job has the same due time)
+//   node peer.js fill N DELAY_MS [SPREAD_MS]   addBulk N seed SMS in chunks of 1,000, each due
+//                         in DELAY_MS plus a uniform random 0..SPREAD_MS; prints {"count",
+//                         "seconds"} as one JSON line
+//   node peer.js burst N DUE_UNIX_MS   one addBulk of N seed SMS (job ids burst-0..N-1) all due
+//                         at DUE_UNIX_MS: one creation timestamp and one delay for every job
 // Environment: REDIS_URL, PEER_PREFIX (BullMQ key prefix), PORT, API_KEYS, SMS_API_URL.
 const { Queue, Worker } = require('bullmq');
 const IORedis = require('ioredis');
@@ -86,13 +87,14 @@ function worker() {
   process.on('SIGINT', stop);
 }
 
-async function fill(count, delay) {
+async function fill(count, delay, spread) {
   const queue = new Queue(QUEUE, { connection: connection(), prefix: PREFIX });
   const started = process.hrtime.bigint();
   for (let start = 0; start < count; start += 1000) {
     const jobs = [];
     for (let i = start; i < Math.min(count, start + 1000); i++) {
-      jobs.push({ name: 'send-sms', data: seedSms(i, delay), opts: { ...JOB_OPTIONS, delay } });
+      const due = delay + (spread ? Math.floor(Math.random() * (spread + 1)) : 0);
+      jobs.push({ name: 'send-sms', data: seedSms(i, due), opts: { ...JOB_OPTIONS, delay: due } });
     }
     await queue.addBulk(jobs);
   }
@@ -103,10 +105,12 @@ async function fill(count, delay) {
 
 async function burst(count, dueMs) {
   const queue = new Queue(QUEUE, { connection: connection(), prefix: PREFIX });
-  const delay = Math.max(0, dueMs - Date.now());
+  const timestamp = Date.now();
+  const delay = Math.max(0, dueMs - timestamp);
   const jobs = [];
   for (let i = 0; i < count; i++) {
-    jobs.push({ name: 'send-sms', data: seedSms(i, delay), opts: { ...JOB_OPTIONS, delay } });
+    const opts = { ...JOB_OPTIONS, delay, timestamp, jobId: `burst-${i}` };
+    jobs.push({ name: 'send-sms', data: seedSms(i, delay), opts });
   }
   const started = process.hrtime.bigint();
   await queue.addBulk(jobs);
@@ -115,16 +119,16 @@ async function burst(count, dueMs) {
   await queue.close();
 }
 
-const [mode, a, b] = process.argv.slice(2);
+const [mode, a, b, c] = process.argv.slice(2);
 const modes = {
   api: () => api(),
   worker: () => worker(),
   // One-shot modes exit when done: the ioredis connection handed to the Queue stays open.
-  fill: () => fill(Number(a), Number(b || 0)).then(() => process.exit(0)),
+  fill: () => fill(Number(a), Number(b || 0), Number(c || 0)).then(() => process.exit(0)),
   burst: () => burst(Number(a), Number(b)).then(() => process.exit(0)),
 };
 if (!modes[mode]) {
-  console.error(`usage: node peer.js api|worker|fill N DELAY_MS|burst N DUE_UNIX_MS`);
+  console.error(`usage: node peer.js api|worker|fill N DELAY_MS [SPREAD_MS]|burst N DUE_UNIX_MS`);
   process.exit(2);
 }
 Promise.resolve(modes[mode]()).catch((err) => {
