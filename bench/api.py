@@ -46,6 +46,9 @@ BODY = json.dumps({**SEED_SMS, "delay": 3_600_000})
 TARGET_RPS, TARGET_P99_MS = 5_000.0, 50.0
 #: Target of ours against the peer (Fastify + BullMQ, same run): ours / theirs requests/s.
 TARGET_PEER_RATIO = 1.0
+#: Bulk scheduling: requests of BULK_SIZE SMS each, BULK_CLIENTS at a time; target jobs/s ratio.
+BULK_PATH, BULK_BATCHES, BULK_SIZE, BULK_CLIENTS = PATH + "/bulk", 20, 1_000, 4
+TARGET_BULK_RATIO = 1.5
 
 _WRK_SCRIPT = f"""wrk.method = "POST"
 wrk.body = [==[{BODY}]==]
@@ -256,6 +259,92 @@ def run_peer(cfg: Config, logdir: Path, script: Path, notes: list[str]) -> Wrk |
     return result
 
 
+def _post_bulk(port: int, body: bytes) -> int:
+    """POST one bulk body; the number of job ids answered (raises on a non-202)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    try:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"}
+        conn.request("POST", BULK_PATH, body=body, headers=headers)
+        response = conn.getresponse()
+        reply = response.read()
+    finally:
+        conn.close()
+    if response.status != 202:
+        raise RuntimeError(f"{BULK_PATH} answered {response.status}: {reply[:300]!r}")
+    return len(json.loads(reply)["jobIds"])
+
+
+def bulk_ours(cfg: Config, logdir: Path, notes: list[str]) -> float | None:
+    """Jobs/s of BULK_BATCHES bulk requests through ``qs gateway``, BULK_CLIENTS at a time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from local.embedded_redis import free_port
+    from shared.jobs.store import JobStore
+
+    bench = f"{NAME}/bulk-ours"
+    message = json.loads(BODY)
+    body = json.dumps({"messages": [message] * BULK_SIZE}).encode()
+    with (
+        embedded_redis(cfg.workdir, "api-bulk-ours") as redis_server,
+        Children(logdir, notes) as children,
+    ):
+        env = service_env(redis_server.url, "http://127.0.0.1:9")
+        use_redis(redis_server.url)
+        port = free_port()
+        gateway = children.start(
+            "ours-bulk-gateway", qs("gateway", "--port", str(port), *cfg.gateway_args), env
+        )
+        wait_ready(port, gateway.alive, "qs gateway")
+        _post_bulk(port, body)  # warm-up
+        store = JobStore()
+        before = store.count("sms", "delayed")
+        say(bench, f"{BULK_BATCHES} x {BULK_SIZE:,} SMS, {BULK_CLIENTS} clients")
+        started = time.perf_counter()
+        with ThreadPoolExecutor(BULK_CLIENTS) as pool:
+            answered = sum(pool.map(lambda _: _post_bulk(port, body), range(BULK_BATCHES)))
+        elapsed = time.perf_counter() - started
+        stored = store.count("sms", "delayed") - before
+    if stored != answered or answered != BULK_BATCHES * BULK_SIZE:
+        notes.append(f"bulk ours: {answered:,} job ids answered, {stored:,} stored")
+        return None
+    return answered / elapsed
+
+
+def bulk_peer(cfg: Config, logdir: Path, notes: list[str]) -> float | None:
+    """Jobs/s of the same batches through BullMQ ``addBulk`` in one Node process."""
+    if bullmq.unavailable():
+        return None  # the reason is in the notes already
+    with embedded_redis(cfg.workdir, "api-bulk-peer") as redis_server:
+        env = bullmq.env_for(redis_server.url, "http://127.0.0.1:9")
+        log = logdir / "peer-bulk.log"
+        bullmq.run_once(bullmq.node_argv("bulk", 1, 1, BULK_SIZE, 3_600_000), env, log, 60)
+        say(f"{NAME}/bulk-peer", f"{BULK_BATCHES} x {BULK_SIZE:,} SMS, {BULK_CLIENTS} clients")
+        argv = bullmq.node_argv("bulk", BULK_CLIENTS, BULK_BATCHES, BULK_SIZE, 3_600_000)
+        done = bullmq.run_once(argv, env, log, 300)
+    return float(done["count"]) / float(done["seconds"])
+
+
+def _bulk_rows(section: Section, cfg: Config) -> None:
+    """Bulk scheduling, ours (HTTP) against BullMQ's ``addBulk`` (in-process), same run."""
+    if not cfg.baselines:
+        return
+    logdir = cfg.workdir / NAME
+    ours, peer = bulk_ours(cfg, logdir, section.notes), bulk_peer(cfg, logdir, section.notes)
+    how = f"{BULK_BATCHES} x {BULK_SIZE:,} SMS, {BULK_CLIENTS} clients"
+    section.add(f"bulk: {how} (ours: POST {BULK_PATH}) jobs/s", num(ours))
+    if peer is None:
+        return
+    section.add(f"peer: BullMQ addBulk, {how}, in-process (jobs/s)", "", num(peer))
+    value = bullmq.ratio(ours, peer)
+    section.add(
+        "bulk jobs/s vs BullMQ addBulk (ours / theirs, same run)",
+        bullmq.ratio_text(value),
+        f"{num(ours)} / {num(peer)}",
+        f">= x{TARGET_BULK_RATIO:.1f}",
+        verdict(None if value is None else value >= TARGET_BULK_RATIO),
+    )
+
+
 def _redis_ceiling(cfg: Config) -> tuple[float | None, float | None]:
     """redis-benchmark LPUSH and EVAL requests/s at the same connection count."""
     if tool("redis-benchmark") is None:
@@ -315,6 +404,7 @@ def run(cfg: Config) -> Section:
         verdict(ours.non_2xx == 0 and ours.socket_errors == 0),
     )
     _peer_rows(section, ours, peer, cfg)
+    _bulk_rows(section, cfg)
     if cfg.baselines:
         section.add(
             f"Redis ceiling, redis-benchmark -c{cfg.api_connections}",

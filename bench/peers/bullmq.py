@@ -33,7 +33,7 @@ _install_failure: list[str] = []  #: the reason, once ``npm ci`` failed in this 
 
 def node_argv(mode: str, *args: object, node: str = "node") -> list[str]:
     """argv of one peer process: ``node peer.js <mode> <args...>``."""
-    if mode not in {"api", "worker", "fill", "burst"}:
+    if mode not in {"api", "worker", "fill", "burst", "bulk"}:
         raise ValueError(f"unknown peer mode {mode!r}")
     return [node, str(SCRIPT), mode, *(str(a) for a in args)]
 

@@ -161,3 +161,21 @@ def test_peer_worker_posts_each_filled_job_once_to_the_receiver(
     assert len({body["jobId"] for body in bodies}) == 30
     assert {body["phoneNumber"] for body in bodies} == {SEED_SMS["phoneNumber"]}
     assert {body["contactId"] for body in bodies} == {f"contact-{i}" for i in range(30)}
+
+
+@needs_peer
+def test_peer_bulk_and_burst_add_every_job_with_the_asked_due_time(
+    peer_env: dict[str, str], redis_url: str
+) -> None:
+    done = bullmq.run_once(
+        bullmq.node_argv("bulk", 2, 3, 5, 3_600_000), peer_env, Path(os.devnull), 60
+    )
+    client = redis.Redis.from_url(redis_url)
+    delayed = f"{peer_env['PEER_PREFIX']}:sms:delayed"
+    assert done["count"] == 15 and client.zcard(delayed) == 15
+    due_ms = int(time.time() * 1000) + 60_000
+    bullmq.run_once(bullmq.node_argv("burst", 10, due_ms), peer_env, Path(os.devnull), 60)
+    job = client.hgetall(f"{peer_env['PEER_PREFIX']}:sms:burst-7")
+    assert int(job[b"timestamp"]) + int(job[b"delay"]) == due_ms  # one due time for all
+    assert client.zcard(delayed) == 25
+    client.close()

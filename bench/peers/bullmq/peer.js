@@ -9,6 +9,9 @@
 //                         "seconds"} as one JSON line
 //   node peer.js burst N DUE_UNIX_MS   one addBulk of N seed SMS (job ids burst-0..N-1) all due
 //                         at DUE_UNIX_MS: one creation timestamp and one delay for every job
+//   node peer.js bulk CLIENTS BATCHES SIZE DELAY_MS   BATCHES addBulk calls of SIZE seed SMS due
+//                         in DELAY_MS, from CLIENTS concurrent clients (one Queue and one
+//                         connection each), in this process; prints {"count", "seconds"}
 // Environment: REDIS_URL, PEER_PREFIX (BullMQ key prefix), PORT, API_KEYS, SMS_API_URL.
 const { Queue, Worker } = require('bullmq');
 const IORedis = require('ioredis');
@@ -119,16 +122,43 @@ async function burst(count, dueMs) {
   await queue.close();
 }
 
-const [mode, a, b, c] = process.argv.slice(2);
+async function bulk(clients, batches, size, delay) {
+  const queues = [];
+  for (let c = 0; c < clients; c++) {
+    const queue = new Queue(QUEUE, { connection: connection(), prefix: PREFIX });
+    await queue.waitUntilReady();
+    queues.push(queue);
+  }
+  let next = 0;
+  const started = process.hrtime.bigint();
+  await Promise.all(
+    queues.map(async (queue) => {
+      while (next < batches) {
+        const batch = next++;
+        const jobs = [];
+        for (let i = 0; i < size; i++) {
+          const data = seedSms(batch * size + i, delay);
+          jobs.push({ name: 'send-sms', data, opts: { ...JOB_OPTIONS, delay } });
+        }
+        await queue.addBulk(jobs);
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  console.log(JSON.stringify({ count: batches * size, seconds }));
+}
+
+const [mode, a, b, c, d] = process.argv.slice(2);
 const modes = {
   api: () => api(),
   worker: () => worker(),
   // One-shot modes exit when done: the ioredis connection handed to the Queue stays open.
   fill: () => fill(Number(a), Number(b || 0), Number(c || 0)).then(() => process.exit(0)),
   burst: () => burst(Number(a), Number(b)).then(() => process.exit(0)),
+  bulk: () => bulk(Number(a), Number(b), Number(c), Number(d)).then(() => process.exit(0)),
 };
 if (!modes[mode]) {
-  console.error(`usage: node peer.js api|worker|fill N DELAY_MS [SPREAD_MS]|burst N DUE_UNIX_MS`);
+  console.error(`usage: node peer.js api|worker|fill N DELAY_MS [SPREAD_MS]|burst N DUE_UNIX_MS|bulk CLIENTS BATCHES SIZE DELAY_MS`);
   process.exit(2);
 }
 Promise.resolve(modes[mode]()).catch((err) => {
