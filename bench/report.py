@@ -120,8 +120,9 @@ def write_markdown(
     lines = [
         "# Benchmark results",
         "",
-        f"Run {now} with `{argv}` ({mode}). Every baseline was measured in the same run on the",
-        "same machine; figures marked *DESIGN.md* are references measured earlier, not here.",
+        f"Run {now} with `{argv}` ({mode}). Every baseline and peer (Fastify + BullMQ) was",
+        "measured in the same run on the same machine; a section's notes name any comparison",
+        "that has no same-run figure.",
         "",
         "| machine | |",
         "|---|---|",
