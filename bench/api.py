@@ -335,6 +335,10 @@ def _bulk_rows(section: Section, cfg: Config) -> None:
     if peer is None:
         return
     section.add(f"peer: BullMQ addBulk, {how}, in-process (jobs/s)", "", num(peer))
+    section.notes.append(
+        "bulk: ours goes through HTTP, the peer's `addBulk` runs in-process (the seed has no "
+        "bulk endpoint): no same-run peer figure for bulk over HTTP."
+    )
     value = bullmq.ratio(ours, peer)
     section.add(
         "bulk jobs/s vs BullMQ addBulk (ours / theirs, same run)",
@@ -436,5 +440,7 @@ def _peer_rows(section: Section, ours: Wrk, peer: Wrk | None, cfg: Config) -> No
     section.notes.append(
         f"{bullmq.LABEL}: one run, one verdict; the issue's targets count the median of 5 runs "
         "(not measured here). The peer listens with one Node process, as the seed does; ours "
-        "with the gateway's processes."
+        "with the gateway's processes. Its endpoint checks the API key, the four required "
+        "fields and `delay`, and nothing else (no idempotency, no organisation scoping). Its "
+        "Redis is its own, started as ours is (same build, same settings)."
     )

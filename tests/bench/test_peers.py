@@ -179,3 +179,23 @@ def test_peer_bulk_and_burst_add_every_job_with_the_asked_due_time(
     assert int(job[b"timestamp"]) + int(job[b"delay"]) == due_ms  # one due time for all
     assert client.zcard(delayed) == 25
     client.close()
+
+
+def test_sections_note_the_reason_and_add_no_peer_rows_when_the_peer_cannot_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import api, delayed, throughput
+    from bench.common import Config, Section
+
+    reason = "node is not installed: no same-run Fastify + BullMQ figures"
+    monkeypatch.setattr(bullmq, "unavailable", lambda: reason)
+    cfg = Config(workdir=tmp_path)
+    notes: list[str] = []
+    assert throughput.run_peer(cfg, tmp_path, notes) is None
+    assert delayed.run_peer(cfg, tmp_path, notes) is None
+    assert api.run_peer(cfg, tmp_path, tmp_path / "x.lua", notes) is None
+    assert api.bulk_peer(cfg, tmp_path, notes) is None
+    assert notes == [reason] * 3  # bulk runs after the API and adds no second copy
+    section = Section("throughput", "t")
+    throughput._peer_rows(section, throughput.Outcome(), None, cfg)
+    assert section.rows == [] and section.notes == []
