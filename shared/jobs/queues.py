@@ -183,12 +183,11 @@ def split(spec: QueueSpec, shards: int) -> list[QueueSpec]:
     """``spec`` as ``shards`` sub-queues ``<name>.0`` … (one hash slot each, so a hot queue
     spreads over a cluster's nodes); a sub-queue's id code is the queue's letter and its
     index as a lower-case letter (``Sa``, ``Sb``…). Their limits are shared out by
-    ``effective``."""
+    ``effective``; their hash tags (``spread_tag``) are registered by the queue table."""
     if not 1 <= shards <= MAX_SHARDS:
         raise ValueError(f"QUEUE_SHARDS: {spec.name} may have 1 to {MAX_SHARDS} sub-queues")
     if shards == 1:
         return [spec]
-    HASH_TAGS.update({f"{spec.name}.{i}": spread_tag(spec.name, i, shards) for i in range(shards)})
     return [
         replace(spec, name=f"{spec.name}.{i}", code=spec.code + chr(ord("a") + i),
                 part_of=spec.name, shard=i, shards=shards)
@@ -200,11 +199,16 @@ def _split_table() -> dict[str, list[QueueSpec]]:
     unknown = set(settings.queue_shards) - {n for n, s in QUEUES.items() if s.processor}
     if unknown:
         raise ValueError(f"QUEUE_SHARDS names unknown queue(s) {sorted(unknown)}")
-    return {
+    table = {
         name: split(spec, settings.queue_shards.get(name, 1))
         for name, spec in QUEUES.items()
         if spec.processor is not None
     }
+    for parts in table.values():
+        HASH_TAGS.update(
+            {p.name: spread_tag(p.part_of, p.shard, p.shards) for p in parts if p.part_of}
+        )
+    return table
 
 
 #: Each job queue's physical queues: itself, or its sub-queues when ``QUEUE_SHARDS`` splits it.
