@@ -34,12 +34,13 @@ def test_serverless_yml_edits_reload_to_a_200_fast_and_a_broken_one_keeps_the_la
         with manifest.open("a") as file:
             file.write(alias(name))
 
-    figures = [
-        seconds_to_200(dev, "/api/alias-sed", lambda: sed_in_place("alias-sed")),
+    figures = [seconds_to_200(dev, "/api/alias-sed", lambda: sed_in_place("alias-sed"))]
+    # checked right after the first sed: a later one may be given the freed first inode number
+    assert manifest.stat().st_ino != inode  # the watch followed the new inode
+    figures += [
         seconds_to_200(dev, "/api/alias-appended", lambda: append("alias-appended")),
         seconds_to_200(dev, "/api/alias-sed-again", lambda: sed_in_place("alias-sed-again")),
     ]
-    assert manifest.stat().st_ino != inode  # the watch followed the new inode
     print(f"edit of serverless.yml to a 200: {', '.join(f'{s:.2f}' for s in figures)} s")
     reported = re.findall(r"reloaded: gateway serving after ([\d.]+) s", dev.output())
     print(f"qs dev's own figures, change seen to gateway serving: {', '.join(reported)} s")
