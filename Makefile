@@ -23,6 +23,8 @@ test: $(VENV)/.installed-dev
 	$(BIN)/mypy
 	test -x /usr/bin/redis-server || (apt-get install -y redis-server || (apt-get update && apt-get install -y redis-server))
 	test -x /usr/bin/chromium || (apt-get install -y chromium || (apt-get update && apt-get install -y chromium))
+	command -v npx >/dev/null || (apt-get install -y nodejs npm || (apt-get update && apt-get install -y nodejs npm))
+	command -v systemd-analyze >/dev/null || (apt-get install -y systemd || (apt-get update && apt-get install -y systemd))
 	$(BIN)/pytest
 	$(BIN)/pytest --redis-cluster=full $(CLUSTER_SUITES)
 	$(BIN)/pytest --redis-cluster=single $(CLUSTER_SUITES)

@@ -438,8 +438,8 @@ def _peer_rows(section: Section, ours: Wrk, peer: Wrk | None, cfg: Config) -> No
         verdict(None if value is None else value >= TARGET_PEER_RATIO),
     )
     section.notes.append(
-        f"{bullmq.LABEL}: one run, one verdict; the issue's targets count the median of 5 runs "
-        "(not measured here). The peer listens with one Node process, as the seed does; ours "
+        f"{bullmq.LABEL}: one run, one verdict; the issue's targets count the median of 5 runs, "
+        "and this is one of them. The peer listens with one Node process, as the seed does; ours "
         "with the gateway's processes. Its endpoint checks the API key, the four required "
         "fields and `delay`, and nothing else (no idempotency, no organisation scoping). Its "
         "Redis is its own, started as ours is (same build, same settings)."

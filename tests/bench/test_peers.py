@@ -6,7 +6,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,7 +16,7 @@ import redis
 
 from bench.common import SEED_SMS
 from bench.peers import bullmq
-from local.embedded_redis import free_port
+from local.embedded_redis import EmbeddedRedis, free_port
 from tests.conftest import on_cluster, wait_for
 from tests.servers import Receiver, serve
 
@@ -88,26 +87,32 @@ def test_a_failing_npm_ci_is_a_note_not_an_error_and_is_not_retried(project: Pat
 
 @pytest.fixture(scope="session")
 def peer_installed() -> None:
-    """The peer's packages, installed with `npm ci` when missing (as `make bench` does): a
-    clean clone runs these tests too. Skipped only without node or npm; a failed install fails."""
+    """The peer's packages, installed with `npm ci` when missing (as `make bench` does; `make
+    test` installs Node.js and npm when missing): a clean clone runs these tests too."""
     reason = bullmq.unavailable()
-    if reason is None:
-        return
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.skip(reason)
-    pytest.fail(reason)
+    if reason is not None:
+        pytest.fail(reason)
 
 
 needs_peer = pytest.mark.usefixtures("peer_installed")
 
 
 @pytest.fixture
-def peer_env(redis_url: str, redis_prefix: str, request: pytest.FixtureRequest) -> dict[str, str]:
-    if on_cluster(request.config):
-        pytest.skip("the peer's BullMQ keys carry no hash tag; it runs on one Redis")
-    env = bullmq.peer_env(dict(os.environ), redis_url, "http://127.0.0.1:9")
-    env["PEER_PREFIX"] = redis_prefix  # the fixture deletes these keys after
-    return env
+def peer_env(
+    redis_url: str, redis_prefix: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[dict[str, str]]:
+    """The peer's environment on the test Redis; under ``--redis-cluster`` on an embedded
+    Redis of its own (BullMQ's keys carry no hash tag: it runs on one Redis)."""
+    if not on_cluster(request.config):
+        env = bullmq.peer_env(dict(os.environ), redis_url, "http://127.0.0.1:9")
+        env["PEER_PREFIX"] = redis_prefix  # the fixture deletes these keys after
+        yield env
+        return
+    server = EmbeddedRedis(tmp_path / "peer-redis", persist=False).start()
+    try:
+        yield bullmq.peer_env(dict(os.environ), server.url, "http://127.0.0.1:9")
+    finally:
+        server.stop()
 
 
 @pytest.fixture
