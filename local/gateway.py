@@ -41,6 +41,7 @@ from local.events import (
     to_starlette_response,
 )
 from local.manifest import Function, HttpRoute, Manifest, load
+from shared.async_bridge import run_bridged
 from shared.http.auth import authenticate
 from shared.http.problems import Problem
 from shared.settings import settings
@@ -118,14 +119,19 @@ def _specificity(item: tuple[HttpRoute, Function]) -> tuple[bool, int, bool]:
 class Invoker:
     """Runs handlers like Lambda, with a Lambda-like context.
 
-    With 0 threads (the default) a handler runs on the event loop itself: the least overhead
-    (the gateway's processes overlap each other's Redis round trips), but a function's timeout
-    is only logged when exceeded, not enforced. With a pool (``GATEWAY_THREADS`` > 0) each call
-    is bounded by its function's timeout (a 504), at the price of the thread hand-offs.
+    With 0 threads (the default) a handler runs on the event loop itself, in a greenlet
+    (``GATEWAY_GROUP_COMMIT``, the default): the job creations of concurrent requests wait on
+    the loop and go to Redis together (``shared.jobs.group_commit``), the loop never blocked on
+    them. A function's timeout is then only logged when exceeded, not enforced. With a pool
+    (``GATEWAY_THREADS`` > 0) each call is bounded by its function's timeout (a 504), at the
+    price of the thread hand-offs.
     """
 
-    def __init__(self, threads: int) -> None:
+    def __init__(self, threads: int, *, group_commit: bool = True) -> None:
         self.pool = ThreadPoolExecutor(threads, thread_name_prefix="lambda") if threads else None
+        #: on the loop, handlers run in greenlets, so their job creations can wait on it
+        #: (``shared.async_bridge``) and be written together (``shared.jobs.group_commit``)
+        self.bridged = group_commit
 
     async def __call__(
         self, fn: Function, handler: Callable[..., Any], event: Any, *, background: bool = False
@@ -139,6 +145,8 @@ class Invoker:
         if self.pool is None and not background:
             started = time.monotonic()
             try:
+                if self.bridged:
+                    return await run_bridged(handler, event, context)
                 return handler(event, context)
             finally:
                 if (elapsed := time.monotonic() - started) > fn.timeout_s:
@@ -325,7 +333,10 @@ def build_app(manifest: Manifest | None = None, threads: int | None = None) -> L
     """The gateway app for ``manifest`` (default: the project's ``serverless.yml``), running
     handlers on ``threads`` threads per process (default ``GATEWAY_THREADS``)."""
     manifest = manifest or load()
-    invoke = Invoker(settings.gateway_threads if threads is None else threads)
+    invoke = Invoker(
+        settings.gateway_threads if threads is None else threads,
+        group_commit=settings.gateway_group_commit,
+    )
     routes: list[Route] = []
     literal: dict[tuple[str, str], FunctionApp] = {}
     for route, fn in sorted(manifest.routes, key=_specificity):

@@ -44,14 +44,16 @@ TRANSIENT: tuple[type[Exception], ...] = (
 CLIENT_RETRIES = 3
 
 
-def _options(*, decode: bool = True) -> dict[str, Any]:
+def _options(*, decode: bool = True, retry: type[Any] = Retry) -> dict[str, Any]:
+    """The client options every connection uses; ``retry``: the ``Retry`` class of the
+    client's flavour (``redis.asyncio.retry.Retry`` for an asynchronous one)."""
     return dict(
         decode_responses=decode,
         socket_connect_timeout=2,
         socket_timeout=5,  #: seconds; longer than any blocking read the service makes
         socket_keepalive=True,
         health_check_interval=30,
-        retry=Retry(ExponentialBackoff(cap=0.2, base=0.05), CLIENT_RETRIES),
+        retry=retry(ExponentialBackoff(cap=0.2, base=0.05), CLIENT_RETRIES),
         retry_on_error=list(TRANSIENT),
     )
 
@@ -111,6 +113,40 @@ def get_redis(*, decode: bool = True) -> redis.Redis:
         settings.redis_sentinel_master,
         decode,
         settings.redis_cluster,
+    )
+
+
+def async_redis() -> Any:
+    """A new asynchronous client (``redis.asyncio``) for the configured Redis, with the same
+    options, retries and topology (one server, Sentinel or Cluster) as ``get_redis``; bound to
+    the event loop that first uses it, so each loop makes its own."""
+    from redis.asyncio import Redis as AsyncRedis
+    from redis.asyncio.cluster import RedisCluster as AsyncCluster
+    from redis.asyncio.retry import Retry as AsyncRetry
+    from redis.asyncio.sentinel import Sentinel as AsyncSentinel
+
+    url = settings.resolved_redis_url()
+    options = _options(retry=AsyncRetry)
+    if settings.redis_cluster or is_cluster_url(url):
+        parts = urlsplit(url)
+        seed = parts._replace(scheme=parts.scheme.replace("+cluster", ""), path="").geturl()
+        options.pop("health_check_interval")
+        return AsyncCluster.from_url(seed, **options)
+    if not settings.redis_sentinels:
+        return AsyncRedis.from_url(url, **options)
+    parts = urlsplit(url)
+    sentinel = AsyncSentinel(
+        sentinel_addresses(settings.redis_sentinels),
+        socket_connect_timeout=options["socket_connect_timeout"],
+        socket_timeout=2,
+        sentinel_kwargs={"socket_connect_timeout": 2, "socket_timeout": 2},
+    )
+    return sentinel.master_for(
+        settings.redis_sentinel_master,
+        db=int(parts.path.strip("/") or 0),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        **options,
     )
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from shared.http import Problem, Request, Response
 from shared.http.auth import SERVICE_ORG
-from shared.jobs import progress
+from shared.jobs import group_commit, progress
 from shared.jobs.queues import QUEUES
 from shared.jobs.store import Job, JobStore, NewJob, fingerprint, idempotency_scope, now_ms
 from shared.schemas import (
@@ -84,7 +84,7 @@ def create_all(
     ``messages.3``; ``None``: "request"), the request ``field`` that carried the key, and that
     nothing was ``done`` (``scheduled``, ``queued``).
     """
-    created = JobStore().create_many(jobs)
+    created = group_commit.create_many(jobs)
     if created[0].status == "conflict":
         at = f"{where}{created[0].index}" if where is not None else "request"
         raise Problem(

@@ -96,6 +96,11 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_048_576  #: request bodies above this many bytes get 413
     gateway_workers: int = 0  #: ``qs gateway`` processes; 0: the machine's CPUs + 1
     gateway_threads: int = 0  #: handler threads per gateway process; 0: on the event loop
+    #: on the event loop (``GATEWAY_THREADS=0``): job creations arriving while one is being
+    #: written go to Redis together, in one script call (``shared.jobs.group_commit``)
+    gateway_group_commit: bool = True
+    #: the most jobs one group-commit script call writes (a larger request goes alone)
+    group_commit_max_jobs: int = 256
 
     # Credentials.
     #: comma-separated; an entry may be ``org:key`` (``org``: letters, digits, ``.``, ``_``,

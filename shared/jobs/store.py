@@ -249,7 +249,11 @@ def _head(queue: str, at_ms: int | None) -> list[Any]:
 @functools.cache
 def _speaks_shebang(client: Any) -> bool:
     """Whether the server behind ``client`` is Redis 7+ (scripts may carry ``#!lua``)."""
-    info = client.info("server")
+    return shebang_in(client.info("server"))
+
+
+def shebang_in(info: dict[str, Any]) -> bool:
+    """Whether ``INFO server`` (of one server, or per node of a cluster) names Redis 7+."""
     if info and "redis_version" not in info:  # a cluster client: one entry per node
         info = next(iter(info.values()))
     return int(str(info.get("redis_version", "0")).split(".")[0]) >= 7
@@ -373,13 +377,22 @@ class JobStore:
             reply = self._run_replicated("create", queue, *args, at_ms=at_ms)
         else:
             reply = self._run("create", queue, *args, at_ms=at_ms)
-        if reply and reply[0] == "conflict":
-            index = int(reply[1]) - 1
-            return [Created(reply[2], "conflict", index)]
-        return [
-            Created(job_id, status, i)
-            for i, (status, job_id) in enumerate(zip(reply[::2], reply[1::2], strict=True))
-        ]
+        return created_of(reply)
+
+    def create_groups_call(
+        self, queue: str, groups: list[list[NewJob]], *, shebang: bool
+    ) -> ScriptCall:
+        """The one create script call that writes ``groups`` (routed jobs of the kept queue
+        ``queue``, see ``routed_queue``), each group all or none and independent of the
+        others; its reply, read by ``created_of_groups``, has one outcome list per group.
+        ``shebang``: the server is Redis 7+ (``shebang_in``)."""
+        counts = "g:" + ",".join(str(len(group)) for group in groups)
+        args: list[Any] = [*_head(queue, None), counts]
+        for group in groups:
+            for job in group:
+                args += self._job_args(job)
+        script = _script("create", shebang)
+        return ScriptCall(script.sha, script.script, tag(queue), args)
 
     def create(self, job: NewJob, *, at_ms: int | None = None) -> Created:
         """Store one job: delayed, or ready (and dispatched as its queue's limits allow)."""
@@ -764,3 +777,37 @@ def idempotency_scope(org: str) -> str:
     """The scope idempotency keys and client-chosen job ids (``jobId``) live in: the
     organisation, so every API key of one organisation shares them, and no other sees them."""
     return f"org.{org or '-'}"
+
+
+@dataclass(frozen=True)
+class ScriptCall:
+    """One job-store script call, to send on any client (an asynchronous one too):
+    ``EVALSHA sha 1 key *args``, or ``EVAL source 1 key *args`` on a server without it."""
+
+    sha: str
+    source: str
+    key: str
+    args: list[Any]
+
+
+def created_of(reply: list[Any]) -> list[Created]:
+    """The outcomes of one group from the create script's reply for it."""
+    if reply and reply[0] == "conflict":
+        return [Created(reply[2], "conflict", int(reply[1]) - 1)]
+    return [
+        Created(job_id, status, i)
+        for i, (status, job_id) in enumerate(zip(reply[::2], reply[1::2], strict=True))
+    ]
+
+
+def created_of_groups(reply: list[Any]) -> list[list[Created]]:
+    """Per group, its outcomes, from a ``create_groups_call`` reply."""
+    return [created_of(group) for group in reply]
+
+
+def routed_queue(jobs: list[NewJob]) -> tuple[str | None, list[NewJob]]:
+    """``jobs`` (one queue's) bound for the queues kept in Redis, and the one kept queue they
+    all go to (None when a split queue spreads them over several sub-queues)."""
+    routed = [_routed(job) for job in jobs]
+    kept = {job.queue for job in routed}
+    return (next(iter(kept)) if len(kept) == 1 else None), routed
