@@ -65,6 +65,7 @@ SIZES: dict[str, tuple[float, float]] = {
     "api_duration_s": (10, 5),
     "api_connections": (64, 64),
     "api_warmup_s": (2, 1),
+    "api_runs": (5, 2),
     "api_workers": (0, 0),  # 0: the gateway's --workers (1 without it)
     "redis_requests": (200_000, 50_000),
     "limits_jobs": (5_000, 1_000),
@@ -89,6 +90,7 @@ HELP = {
     "baseline_enqueue_cap_s": "stop enqueueing the baseline's messages after this many seconds",
     "lateness_timeout_s": "how long to wait for the 1,000 jobs due in 2 s",
     "throughput_m": "jobs queued up front in the throughput benchmark",
+    "api_runs": "runs of the API benchmark, ours and the peer alternating (verdict: median)",
     "api_workers": "uvicorn workers of the naive API baseline (default: the gateway's)",
     "cluster_n": "jobs queued up front per repetition of the cluster benchmark (3 queues)",
     "cluster_repeats": "repetitions of each side of the cluster benchmark",

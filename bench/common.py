@@ -10,6 +10,7 @@ import os
 import re
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -71,6 +72,49 @@ def verdict(ok: bool | None) -> str:
     return "" if ok is None else ("PASS" if ok else "FAIL")
 
 
+def median_of(values: Sequence[float | None]) -> float | None:
+    """The median of the figures there are (None when there are none)."""
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
+
+
+def spread_text(
+    values: Sequence[float | None], digits: int = 0, unit: str = "", *, prefix: str = ""
+) -> str:
+    """``median (min-max)`` of several runs' figures, e.g. ``x1.05 (x0.98-x1.10)``."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return "n/a"
+
+    def one(v: float) -> str:
+        return prefix + num(v, digits)
+
+    text = f"{one(statistics.median(known))} ({one(min(known))}-{one(max(known))})"
+    return f"{text} {unit}" if unit else text
+
+
+def spread_verdict(
+    values: Sequence[float | None], target: float, *, higher_is_better: bool = True
+) -> tuple[str, str]:
+    """(verdict cell, word) of several runs against ``target``: PASS / "met" when every run
+    meets it, EDGE / "at the edge" when the target lies inside the runs' spread (the median
+    decides the side: "at the edge, met" or "at the edge, missed"), FAIL / "missed" when no
+    run meets it. ("", "not measured") without figures."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return "", "not measured"
+
+    def meets(v: float) -> bool:
+        return v >= target if higher_is_better else v <= target
+
+    if all(meets(v) for v in known):
+        return "PASS", "met"
+    if not any(meets(v) for v in known):
+        return "FAIL", "missed"
+    side = "met" if meets(statistics.median(known)) else "missed"
+    return ("EDGE" if side == "met" else "FAIL"), f"at the edge, {side}"
+
+
 def num(value: float | None, digits: int = 0, unit: str = "") -> str:
     """``12,345`` / ``1.5 ms``; ``n/a`` for None or NaN."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -117,6 +161,7 @@ class Config:
     api_duration_s: int = 10
     api_connections: int = 64
     api_warmup_s: int = 2
+    api_runs: int = 5  #: runs of ours and the peer, alternating (the verdict is their median)
     gateway_args: list[str] = field(default_factory=list)
     api_workers: int = 0  #: uvicorn workers of the naive baseline; 0: the gateway's --workers
     redis_requests: int = 200_000
