@@ -76,32 +76,45 @@ def is_cluster_url(url: str) -> bool:
     return urlsplit(url).scheme.endswith("+cluster")
 
 
+def _cluster_seed(url: str) -> str:
+    """The plain ``redis://`` URL of a cluster's seed node (the ``+cluster`` and path gone)."""
+    parts = urlsplit(url)
+    return parts._replace(scheme=parts.scheme.replace("+cluster", ""), path="").geturl()
+
+
 @functools.cache
 def _client_for(
     url: str, sentinels: str, master: str, decode: bool = True, cluster: bool = False
 ) -> redis.Redis:
     options = _options(decode=decode)
     if cluster or is_cluster_url(url):
-        parts = urlsplit(url)
-        seed = parts._replace(scheme=parts.scheme.replace("+cluster", ""), path="").geturl()
         options.pop("health_check_interval")
-        client: Any = RedisCluster.from_url(seed, **options)
+        client: Any = RedisCluster.from_url(_cluster_seed(url), **options)
         return client
     if not sentinels:
         return redis.Redis.from_url(url, **options)
+    return _sentinel_master(Sentinel, url, sentinels, master, options)
+
+
+def _sentinel_master(
+    sentinel_class: type[Any], url: str, sentinels: str, master: str, options: dict[str, Any]
+) -> Any:
+    """A client of ``master`` found through the Sentinels ``sentinels``, with the database and
+    credentials of ``url``; ``sentinel_class``: redis-py's ``Sentinel`` or its asyncio one."""
     parts = urlsplit(url)
-    auth = {
-        "username": unquote(parts.username) if parts.username else None,
-        "password": unquote(parts.password) if parts.password else None,
-    }
-    db = int(parts.path.strip("/") or 0)
-    sentinel = Sentinel(
+    sentinel = sentinel_class(
         sentinel_addresses(sentinels),
         socket_connect_timeout=options["socket_connect_timeout"],
         socket_timeout=2,
         sentinel_kwargs={"socket_connect_timeout": 2, "socket_timeout": 2},
     )
-    return sentinel.master_for(master, db=db, **auth, **options)
+    return sentinel.master_for(
+        master,
+        db=int(parts.path.strip("/") or 0),
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        **options,
+    )
 
 
 def get_redis(*, decode: bool = True) -> redis.Redis:
@@ -128,25 +141,12 @@ def async_redis() -> Any:
     url = settings.resolved_redis_url()
     options = _options(retry=AsyncRetry)
     if settings.redis_cluster or is_cluster_url(url):
-        parts = urlsplit(url)
-        seed = parts._replace(scheme=parts.scheme.replace("+cluster", ""), path="").geturl()
         options.pop("health_check_interval")
-        return AsyncCluster.from_url(seed, **options)
+        return AsyncCluster.from_url(_cluster_seed(url), **options)
     if not settings.redis_sentinels:
         return AsyncRedis.from_url(url, **options)
-    parts = urlsplit(url)
-    sentinel = AsyncSentinel(
-        sentinel_addresses(settings.redis_sentinels),
-        socket_connect_timeout=options["socket_connect_timeout"],
-        socket_timeout=2,
-        sentinel_kwargs={"socket_connect_timeout": 2, "socket_timeout": 2},
-    )
-    return sentinel.master_for(
-        settings.redis_sentinel_master,
-        db=int(parts.path.strip("/") or 0),
-        username=unquote(parts.username) if parts.username else None,
-        password=unquote(parts.password) if parts.password else None,
-        **options,
+    return _sentinel_master(
+        AsyncSentinel, url, settings.redis_sentinels, settings.redis_sentinel_master, options
     )
 
 
