@@ -108,6 +108,8 @@ def _not_blank(value: str) -> str:
 def visible(text: str) -> str:
     """``text`` in NFKC without invisible characters (format, control, default-ignorable) or
     whitespace at either end: what a reader of ``text`` sees."""
+    if text.isascii() and text.isprintable():  # NFKC keeps it, nothing in it is invisible
+        return text.strip()
     folded = unicodedata.normalize("NFKC", text)
     kept = "".join(c for c in _IGNORABLE.sub("", folded) if unicodedata.category(c)[0] != "C")
     return kept.strip()

@@ -503,3 +503,21 @@ def test_responses_have_the_seed_shape() -> None:
     )
     bulk = BulkScheduledResponse(job_ids=["1", "2"], count=2)
     assert bulk.model_dump() == {"success": True, "jobIds": ["1", "2"], "count": 2}
+
+
+def test_visible_takes_printable_ascii_as_is_and_folds_the_rest() -> None:
+    """The fast path for printable ASCII gives what the full NFKC + invisible-strip path gives."""
+    import unicodedata
+
+    from shared.schemas import _IGNORABLE, visible
+
+    def full(text: str) -> str:
+        folded = unicodedata.normalize("NFKC", text)
+        kept = "".join(c for c in _IGNORABLE.sub("", folded) if unicodedata.category(c)[0] != "C")
+        return kept.strip()
+
+    samples = ["", " ", "  ws-1  ", "+1 (415) 555-0100", "a\tb", "x\x00y", "\x7f", "~!@#$%^&*()"]
+    samples += ["".join(chr(c) for c in range(32, 127))]
+    samples += ["\uff57\uff53", "a\u200bb", "\u00ad", "caf\u00e9 "]  # non-ASCII: the full path
+    for text in samples:
+        assert visible(text) == full(text), repr(text)
