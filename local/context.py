@@ -16,10 +16,16 @@ def _log_stream(function_name: str) -> str:
     return f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{random.getrandbits(128):032x}"
 
 
+@functools.lru_cache(maxsize=256)
+def _arn(region: str, account_id: str, function_name: str) -> str:
+    return f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
+
+
 class LambdaContext:
     """What Lambda's Python runtime passes as ``context``, for one invocation.
 
     ``timeout_s`` is the function's timeout in seconds; the countdown starts at construction.
+    The request id is drawn when first read (most handlers never read it), then stays the same.
     """
 
     function_version = "$LATEST"
@@ -38,14 +44,18 @@ class LambdaContext:
     ) -> None:
         if timeout_s <= 0:
             raise ValueError(f"A Lambda timeout is positive, not {timeout_s!r} seconds.")
-        self.function_name = function_name
-        self.invoked_function_arn = f"arn:aws:lambda:{region}:{account_id}:function:{function_name}"
-        self.memory_limit_in_mb = memory_mb
-        # emulated ids need no secrecy: the fast generator, not a system call per request
-        self.aws_request_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
-        self.log_group_name = f"/aws/lambda/{function_name}"
-        self.log_stream_name = _log_stream(function_name)
         self._deadline = monotonic() + timeout_s
+        self.function_name = function_name
+        self.invoked_function_arn = _arn(region, account_id, function_name)
+        self.memory_limit_in_mb = memory_mb
+        self.log_group_name = "/aws/lambda/" + function_name
+        self.log_stream_name = _log_stream(function_name)
+
+    @functools.cached_property
+    def aws_request_id(self) -> str:
+        """A UUID 4, as Lambda's; an emulated id needs no secrecy: the fast generator, not a
+        system call."""
+        return str(uuid.UUID(int=random.getrandbits(128), version=4))
 
     def get_remaining_time_in_millis(self) -> int:
         """Milliseconds left before the function times out; never below 0."""

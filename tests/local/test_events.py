@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import time
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -206,6 +207,22 @@ def test_proxy_response_maps_status_headers_and_body() -> None:
     assert response.headers["content-length"] == "11"
 
 
+def test_proxy_response_content_length_is_computed_and_none_values_are_dropped() -> None:
+    response = to_starlette_response(
+        {"statusCode": 200, "headers": {"Content-Length": "999", "X-None": None}, "body": "hi"}
+    )
+    assert header_list(response, "content-length") == ["2"]
+    assert "x-none" not in response.headers
+
+
+def test_proxy_response_with_empty_cookies_and_multi_value_headers_is_plain() -> None:
+    response = to_starlette_response(
+        {"statusCode": 200, "headers": {"X-A": "a"}, "multiValueHeaders": {}, "cookies": []}
+    )
+    assert header_list(response, "x-a") == ["a"]
+    assert "set-cookie" not in response.headers
+
+
 def test_proxy_response_without_content_type_gets_none() -> None:
     response = to_starlette_response({"statusCode": 200, "body": "hi"})
     assert "content-type" not in response.headers
@@ -275,6 +292,10 @@ def test_result_without_status_code_is_a_200_json_body(result: Any) -> None:
         ({"statusCode": 200, "headers": ["x"]}, "headers must be an object"),
         ({"statusCode": 200, "headers": {"x": {"nested": 1}}}, "header value"),
         ({"statusCode": 200, "headers": {"x": "a\r\nInjected: 1"}}, "invalid header"),
+        ({"statusCode": 200, "headers": {"x y": "a"}}, "invalid header"),
+        ({"statusCode": 200, "headers": {"x:": "a"}}, "invalid header"),
+        ({"statusCode": 200, "headers": {"": "a"}}, "invalid header"),
+        ({"statusCode": 200, "headers": {"x": "\u20ac"}}, "Latin-1"),
         ({"statusCode": 200, "multiValueHeaders": {"x": "a"}}, "multiValueHeaders"),
         ({"statusCode": 200, "cookies": "a=1"}, "cookies"),
         ({"when": datetime(2026, 1, 1)}, "JSON-serializable"),
@@ -365,6 +386,14 @@ def test_context_carries_the_function_identity() -> None:
     other = LambdaContext("f", timeout_s=1, region="r", account_id=ACCOUNT, memory_mb=1024)
     assert other.memory_limit_in_mb == 1024
     assert other.aws_request_id != ctx.aws_request_id
+
+
+def test_context_request_id_is_a_uuid4_that_stays_the_same_once_read() -> None:
+    ctx = LambdaContext("f", timeout_s=1, region="r", account_id=ACCOUNT)
+    first = ctx.aws_request_id
+    assert uuid.UUID(first).version == 4
+    assert ctx.aws_request_id == first
+    assert first in repr(ctx)
 
 
 def test_remaining_time_counts_down_from_the_timeout_and_stops_at_zero(
