@@ -50,6 +50,11 @@ STATES: tuple[JobState, ...] = ("delayed", "waiting", "active", "completed", "fa
 __all__ = ["new_job_id", "now_ms"]  # re-exported: callers make ids and read the host clock here
 
 
+#: JSON without spaces; one encoder for every call (``json.dumps`` with ``separators`` builds
+#: a new one each time)
+_COMPACT = json.JSONEncoder(separators=(",", ":"))
+
+
 def fingerprint(payload: Any) -> str:
     """A stable hash of a request, to tell a retried request from a different one."""
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
@@ -326,7 +331,7 @@ class JobStore:
         indexes = (*job.indexes, *search_indexes(job.org, job.workspace_id, job.contact_id))
         return [
             job.job_id or new_job_id(QUEUES[job.queue].code), job.queue, job.actor, due,
-            json.dumps(job.data, separators=(",", ":")), json.dumps(job.options),
+            _compact(job.data), json.dumps(job.options),
             job.max_attempts, job.workspace_id, job.contact_id, idem, fp, job.org,
             job.priority, " ".join(indexes),
         ]  # fmt: skip
@@ -731,7 +736,7 @@ def _routed(job: NewJob) -> NewJob:
 
 
 def _compact(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return _COMPACT.encode(value)
 
 
 def _finish_extras(finish: Finish) -> str:
