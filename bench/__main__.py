@@ -29,9 +29,11 @@ from bench import (
     hosts,
     imports,
     limits,
+    protocol_ab,
     redis_bench,
     reload,
     throughput,
+    transport_ab,
 )
 from bench.common import Config, Section
 from bench.report import cpu_busy, print_table, write_markdown
@@ -47,6 +49,8 @@ BENCHMARKS: dict[str, Callable[[Config], Section]] = {
     dashboard.NAME: dashboard.run,
     reload.NAME: reload.run,
     imports.NAME: imports.run,
+    transport_ab.NAME: transport_ab.run,
+    protocol_ab.NAME: protocol_ab.run,
 }
 
 #: Warn when the CPUs are busier than this share before the run starts.
@@ -83,6 +87,12 @@ SIZES: dict[str, tuple[float, float]] = {
     "dashboard_n": (1_000_000, 100_000),
     "reload_n": (5, 3),
     "imports_runs": (7, 3),
+    "ab_rounds": (5, 3),
+    "ab_callbacks": (5_000, 2_000),
+    "ab_threads": (8, 8),
+    "ab_drain_n": (10_000, 4_000),
+    "protocol_ab_rounds": (10, 6),
+    "protocol_ab_s": (3, 2),
 }
 HELP = {
     "delayed_n": "far-future jobs in the delayed benchmark",
@@ -102,6 +112,12 @@ HELP = {
     "dashboard_n": "jobs in Redis for the dashboard benchmark (mixed states, three queues)",
     "reload_n": "edits of serverless.yml, each timed to a 200 on the route it adds",
     "imports_runs": "fresh interpreters per module of the imports benchmark",
+    "ab_rounds": "interleaved rounds of the transport_ab A/Bs",
+    "ab_callbacks": "callbacks per variant and round of transport_ab's post A/B",
+    "ab_threads": "threads sending at once in transport_ab's post A/B",
+    "ab_drain_n": "queued SMS per variant and round of transport_ab's drain A/B",
+    "protocol_ab_rounds": "interleaved rounds of protocol_ab (wrk runs of PROTOCOL_AB_S each)",
+    "protocol_ab_s": "seconds of wrk per variant and round of protocol_ab",
 }
 
 

@@ -180,6 +180,12 @@ class Config:
     dashboard_n: int = 1_000_000  #: jobs in Redis for the dashboard benchmark
     reload_n: int = 5  #: edits of serverless.yml timed in the reload benchmark
     imports_runs: int = 7  #: fresh interpreters per module in the imports benchmark
+    ab_rounds: int = 5  #: interleaved rounds of the transport A/Bs (``bench.ab``)
+    ab_callbacks: int = 5_000  #: callbacks per variant and round of the transport post A/B
+    ab_threads: int = 8  #: threads sending at once in the post A/B (``WORKER_THREADS``' default)
+    ab_drain_n: int = 10_000  #: queued SMS per variant and round of the transport drain A/B
+    protocol_ab_rounds: int = 10  #: interleaved rounds of the protocol A/B (short ones)
+    protocol_ab_s: int = 3  #: seconds of wrk per variant and round of the protocol A/B
 
 
 # --- child processes ------------------------------------------------------------------------

@@ -19,6 +19,10 @@ from shared.settings import settings
 
 #: The project folder: where serverless.yml, functions/ and tests/ are.
 ROOT = Path(__file__).resolve().parent.parent
+#: uvicorn's ``http`` protocol option of ``qs gateway``: its stock httptools parser (a
+#: hand-written protocol that wrote each response in one system call gained nothing measurable:
+#: ``python -m bench --only protocol_ab``, which swaps this for its A/B).
+GATEWAY_HTTP = "httptools"
 
 
 def cmd_routes(args: argparse.Namespace) -> int:
@@ -122,13 +126,12 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     import uvicorn
 
     from local.gateway import build_app, process_count
-    from local.http_protocol import UVICORN_HTTP
     from local.processes import LISTEN_FD_ENV
 
     options: dict[str, Any] = dict(
         host=args.host, port=args.port, log_level=settings.log_level.lower(),
         access_log=args.access_log, timeout_graceful_shutdown=10,
-        http=UVICORN_HTTP,
+        http=GATEWAY_HTTP,
     )  # fmt: skip
     workers = process_count(args.workers)
     listen_fd = os.environ.pop(LISTEN_FD_ENV, "")

@@ -12,7 +12,6 @@ import pytest
 import redis
 
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from shared.http.ratelimit import Limit, admit, limiter_key
 from shared.schemas import canonical_contact
 from shared.settings import settings
@@ -46,7 +45,7 @@ def api(redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Api]:
     monkeypatch.setattr(settings, "api_keys", ",".join(f"{o}:{k}" for o, k in KEYS.items()))
     monkeypatch.setattr(settings, "ai_response_limit_per_contact", 3)
     monkeypatch.setattr(settings, "ai_response_limit_per_workspace", 6)
-    with serve(build_app(), UVICORN_HTTP) as url:
+    with serve(build_app()) as url:
         api = Api(url)
         yield api
         for client in api.clients.values():

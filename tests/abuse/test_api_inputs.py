@@ -12,7 +12,6 @@ import pytest
 import redis
 
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from shared.settings import settings
 from tests.abuse.conftest import Gateway, job_keys
 from tests.servers import serve
@@ -32,7 +31,7 @@ AI_RESPONSE = {
 def api(redis_prefix: str, api_key: str) -> Iterator[httpx.Client]:
     """The project's gateway in-process (APP_ENV=dev), with a valid key on every request."""
     with (
-        serve(build_app(), UVICORN_HTTP) as url,
+        serve(build_app()) as url,
         httpx.Client(base_url=url, headers={"authorization": f"Bearer {api_key}"}) as client,
     ):
         yield client

@@ -13,7 +13,6 @@ import pytest
 import redis
 
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from shared.delivery.callbacks import CallbackClient
 from shared.delivery.netguard import blocked_reason
 from shared.delivery.paths import callback_path_error
@@ -167,7 +166,7 @@ def test_plain_callback_paths_are_accepted_as_written(path: str):
 
 @pytest.fixture
 def gateway(redis_prefix: str, api_key: str) -> Iterator[httpx.Client]:
-    with serve(build_app(), UVICORN_HTTP) as url:
+    with serve(build_app()) as url:
         headers = {"authorization": f"Bearer {api_key}"}
         with httpx.Client(base_url=url, headers=headers) as client:
             yield client

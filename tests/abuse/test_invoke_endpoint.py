@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from local.manifest import Manifest, load
 from shared.settings import settings
 from tests.abuse.conftest import Gateway
@@ -88,7 +87,7 @@ def test_in_production_without_a_service_token_the_endpoint_does_not_exist(
     monkeypatch.setattr(settings, "api_keys", "orga:key-a")
     monkeypatch.setattr(settings, "service_token", "")
     monkeypatch.setattr(settings, "app_env", "production")
-    with serve(build_app(), UVICORN_HTTP) as url:
+    with serve(build_app()) as url:
         answer = httpx.post(
             url + INVOKE.format("health-check"), json={}, headers={"authorization": "Bearer key-a"}
         )
@@ -103,7 +102,7 @@ def dev_gateway(fixture_manifest: Manifest, api_key: str) -> Iterator[httpx.Clie
     """The fixture functions under APP_ENV=dev (``qs dev``), with a valid key."""
     app = build_app(fixture_manifest, threads=2)
     with (
-        serve(app, UVICORN_HTTP) as url,
+        serve(app) as url,
         httpx.Client(base_url=url, headers={"authorization": f"Bearer {api_key}"}) as client,
     ):
         yield client
@@ -165,7 +164,7 @@ def test_a_handler_error_names_no_server_path_in_production(
     monkeypatch.setattr(settings, "api_keys", "orga:key-a")
     monkeypatch.setattr(settings, "service_token", "svc")
     monkeypatch.setattr(settings, "app_env", "production")
-    with serve(build_app(fixture_manifest, threads=2), UVICORN_HTTP) as url:
+    with serve(build_app(fixture_manifest, threads=2)) as url:
         answer = httpx.post(
             url + INVOKE.format("boom"), json={}, headers={"authorization": "Bearer svc"}
         )

@@ -13,7 +13,6 @@ import httpx
 import pytest
 
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from shared.jobs.store import JobStore, NewJob
 from shared.settings import settings
 from tests.conftest import set_queue_limits
@@ -64,5 +63,5 @@ def dashboard(redis_prefix: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Da
     # no concurrency or rate limit: every ready job is on a message at once (`fail` starts it)
     off = {"concurrency": None, "limiter": None}
     set_queue_limits(monkeypatch, sms=off, email=off)
-    with serve(build_app(), UVICORN_HTTP) as url:
+    with serve(build_app()) as url:
         yield Dashboard(url, JobStore())

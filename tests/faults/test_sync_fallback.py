@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from shared.delivery.signing import verify
 from shared.settings import settings
 from tests.faults.harness import RedisServer
@@ -52,7 +51,7 @@ def api(
     """The gateway in this process on the test's own Redis, which the test then stops."""
     monkeypatch.setattr(settings, "redis_url", redis_server.url)
     monkeypatch.setattr(settings, "redis_prefix", "fallback")
-    with serve(build_app(), UVICORN_HTTP) as url:
+    with serve(build_app()) as url:
         yield httpx.Client(base_url=url, headers={"authorization": f"Bearer {api_key}"})
 
 

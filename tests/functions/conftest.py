@@ -12,7 +12,6 @@ import httpx
 import pytest
 
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from shared.jobs.actors import declare_job_actors
 from shared.jobs.broker import build_broker
 from shared.jobs.due import DueJobs
@@ -79,7 +78,7 @@ def service(
     loop = threading.Thread(target=due.run, daemon=True)
     loop.start()
     try:
-        with serve(build_app(), UVICORN_HTTP) as url:
+        with serve(build_app()) as url:
             yield Service(url, api_key)
     finally:
         due.stop()

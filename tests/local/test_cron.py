@@ -14,7 +14,6 @@ from periodiq import PeriodiqMiddleware
 
 from local import cron
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from local.manifest import Manifest, ManifestError, load
 from local.scheduler import CronScheduler, first_tick
 from shared.jobs.queues import CRON_QUEUE, ready_key
@@ -203,7 +202,7 @@ def test_the_three_cron_functions_fire_on_their_ticks_and_show_in_get_api_cron(
     assert len(first.fire(tick)) == len(actors) and second.fire(tick) == []
     first.publish(tick)
     worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-    with serve(app.app()) as app.url, serve(build_app(), UVICORN_HTTP) as url:
+    with serve(app.app()) as app.url, serve(build_app()) as url:
         monkeypatch.setattr(settings, "app_api_url", app.url)
         worker.start()
         try:

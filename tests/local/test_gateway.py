@@ -9,7 +9,6 @@ import httpx
 import pytest
 
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from local.manifest import Manifest
 from shared.jobs.liveness import beat
 from shared.settings import settings
@@ -19,7 +18,7 @@ from tests.servers import serve
 @pytest.fixture
 def gateway(fixture_manifest: Manifest, api_key: str) -> Iterator[httpx.Client]:
     app = build_app(fixture_manifest, threads=2)
-    with serve(app, UVICORN_HTTP) as url, httpx.Client(base_url=url) as client:
+    with serve(app) as url, httpx.Client(base_url=url) as client:
         yield client
 
 
@@ -176,7 +175,7 @@ def test_an_event_invocation_runs_off_the_loop_even_with_zero_threads(
     fixture_manifest: Manifest, api_key: str
 ):
     invoke = {"authorization": f"Bearer {api_key}", "x-amz-invocation-type": "Event"}
-    with serve(build_app(fixture_manifest, threads=0), UVICORN_HTTP) as url:
+    with serve(build_app(fixture_manifest, threads=0)) as url:
         started = time.monotonic()
         queued = httpx.post(f"{url}/2015-03-31/functions/slow/invocations", headers=invoke)
         answered = httpx.get(f"{url}/items/1")

@@ -12,7 +12,6 @@ from dramatiq.brokers.redis import RedisBroker
 
 from local import cron, manifest
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP
 from local.scheduler import CronScheduler
 from shared.settings import settings
 from tests.servers import FakeApp, serve
@@ -41,7 +40,7 @@ def admin(monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
 @pytest.fixture
 def gateway(redis_prefix: str) -> Iterator[httpx.Client]:
     """The API over HTTP (routes from ``serverless.yml``), on 127.0.0.1."""
-    with serve(build_app(), UVICORN_HTTP) as url, httpx.Client(base_url=url) as client:
+    with serve(build_app()) as url, httpx.Client(base_url=url) as client:
         yield client
 
 

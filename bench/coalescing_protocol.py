@@ -1,11 +1,26 @@
-"""uvicorn's httptools protocol, writing each response with one system call instead of two.
+"""The challenger of ``bench.protocol_ab``: uvicorn's httptools protocol, writing each response
+with one system call instead of two. Not used by the service any more.
 
 uvicorn writes a response's head as soon as the app sends ``http.response.start`` and its body
-on ``http.response.body``: two ``send`` calls per small response. On the machines we measure,
-a system call costs about as much as the rest of a small request's Python, so ``qs gateway``
-runs this subclass (``uvicorn --http local.http_protocol:CoalescingHttpToolsProtocol``): writes
-made in one turn of the event loop are joined and handed to the socket at the end of the turn.
-Closing the connection (or handing it to another protocol) sends what is pending first.
+on ``http.response.body``: two ``send`` calls per small response. This subclass joins the
+writes made in one turn of the event loop and hands them to the socket at the end of the turn;
+closing the connection (or handing it to another protocol) sends what is pending first.
+
+``qs gateway`` ran it until issue 15's rule (keep a hand-written part only where it is >= 20 %
+better than the library in the same run) removed it. ``python -m bench --only protocol_ab``,
+2026-12-02, the 2 shared cores 0-100 % busy with other work, wrk at 64 connections, median
+gain in requests/s per run (single rounds swing by +-60 %):
+
+- after group commit (three runs, 10 x 3 s rounds each): under ``qs gateway`` (3 processes)
+  -12, +2 and +6 % (median +2 %), server CPU per request -12, +3 and -1 % (310-380 µs);
+  on a bare ASGI app, where the HTTP server is all the work, +6, +38 and +15 % (median +15 %),
+  0-5 µs of CPU saved per request of 36-42;
+- before it (five runs): gateway +4, +19, +10, +30 and -17 % (median +10 %), bare app +7, +28,
+  +26, +9 and +4 % (median +9 %).
+
+The system call saved is 1-6 µs of a gateway request's 300-650 µs of CPU: the gateway runs
+stock httptools (``local.cli.GATEWAY_HTTP``). Re-run the A/B if the gateway's request path
+gets close to the bare app's cost.
 """
 
 from __future__ import annotations

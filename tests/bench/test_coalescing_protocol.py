@@ -1,4 +1,5 @@
-"""The gateway's HTTP protocol: one write per response, nothing lost or reordered."""
+"""``bench.coalescing_protocol``, the challenger of ``bench.protocol_ab``: one write per
+response, nothing lost or reordered, on the installed uvicorn."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import asyncio
 import socket
 from typing import Any
 
+from bench.coalescing_protocol import UVICORN_HTTP, CoalescingTransport
 from local.gateway import build_app
-from local.http_protocol import UVICORN_HTTP, CoalescingTransport
-from local.manifest import Manifest
+from local.manifest import load
+from tests.local.conftest import FIXTURE_MANIFEST
 from tests.servers import serve
 
 
@@ -69,10 +71,8 @@ def read_responses(sock: socket.socket, count: int) -> list[bytes]:
     return responses
 
 
-def test_pipelined_requests_are_answered_in_order_and_close_is_honoured(
-    fixture_manifest: Manifest,
-):
-    with serve(build_app(fixture_manifest, threads=0), UVICORN_HTTP) as url:
+def test_pipelined_requests_are_answered_in_order_and_close_is_honoured():
+    with serve(build_app(load(FIXTURE_MANIFEST), threads=0), UVICORN_HTTP) as url:
         port = int(url.rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
             sock.sendall(
