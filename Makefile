@@ -47,13 +47,23 @@ bench: $(VENV)/.installed-dev
 # the environment and HOME is a project folder (no ~/.aws; the pip and requirement caches live
 # there too). Then cfn-lint on that template (W3005 is the Framework's own DependsOn style) and
 # on infra/aws-stack.yml. STAGE=prod for another stage.
+# The artifact's bytecode is compiled by Python 3.12, Lambda's runtime (infra/compile_artifact.py):
+# LAMBDA_PYTHON, else the first python3.12 found on PATH, in pyenv or in .local/uv-python, else
+# one that uv (installed from PyPI into .local/uv) downloads into .local/uv-python.
 STAGE    ?= dev
 SLS_HOME := $(CURDIR)/.local/package-home
+UV       := UV_PYTHON_INSTALL_DIR=$(CURDIR)/.local/uv-python .local/uv/bin/uv
+LAMBDA_PYTHON ?= $(shell for p in python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12 \
+	$(CURDIR)/.local/uv-python/cpython-3.12*/bin/python3.12); do \
+	"$$p" -c 'import sys; assert sys.version_info[:2] == (3, 12)' 2>/dev/null && command -v "$$p" && break; done)
 package: $(VENV)/.installed-dev infra/node_modules/.installed
-	rm -rf .serverless
+	py="$(LAMBDA_PYTHON)"; if [ -z "$$py" ]; then \
+	  $(PIP) install --target .local/uv uv && $(UV) python install 3.12 && \
+	  py="$$($(UV) python find --managed-python 3.12)" || exit 1; fi; \
+	rm -rf .serverless && \
 	env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
 	  HOME=$(SLS_HOME) SLS_TELEMETRY_DISABLED=1 SLS_NOTIFICATIONS_MODE=off \
-	  SLS_PYTHON=$(CURDIR)/$(BIN)/python \
+	  SLS_PYTHON=$(CURDIR)/$(BIN)/python LAMBDA_PYTHON="$$py" \
 	  infra/node_modules/.bin/serverless package --stage $(STAGE)
 	$(BIN)/cfn-lint --ignore-checks W3005 -- .serverless/cloudformation-template-update-stack.json
 	$(BIN)/cfn-lint -- infra/aws-stack.yml

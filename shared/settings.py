@@ -1,4 +1,5 @@
-"""The one settings object, read from the environment and a ``.env`` file.
+"""The one settings object, read from the environment and a ``.env`` file
+(``shared.settings_source``: the environment wins, names are case-insensitive).
 
 Every other module reads configuration from ``settings``; nothing else reads ``os.environ``.
 """
@@ -6,15 +7,16 @@ Every other module reads configuration from ``settings``; nothing else reads ``o
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from dataclasses import dataclass
 from typing import Any, Literal
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.inbound.channels import parse_secrets, parse_unsigned
+from shared.settings_source import ENV_FILE, raw_values
 
 #: Organisation assigned to a plain API key (one without an ``org:`` prefix).
 DEFAULT_ORG = "default"
@@ -61,15 +63,21 @@ class QueueLimitsSetting(BaseModel):
     workspace_limiter: RateSetting | None = None
 
 
-class Settings(BaseSettings):
-    """Service configuration; each field maps to the upper-case env variable of its name."""
+class Settings(BaseModel):
+    """Service configuration; each field maps to the upper-case env variable of its name.
+
+    ``Settings()`` reads the environment over ``.env`` (``_env_file``: another file, or None
+    for none); keyword arguments win over both.
+    """
 
     # hide_input_in_errors: a refused setting's message must not echo the secrets beside it.
-    model_config = SettingsConfigDict(
-        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
-    )
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, hide_input_in_errors=True)
 
-    # Redis: REDIS_URL wins; otherwise the seed's REDIS_HOST/PORT/USER/PASSWORD.
+    def __init__(self, _env_file: str | os.PathLike[str] | None = ENV_FILE, **values: Any):
+        super().__init__(**{**raw_values(type(self).model_fields, _env_file), **values})
+
+    # Redis: REDIS_URL wins over REDIS_HOST/PORT; REDIS_USER/REDIS_PASSWORD fill in the
+    # credentials of a REDIS_URL that has none (the AWS deploy: the token comes from SSM).
     redis_url: str | None = None
     redis_host: str = "localhost"
     redis_port: int = 6379
@@ -322,13 +330,27 @@ class Settings(BaseSettings):
         ]
 
     def resolved_redis_url(self) -> str:
-        """``REDIS_URL``, or a URL assembled from the ``REDIS_HOST`` family."""
+        """``REDIS_URL``, or a URL assembled from the ``REDIS_HOST`` family; either way with
+        ``REDIS_USER``/``REDIS_PASSWORD`` where the URL names no password of its own."""
         if self.redis_url:
-            return self.redis_url
+            return with_credentials(self.redis_url, self.redis_user, self.redis_password)
         auth = ""
         if self.redis_user or self.redis_password:
-            auth = f"{quote(self.redis_user)}:{quote(self.redis_password)}@"
+            auth = f"{quote(self.redis_user, safe='')}:{quote(self.redis_password, safe='')}@"
         return f"redis://{auth}{self.redis_host}:{self.redis_port}/0"
+
+
+def with_credentials(url: str, user: str, password: str) -> str:
+    """``url`` with ``password`` (and ``user`` unless the URL names one) as its credentials,
+    percent-encoded; unchanged when ``password`` is empty, the URL has a password already, or
+    it has no host part (``unix://``)."""
+    netloc = urlsplit(url).netloc
+    userinfo, at, host = netloc.rpartition("@")
+    if not password or not netloc or (at and ":" in userinfo):
+        return url
+    name = userinfo if at else quote(user, safe="")
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{name}:{quote(password, safe='')}@{host}{rest[len(netloc) :]}"
 
 
 #: Passwords refused for the dashboard in production: the seeds' defaults.

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.dashboard.access import sign_in
-from shared.dashboard.render import static_file
+from shared.dashboard.static import static_file
 from shared.http import Request, Response, http_handler
 
 

@@ -1,11 +1,12 @@
 """The dashboard's actions (``POST /admin/queues/actions/{action}``): per job, per state, per
 queue. Each answers what changed and is written to the audit log; the queue-wide ones are
-the admin API's own code (``shared.admin.queues``)."""
+the admin API's own code (``shared.admin.queues``). ``queue-add-job`` loads ``POST /api/jobs``'s
+code (its job types, httpx) when it runs, not at the function's cold start."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -13,13 +14,14 @@ from shared.admin import queues as admin
 from shared.dashboard import audit
 from shared.dashboard.access import Viewer
 from shared.dashboard.search import SEARCH_WINDOW, known_queue, logical_queue, search
-from shared.general_jobs.create import create_one
-from shared.general_jobs.schemas import JobCreate
 from shared.http import Problem, Request
 from shared.http.problems import validation_problem
 from shared.jobs.queues import physical_names
 from shared.jobs.store import JobStore, NewJob
 from shared.settings import ADMIN_ORG, ApiKey
+
+if TYPE_CHECKING:
+    from shared.general_jobs.schemas import JobCreate
 
 #: Most jobs one "promote all delayed" or filtered "retry all failed" request moves.
 BULK_MAX = SEARCH_WINDOW
@@ -183,6 +185,9 @@ def queue_promote_delayed(body: ActionBody) -> tuple[str, dict[str, Any]]:
 def queue_add_job(body: ActionBody) -> tuple[str, dict[str, Any]]:
     """A new job, exactly as ``POST /api/jobs`` makes it (same checks, inline answers and
     ``jobId`` rules), owned by the admin organisation."""
+    from shared.general_jobs.create import create_one
+    from shared.general_jobs.schemas import JobCreate
+
     if body.job is None:
         raise Problem(422, "queue-add-job needs job: {jobType, data, options?}.")
     try:

@@ -1,14 +1,13 @@
 """The dashboard's HTML: Jinja2 templates (autoescaped) and the headers every page carries.
 
-Pages load only the project's own script and stylesheet (``static/``), the script through a
-per-response nonce: ``script-src 'nonce-…'``, no inline script or style attribute, no other
-origin, no framing.
+Pages load only the project's own script and stylesheet (``static/``, served by
+``shared.dashboard.static``), the script through a per-response nonce: ``script-src
+'nonce-…'``, no inline script or style attribute, no other origin, no framing.
 """
 
 from __future__ import annotations
 
 import json
-import mimetypes
 import secrets
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,13 +16,12 @@ from typing import Any
 import jinja2
 
 from shared.dashboard.access import Viewer, csrf_token
-from shared.http import Problem, Response
+from shared.http import Response
 
 BASE = "/admin/queues"
 #: How often an open page refreshes its counts and lists, in ms (while the tab is visible).
 REFRESH_MS = 5000
 TEMPLATES = Path(__file__).with_name("templates")
-STATIC = Path(__file__).with_name("static")
 
 
 def _when(ms: int | None) -> str:
@@ -83,16 +81,3 @@ def page(template: str, viewer: Viewer, **context: Any) -> Response:
         nonce=nonce, viewer=viewer, csrf=csrf_token(viewer), refresh_ms=REFRESH_MS, **context
     )
     return Response(html, content_type="text/html; charset=utf-8", headers=security_headers(nonce))
-
-
-def static_file(name: str) -> Response:
-    """One of the project's static files (``static/``); 404 for anything else."""
-    files = {p.name: p for p in STATIC.iterdir() if p.is_file()}
-    if name not in files:
-        raise Problem(404, f"No dashboard file {name!r}.")
-    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return Response(
-        files[name].read_text(),
-        content_type=f"{kind}; charset=utf-8",
-        headers={"cache-control": "private, max-age=300", "x-content-type-options": "nosniff"},
-    )

@@ -10,6 +10,9 @@ The message runs through its queue's own processor, as a worker would run it, on
 no job record (``GET /api/job-status`` does not know its id), and it is not counted against
 the queue's rate limit (that count lives in Redis). The answer says so:
 ``{"mode": "sync-fallback"}``; a failed delivery is a 502 with the backend's error.
+
+The job engine's runner and the processors (httpx, the AWS clients) load on the first send
+made here, not at a handler's cold start: this path runs only while Redis is unreachable.
 """
 
 from __future__ import annotations
@@ -21,8 +24,7 @@ import redis
 
 from shared.http import Problem, Request, Response
 from shared.http.store_errors import never_connected
-from shared.jobs.queues import QUEUES, resolve
-from shared.jobs.runner import JobFailed
+from shared.jobs.queues import QUEUES
 from shared.jobs.store import Job, fingerprint, new_job_id, now_ms
 from shared.scheduling import scheduled_one
 from shared.schemas import EmailCreate, ScheduledResponse, SmsCreate, job_data
@@ -57,6 +59,9 @@ def _fallback_id(queue: str, org: str, key: str | None) -> str:
 
 def send_now(request: Request[Any], queue: str, message: SmsCreate | EmailCreate) -> Response:
     """Run ``message`` through ``queue``'s processor now; 200 ``SentSynchronously`` or 502."""
+    from shared.jobs.queues import resolve
+    from shared.jobs.runner import JobFailed
+
     assert request.principal is not None
     spec, org, at = QUEUES[queue], request.principal.org, now_ms()
     key = message.client_job_id or request.headers.get("idempotency-key")

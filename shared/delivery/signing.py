@@ -7,6 +7,7 @@ service sends with each attempt (the signature only when ``WEBHOOK_SECRET`` is s
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import time
@@ -20,11 +21,21 @@ DEFAULT_TOLERANCE_S = 300
 
 _SECRET_PREFIX = "whsec_"
 
-try:
-    _VERSION = version("queue-services")
-except PackageNotFoundError:  # running from a source tree that was never installed
-    _VERSION = "0.1"
-USER_AGENT = f"queue-services/{_VERSION}"
+
+@functools.cache
+def user_agent() -> str:
+    """``queue-services/<version>``: looked up in the installed metadata on first use, not at
+    import (the search costs a cold start that only verifies or signs a few ms)."""
+    try:
+        return f"queue-services/{version('queue-services')}"
+    except PackageNotFoundError:  # a source tree never installed (the Lambda package)
+        return "queue-services/0.1"
+
+
+def __getattr__(name: str) -> str:
+    if name == "USER_AGENT":  # the constant's old spelling, computed when first imported
+        return user_agent()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _key(secret: str) -> bytes:
@@ -83,7 +94,7 @@ def webhook_headers(
     ts = int(time.time()) if timestamp is None else timestamp
     headers = {
         "content-type": "application/json",
-        "user-agent": USER_AGENT,
+        "user-agent": user_agent(),
         "webhook-id": message_id,
         "webhook-timestamp": str(ts),
     }

@@ -130,6 +130,13 @@ LEAN = {
 #: The AI handlers store jobs; the providers and the offline models are for workers.
 for _handler in ("ai_job_create", "ai_job_status", "ai_response"):
     LEAN[_handler] = (*WORKER_ONLY, "shared.ai.local_provider", "shared.ai.tasks")
+#: The scheduling handlers load the job runner only for a send made in the call (Redis down).
+for _handler in ("schedule_sms", "schedule_email"):
+    LEAN[_handler] = (*LEAN[_handler], "shared.jobs.runner")
+#: The dashboard's script and stylesheet are served without the template engine.
+LEAN["dashboard_static"] = (*WORKER_ONLY, "jinja2")
+#: Settings are read by shared.settings_source, not these libraries.
+SETTINGS_LIBRARIES = ("pydantic_settings", "dotenv")
 
 
 @pytest.mark.parametrize("handler", sorted(LEAN))
@@ -141,6 +148,26 @@ def test_handlers_do_not_import_worker_only_libraries(handler: str, redis_url):
     )
     proc = subprocess.run(
         [sys.executable, "-c", code, ",".join(LEAN[handler]), f"functions.api.{handler}"],
+        cwd=ROOT,
+        env=handler_env(redis_url),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == []
+
+
+def test_no_handler_imports_a_settings_library(redis_url):
+    code = (
+        "import importlib, sys\n"
+        "for name in sys.argv[2:]:\n"
+        "    importlib.import_module(name)\n"
+        "print(' '.join(m for m in sys.argv[1].split(',') if m in sys.modules))\n"
+    )
+    modules = handler_modules()
+    proc = subprocess.run(
+        [sys.executable, "-c", code, ",".join(SETTINGS_LIBRARIES), *modules],
         cwd=ROOT,
         env=handler_env(redis_url),
         capture_output=True,

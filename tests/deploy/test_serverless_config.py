@@ -123,44 +123,36 @@ LAMBDA_PREFIX = "${param:ssmPrefix}"
 STACK_PREFIX = "/queue-services/${Stage}"
 
 
-def lambda_sources() -> dict[str, tuple[str, str]]:
-    """Each setting the functions get from AWS: name -> (``ssm``, parameter under the prefix)
-    or (``secret``, Secrets Manager name under the stage); SSM_SECRETS names included."""
+def lambda_sources() -> dict[str, str]:
+    """Each setting the functions get from SSM: name -> its parameter under the prefix, read
+    at a cold start (SSM_SECRETS) or resolved at deploy time (``{{resolve:ssm:...}}``)."""
     env = SERVERLESS["provider"]["environment"]
     assert env["SSM_PREFIX"] == LAMBDA_PREFIX
-    sources = {name: ("ssm", name) for name in env["SSM_SECRETS"].split(",")}
+    sources = {name: name for name in env["SSM_SECRETS"].split(",")}
     for name, value in env.items():
         if not isinstance(value, str):
             continue
+        assert "{{resolve:" not in value or value.startswith("{{resolve:ssm:"), name
         if match := re.fullmatch(r"\{\{resolve:ssm:(.+)/([A-Z_]+)\}\}", value):
             assert match.group(1) == LAMBDA_PREFIX, name
-            sources[name] = ("ssm", match.group(2))
-        elif match := re.fullmatch(
-            r"\{\{resolve:secretsmanager:\$\{param:secretsPrefix\}/(.+)\}\}", value
-        ):
-            sources[name] = ("secret", match.group(1))
+            sources[name] = match.group(2)
     return sources
 
 
-def container_sources(task: str) -> dict[str, tuple[str, str]]:
+def container_sources(task: str) -> dict[str, str]:
     """The same for a task definition's ``Secrets``."""
     sources = {}
     for secret in container(task)["Secrets"]:
         value = secret["ValueFrom"]
-        if value == {"Ref": "RedisUrl"}:
-            name = STACK["Resources"]["RedisUrl"]["Properties"]["Name"]["Fn::Sub"]
-            sources[secret["Name"]] = ("secret", name.removeprefix("queue-services/${Stage}/"))
-            continue
         parameter = value["Fn::Sub"].split(":parameter", 1)[1]
         assert parameter.startswith(STACK_PREFIX + "/"), secret["Name"]
-        sources[secret["Name"]] = ("ssm", parameter.removeprefix(STACK_PREFIX + "/"))
+        sources[secret["Name"]] = parameter.removeprefix(STACK_PREFIX + "/")
     return sources
 
 
 def test_lambda_functions_and_containers_get_the_same_settings_from_the_same_parameters():
     assert lambda_sources() == container_sources("WorkerTask") == container_sources("SchedulerTask")
     assert SERVERLESS["params"]["default"]["ssmPrefix"] == "/queue-services/${sls:stage}"
-    assert SERVERLESS["params"]["default"]["secretsPrefix"] == "queue-services/${sls:stage}"
     plain = {
         k: v for k, v in SERVERLESS["provider"]["environment"].items() if k not in lambda_sources()
     }
@@ -244,6 +236,25 @@ def test_redis_never_evicts_and_takes_only_tls_with_a_token():
     redis = STACK["Resources"]["Redis"]["Properties"]
     assert redis["TransitEncryptionEnabled"] is True and "AuthToken" in redis
     assert redis["ClusterMode"] == {"Ref": "RedisClusterMode"}
+
+
+def test_the_redis_token_is_one_securestring_that_no_environment_holds():
+    """ElastiCache's AUTH token and every process's REDIS_PASSWORD are the same SecureString
+    parameter; REDIS_URL (a String parameter the stack writes) carries no credentials."""
+    token = STACK["Resources"]["Redis"]["Properties"]["AuthToken"]
+    assert token == {"Fn::Sub": "{{resolve:ssm-secure:" + STACK_PREFIX + "/REDIS_PASSWORD}}"}
+    assert "REDIS_PASSWORD" in SERVERLESS["provider"]["environment"]["SSM_SECRETS"].split(",")
+    for task in ("WorkerTask", "SchedulerTask"):
+        assert container_sources(task)["REDIS_PASSWORD"] == "REDIS_PASSWORD"
+        assert "REDIS_PASSWORD" not in {e["Name"] for e in container(task)["Environment"]}
+    url = STACK["Resources"]["RedisUrl"]
+    assert url["Type"] == "AWS::SSM::Parameter" and url["Properties"]["Type"] == "String"
+    assert url["Properties"]["Name"] == {"Fn::Sub": STACK_PREFIX + "/REDIS_URL"}
+    template = url["Properties"]["Value"]["Fn::Sub"][0]
+    assert template.startswith("rediss://") and "@" not in template
+    assert lambda_sources()["REDIS_URL"] == container_sources("WorkerTask")["REDIS_URL"]
+    kinds = {r["Type"] for r in STACK["Resources"].values()}
+    assert "AWS::SecretsManager::Secret" not in kinds
 
 
 def test_the_alarm_filters_match_what_the_health_check_logs():

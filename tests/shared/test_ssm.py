@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,11 +12,14 @@ from pathlib import Path
 
 import boto3
 import pytest
+import redis
 from moto import mock_aws
 
-from shared import ssm
-from shared.settings import Settings
+from local.embedded_redis import free_port
+from shared import redis_client, ssm
+from shared.settings import Settings, settings
 from tests.aws import REGION
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFIX = "/queue-services/test"
@@ -117,7 +121,8 @@ def test_names_beyond_one_calls_limit_take_several_calls(parameters):
         )
     settings = build(ssm_prefix=PREFIX, ssm_secrets=",".join(names))
     assert settings.redis_password == "ssm-redis_password"
-    assert settings.resolved_redis_url() == "redis://ssm-redis:6379/0"
+    # REDIS_URL names no password: REDIS_PASSWORD's fills it in
+    assert settings.resolved_redis_url() == "redis://:ssm-redis_password@ssm-redis:6379/0"
     assert settings.webhook_secrets == "orders:ssm-in"
     assert settings.service_token == "ssm-service_token"
     assert settings.dashboard_readonly_users == "viewer:ssm-viewer-pw"
@@ -152,3 +157,59 @@ def test_without_ssm_prefix_settings_import_no_boto3():
     env = {k: v for k, v in os.environ.items() if not k.startswith("SSM_")}
     code = "import sys, shared.settings; assert 'boto3' not in sys.modules, 'boto3 imported'"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
+
+
+def _answers(url: str, token: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, password=token, socket_timeout=1).ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def redis_with_token(tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A Redis of this test's own that takes only ``AUTH <token>``, as ElastiCache does:
+    (its URL without credentials, the token)."""
+    port, token = free_port(), f"tok-{secrets.token_hex(16)}"
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--requirepass", token,
+            "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]  # fmt: skip
+    server = subprocess.Popen(args, stdout=subprocess.DEVNULL)
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        wait_for(lambda: _answers(url, token), what="redis-server answering")
+        yield url, token
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def test_the_redis_token_from_ssm_completes_the_redis_url_the_functions_get(
+    parameters, monkeypatch: pytest.MonkeyPatch, redis_with_token: tuple[str, str]
+):
+    """serverless.yml gives REDIS_URL without credentials and REDIS_PASSWORD in SSM_SECRETS:
+    the service connects with the SecureString's token, which is in no environment."""
+    url, token = redis_with_token
+    parameters.put_parameter(  # type: ignore[attr-defined]
+        Name=f"{PREFIX}/REDIS_PASSWORD", Value=token, Type="SecureString"
+    )
+    monkeypatch.setenv("REDIS_URL", url)
+    monkeypatch.delenv("REDIS_PASSWORD", raising=False)
+    loaded = build(ssm_prefix=PREFIX, ssm_secrets="API_KEYS,REDIS_PASSWORD")
+    assert loaded.redis_url == url and loaded.redis_password == token
+    assert token not in "".join(os.environ.values())
+    with pytest.raises(redis.AuthenticationError):  # the URL alone is refused
+        redis.Redis.from_url(url, socket_timeout=1).ping()
+    monkeypatch.setattr(settings, "redis_url", loaded.redis_url)
+    monkeypatch.setattr(settings, "redis_password", loaded.redis_password)
+    assert redis_client.get_redis().ping()
+
+
+def test_a_redis_url_with_its_own_password_keeps_it():
+    built = Settings(  # type: ignore[call-arg]
+        _env_file=None, redis_url="rediss://:own@cache:6379/0", redis_password="other"
+    )
+    assert built.resolved_redis_url() == "rediss://:own@cache:6379/0"
+    named = Settings(  # type: ignore[call-arg]
+        _env_file=None, redis_url="rediss://app@cache:6379/1", redis_password="p@ss/w"
+    )
+    assert named.resolved_redis_url() == "rediss://app:p%40ss%2Fw@cache:6379/1"
