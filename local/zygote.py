@@ -28,7 +28,7 @@ from local.processes import die_with_parent
 PRELOAD = [
     "dramatiq", "dramatiq.brokers.redis", "dramatiq.middleware", "periodiq",
     "httpx", "pendulum", "yaml", "redis", "redis.asyncio", "redis.cluster", "redis.sentinel",
-    "pydantic", "pydantic_settings", "prometheus_client", "jwt", "jwt.algorithms", "jinja2",
+    "pydantic", "prometheus_client", "jwt", "jwt.algorithms", "jinja2",
     "starlette.applications", "starlette.requests", "starlette.responses", "starlette.routing",
     "uvicorn", "uvicorn.server", "uvicorn.config", "uvicorn.protocols.http.httptools_impl",
     "uvicorn.lifespan.on", "uvloop", "httptools",

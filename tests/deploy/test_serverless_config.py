@@ -25,7 +25,6 @@ DISTRIBUTIONS = {
     "jwt": "pyjwt",
     "cryptography": "pyjwt",  # PyJWT[crypto]
     "pydantic_core": "pydantic",
-    "pydantic_settings": "pydantic-settings",
     "prometheus_client": "prometheus-client",
     "pendulum": "periodiq",
     "yaml": "pyyaml",
