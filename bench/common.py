@@ -424,13 +424,15 @@ def _pings(client: Any) -> bool:
 
 
 def use_redis(url: str, queue_limits: str = "{}") -> None:
-    """Point this process's ``settings`` (hence ``JobStore``) at ``url`` under the bench prefix,
-    with ``queue_limits`` (``QUEUE_LIMITS`` JSON) as the service children get them."""
+    """Point this process's ``settings`` (hence ``JobStore``) at the single Redis ``url`` (a
+    section before may have left ``redis_cluster`` on) under the bench prefix, with
+    ``queue_limits`` (``QUEUE_LIMITS`` JSON) as the service children get them."""
     from pydantic import TypeAdapter
 
     from shared.settings import QueueLimitsSetting, settings
 
     settings.redis_url = url
+    settings.redis_cluster = False
     settings.redis_prefix = PREFIX
     settings.queue_limits = TypeAdapter(dict[str, QueueLimitsSetting]).validate_json(queue_limits)
 
