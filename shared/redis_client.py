@@ -144,10 +144,47 @@ def async_redis() -> Any:
         options.pop("health_check_interval")
         return AsyncCluster.from_url(_cluster_seed(url), **options)
     if not settings.redis_sentinels:
-        return AsyncRedis.from_url(url, **options)
-    return _sentinel_master(
-        AsyncSentinel, url, settings.redis_sentinels, settings.redis_sentinel_master, options
+        return _packed_by_hiredis(AsyncRedis.from_url(url, **options))
+    return _packed_by_hiredis(
+        _sentinel_master(
+            AsyncSentinel, url, settings.redis_sentinels, settings.redis_sentinel_master, options
+        )
     )
+
+
+class _HiredisPacking:
+    """A connection mix-in that packs commands with hiredis' C packer, as redis-py's blocking
+    client does when hiredis is installed; its asyncio connections pack in Python, about 1 µs
+    per argument: a quarter of a gateway's time on a bulk create, 14 arguments per job."""
+
+    _serializer: Any = None
+
+    def pack_command(self, *args: Any) -> list[bytes]:
+        return list(self._serializer.pack(*args))
+
+
+@functools.cache
+def _hiredis_packed(connection_class: type[Any]) -> type[Any]:
+    """``connection_class`` (plain, TLS, Unix socket or Sentinel-managed) packing by hiredis."""
+    from redis.connection import HiredisRespSerializer
+
+    return type(
+        f"Hiredis{connection_class.__name__}",
+        (_HiredisPacking, connection_class),
+        {"_serializer": HiredisRespSerializer()},
+    )
+
+
+def _packed_by_hiredis(client: Any) -> Any:
+    """``client`` (an asyncio ``Redis``) whose new connections pack commands by hiredis, when
+    hiredis is installed (``redis[hiredis]``: always, but a missing one only costs speed). A
+    Cluster client is left as it is: its nodes' connection class is not an option."""
+    from redis.utils import HIREDIS_AVAILABLE
+
+    if HIREDIS_AVAILABLE:
+        pool = client.connection_pool
+        pool.connection_class = _hiredis_packed(pool.connection_class)
+    return client
 
 
 def until_answered(

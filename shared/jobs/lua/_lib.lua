@@ -129,14 +129,22 @@ end
 -- Write a new job's record and its index entries (its state comes next). `indexes`: names
 -- of extra listing indexes, space-separated ("" for none).
 local function write_job(id, queue, actor, data, opts, max_attempts, ws, ct, org, due, prio,
-                         indexes)
-  local key = job_key(id)
-  redis.call("HSET", key, "id", id, "queue", queue, "actor", actor,
+                         indexes, extra)
+  -- one HSET for the whole record: `extra` holds more field, value pairs (e.g. its state)
+  local fields = {"id", id, "queue", queue, "actor", actor,
     "data", data, "opts", opts, "attempts", 0, "maxAttempts", max_attempts, "createdAt", NOW,
-    "scheduledFor", math.max(due, NOW), "ws", ws, "ct", ct, "org", org)
+    "scheduledFor", math.max(due, NOW), "ws", ws, "ct", ct, "org", org}
   -- fields at their default are left out (absent reads as: priority 5, no message, no index)
-  if tonumber(prio) ~= DEFAULT_PRIORITY then redis.call("HSET", key, "prio", prio) end
-  if indexes and indexes ~= "" then redis.call("HSET", key, "idx", indexes) end
+  if tonumber(prio) ~= DEFAULT_PRIORITY then
+    fields[#fields + 1] = "prio"
+    fields[#fields + 1] = prio
+  end
+  if indexes and indexes ~= "" then
+    fields[#fields + 1] = "idx"
+    fields[#fields + 1] = indexes
+  end
+  for _, value in ipairs(extra or {}) do fields[#fields + 1] = value end
+  redis.call("HSET", job_key(id), unpack(fields))
   for name in string.gmatch(indexes or "", "%S+") do
     redis.call("ZADD", qkey(queue, "idx:" .. name), NOW, id)
   end

@@ -49,16 +49,20 @@ local function write_group(first, n, existing)
     else
       local id, queue = ARGV[base + 1], ARGV[base + 2]
       local due, idem = time_arg(ARGV[base + 4]), ARGV[base + 10]
-      write_job(id, queue, ARGV[base + 3], ARGV[base + 5], ARGV[base + 6], ARGV[base + 7],
-        ARGV[base + 8], ARGV[base + 9], ARGV[base + 12], due, ARGV[base + 13], ARGV[base + 14])
+      local extra = {}
+      if due > NOW then extra = {"state", "delayed"} end
       if idem ~= "" then
         local idem_key = qkey(queue, "idem:" .. idem)
         redis.call("DEL", idem_key)
         redis.call("HSET", idem_key, "job", id, "fp", ARGV[base + 11])
-        redis.call("HSET", job_key(id), "idem", idem)
+        extra[#extra + 1] = "idem"
+        extra[#extra + 1] = idem
       end
+      write_job(id, queue, ARGV[base + 3], ARGV[base + 5], ARGV[base + 6], ARGV[base + 7],
+        ARGV[base + 8], ARGV[base + 9], ARGV[base + 12], due, ARGV[base + 13], ARGV[base + 14],
+        extra)
       if due > NOW then
-        set_state(id, queue, nil, "delayed", due)
+        redis.call("ZADD", state_key(queue, "delayed"), due, id)  -- its state is in the record
       else
         make_ready(id, queue, nil, false)
       end
