@@ -32,7 +32,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
     Strict,
     StringConstraints,
     ValidationError,
@@ -326,8 +325,6 @@ class Timing(_Body):
     send_at: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
     timezone: Annotated[str, StringConstraints(strip_whitespace=True, max_length=64)] | None = None
 
-    _send_at_ms: int | None = PrivateAttr(None)
-
     @field_validator("delay")
     @classmethod
     def _delay_within_limit(cls, value: float | None) -> float | None:
@@ -380,19 +377,14 @@ class Timing(_Body):
             return self
         if self.delay is not None:
             _fail(("sendAt",), "delay_and_send_at", "give delay or sendAt, not both", self.send_at)
-        local = _parse_send_at(self.send_at)
-        if local.tzinfo is None:
-            instant = self._zone_time(local)
-        elif self.timezone is not None:
+        if _parse_send_at(self.send_at).tzinfo is not None and self.timezone is not None:
             _fail(
                 ("timezone",),
                 "timezone_with_offset",
                 "only applies to a sendAt without a UTC offset; drop one of them",
                 self.timezone,
             )
-        else:
-            instant = local
-        due_ms = _epoch_ms(instant)
+        due_ms = self._send_at_epoch_ms()
         context = info.context or {}
         now_ms = context.get(NOW_MS)
         if now_ms is None:
@@ -405,8 +397,15 @@ class Timing(_Body):
                 f"is more than {limit_days} days ahead (MAX_DELAY_DAYS)",
                 self.send_at,
             )
-        self._send_at_ms = due_ms
         return self
+
+    def _send_at_epoch_ms(self) -> int:
+        """``sendAt`` (with its offset, or in ``timezone``) as UTC epoch ms. Computed when read,
+        not kept: a private attribute would cost every validated request about 2 µs (pydantic
+        initialises it once per class of the model's lineage)."""
+        assert self.send_at is not None
+        local = _parse_send_at(self.send_at)
+        return _epoch_ms(local if local.tzinfo is not None else self._zone_time(local))
 
     def _zone_time(self, local: datetime) -> datetime:
         """``local`` wall-clock time in ``timezone``; the earlier instant when it occurs twice."""
@@ -434,8 +433,8 @@ class Timing(_Body):
         """UTC epoch ms when the job is due: ``now_ms`` when unscheduled or in the past."""
         if self.delay is not None:
             return now_ms + round(self.delay)
-        if self._send_at_ms is not None:
-            return max(now_ms, self._send_at_ms)
+        if self.send_at is not None:
+            return max(now_ms, self._send_at_epoch_ms())
         return now_ms
 
 
