@@ -64,7 +64,7 @@ def job_page(viewer: Viewer, job_id: str) -> Response:
 
 
 def attempt_history(raw: str | None) -> list[dict[str, Any]]:
-    """A job's attempts, newest first (``record_attempt`` in ``lua/_lib.lua``): each with its
+    """A job's attempts, newest first (``attempt_history`` in ``lua/_lib.lua``): each with its
     outcome, times, error and the calls it made."""
     entries = json.loads(raw) if raw else []
     if not isinstance(entries, list):

@@ -17,7 +17,7 @@
 -- Key layout, each under Q = KEYS[1] = <prefix>:{<queue>}:
 --   Q:job:<id>                 hash: the job record (with what its processor reports: fields
 --                              progress, logs, logCount; progress.lua; and the attempts
---                              it made, field history: record_attempt)
+--                              it made, field history: attempt_history)
 --   Q:jobs:<state>             zset of ids per state; the delayed one is scored by due time
 --   Q:ready:<prio>             list: the workspaces with jobs ready at that priority, in
 --                              round-robin order (a workspace is listed iff its line is not
@@ -117,11 +117,15 @@ local function add_samples(queue, what, values)
   local key = qkey(queue, "stats:" .. what)
   redis.call("LPUSH", key, unpack(values))
   redis.call("LTRIM", key, 0, STATS_SAMPLES - 1)
+  -- one HINCRBY per histogram bucket the values fall in, not per value
+  local buckets = {}
+  for _, ms in ipairs(values) do
+    local b = math.ceil(4 * math.log(math.max(tonumber(ms), 1)) / math.log(2))
+    buckets[b] = (buckets[b] or 0) + 1
+  end
   for _, h in ipairs(HISTORY) do
     local hist = qkey(queue, "stats:" .. h[1] .. ":hist:" .. what .. ":" .. math.floor(NOW / h[2]))
-    for _, ms in ipairs(values) do
-      redis.call("HINCRBY", hist, math.ceil(4 * math.log(math.max(tonumber(ms), 1)) / math.log(2)), 1)
-    end
+    for b, n in pairs(buckets) do redis.call("HINCRBY", hist, b, n) end
     redis.call("EXPIRE", hist, HISTORY_KEEP_S)
   end
 end
@@ -153,12 +157,18 @@ end
 -- Move job `id` from its current state index to `new_state`, scored `score`.
 local function leases_key(queue) return qkey(queue, "leases") end
 
-local function set_state(id, queue, old_state, new_state, score)
+-- `set_state` without the record's state field, for a caller that writes that field in its
+-- own HSET of the record (one call instead of two).
+local function move_index(id, queue, old_state, new_state, score)
   if old_state then redis.call("ZREM", state_key(queue, old_state), id) end
   if old_state == "active" and new_state ~= "active" then
     redis.call("ZREM", leases_key(queue), id)
   end
   redis.call("ZADD", state_key(queue, new_state), score, id)
+end
+
+local function set_state(id, queue, old_state, new_state, score)
+  move_index(id, queue, old_state, new_state, score)
   redis.call("HSET", job_key(id), "state", new_state)
 end
 
@@ -398,8 +408,8 @@ end
 -- status, ms, webhookId, ok, error}]}, for the dashboard's job page.
 local HISTORY_ATTEMPTS, HISTORY_ERROR_CHARS = 25, 4000
 
-local function record_attempt(key, n, outcome, started, error_text, calls)
-  local raw = redis.call("HGET", key, "history")
+-- The attempt history `raw` (its JSON, or false/nil) with one more attempt, as JSON.
+local function attempt_history(raw, n, outcome, started, error_text, calls)
   local list = raw and cjson.decode(raw) or {}
   local entry = {n = tonumber(n) or 0, outcome = outcome, startedAt = tonumber(started),
     finishedAt = NOW}
@@ -409,7 +419,7 @@ local function record_attempt(key, n, outcome, started, error_text, calls)
   if calls and #calls > 0 then entry.calls = calls end
   list[#list + 1] = entry
   while #list > HISTORY_ATTEMPTS do table.remove(list, 1) end
-  redis.call("HSET", key, "history", cjson.encode(list))
+  return cjson.encode(list)
 end
 
 -- -- Removal -----------------------------------------------------------------------------

@@ -10,7 +10,7 @@
 -- ARGV after HEAD: per job 7 values: id, msg_id, outcome, due (time_arg), result_json, error,
 --       extras_json ("" for none: {"followUps": [{id, queue, data, max}], "usage": {kind,
 --       tokens, costCents}, "keep": {count?, age?}, "calls": [the attempt's HTTP calls]});
---       every attempt that ran (not "requeue") joins the job's history (record_attempt)
+--       every attempt that ran (not "requeue") joins the job's history (attempt_history)
 -- Returns the number of jobs finished (the others had moved on without this attempt).
 local done, freed = 0, {}
 -- metrics are written once per call, not per job: events counted, run times (ms) per queue
@@ -19,30 +19,39 @@ for base = HEAD + 1, #ARGV, 7 do
   local id, msg_id, outcome = ARGV[base], ARGV[base + 1], ARGV[base + 2]
   local key = job_key(id)
   local f = redis.call("HMGET", key, "state", "msg", "queue", "ws", "ct", "org", "startedAt",
-    "attempts")
+    "attempts", "history")
   if f[1] == "active" and f[2] == msg_id then
     local queue = f[3]
     local extras = ARGV[base + 6] ~= "" and cjson.decode(ARGV[base + 6]) or {}
     freed[queue] = true
-    if ARGV[base + 4] ~= "" then redis.call("HSET", key, "result", ARGV[base + 4]) end
-    if ARGV[base + 5] ~= "" then redis.call("HSET", key, "error", ARGV[base + 5]) end
+    -- the record's new fields, written in one HSET before anything that may delete the job
+    -- (keep_jobs) or read it again (make_ready)
+    local sets = {}
+    if ARGV[base + 4] ~= "" then sets[#sets + 1] = "result"; sets[#sets + 1] = ARGV[base + 4] end
+    if ARGV[base + 5] ~= "" then sets[#sets + 1] = "error"; sets[#sets + 1] = ARGV[base + 5] end
     if outcome ~= "requeue" then
       local event = queue .. " " .. (outcome == "delayed" and "retried" or outcome)
       events[event] = (events[event] or 0) + 1
       runs[queue] = runs[queue] or {}
       table.insert(runs[queue], math.max(0, NOW - tonumber(f[7] or NOW)))
-      record_attempt(key, f[8], outcome, f[7], ARGV[base + 5], extras.calls)
+      sets[#sets + 1] = "history"
+      sets[#sets + 1] = attempt_history(f[9], f[8], outcome, f[7], ARGV[base + 5], extras.calls)
     end
     if outcome == "delayed" then
       local due = time_arg(ARGV[base + 3])
-      redis.call("HSET", key, "scheduledFor", due)
-      set_state(id, queue, "active", "delayed", due)
+      sets[#sets + 1] = "scheduledFor"; sets[#sets + 1] = due
+      sets[#sets + 1] = "state"; sets[#sets + 1] = "delayed"
+      redis.call("HSET", key, unpack(sets))
+      move_index(id, queue, "active", "delayed", due)
     elseif outcome == "requeue" then
-      redis.call("HINCRBY", key, "attempts", -1)
+      sets[#sets + 1] = "attempts"; sets[#sets + 1] = (tonumber(f[8]) or 1) - 1
+      redis.call("HSET", key, unpack(sets))
       make_ready(id, queue, "active", true)
     else
-      redis.call("HSET", key, "finishedAt", NOW)
-      set_state(id, queue, "active", outcome, NOW)
+      sets[#sets + 1] = "finishedAt"; sets[#sets + 1] = NOW
+      sets[#sets + 1] = "state"; sets[#sets + 1] = outcome
+      redis.call("HSET", key, unpack(sets))
+      move_index(id, queue, "active", outcome, NOW)
       write_follow_ups(extras.followUps or {}, f[4], f[5], f[6])
       if extras.usage then add_usage(f[6] or "", extras.usage) end
       if extras.keep then keep_jobs(id, outcome, f[6], extras.keep) end

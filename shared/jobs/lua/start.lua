@@ -84,9 +84,9 @@ for i = HEAD + 3, last_id do
         if cfg.rate then record_start(starts_key(q), now_us, cfg.rate[2], member) end
         if cfg.ws then record_start(starts_key(q, ws), now_us, cfg.ws[2], member) end
       end
-      redis.call("HINCRBY", key, "attempts", 1)
-      redis.call("HSET", key, "startedAt", now, "worker", worker)
-      set_state(id, q, "waiting", "active", now)
+      redis.call("HSET", key, "attempts", (tonumber(f[6]) or 0) + 1, "startedAt", now,
+        "worker", worker, "state", "active")
+      move_index(id, q, "waiting", "active", now)
       redis.call("ZADD", leases_key(q), now + (cfg.lease_ms or 60000), id)
       queue = q
       waits[#waits + 1] = math.max(0, now - tonumber(f[4] or now))
