@@ -65,8 +65,11 @@ def retry_delay_ms(spec: QueueSpec, job: Job, failure: JobFailed) -> int:
 #: A message stops taking new jobs after this many seconds and hands the rest back, so it ends
 #: well inside the queue's time limit even when callbacks time out one after another.
 BATCH_BUDGET_S = 15.0
-#: Jobs started, then finished, per Redis round trip within one message.
-CHUNK = 10
+#: Jobs started, then finished, per Redis round trip within one message: a whole message of the
+#: default ``DELIVERY_BATCH`` (20). Against 10, in a same-machine A/B of 20,000 callbacks (2
+#: pairs of 2 runs): 6,463 / 6,321 against 5,652 / 5,827 callbacks/s, Redis command time per job
+#: -10 %. The cost: a job's outcome is written after the chunk's last callback (tens of ms).
+CHUNK = 20
 
 
 def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
