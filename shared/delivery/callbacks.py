@@ -221,16 +221,32 @@ class CallbackClient:
             transport.close()
 
 
-_shared: dict[tuple[int, bool], CallbackClient] = {}
+_shared: dict[bool, CallbackClient] = {}
 _shared_lock = threading.Lock()
+
+
+#: In a forked child, the parent's clients: never used, and kept from the garbage collector so
+#: that nothing in the child touches the parent's pooled connections.
+_parents: list[CallbackClient] = []
+
+
+def _forget_parents_clients() -> None:
+    """In a forked child: the parent's pooled connections (and its lock, which another of its
+    threads may have held at the fork) are not the child's to use."""
+    global _shared_lock
+    _parents.extend(_shared.values())
+    _shared.clear()
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_parents_clients)
 
 
 def callback_client(*, guarded: bool = False) -> CallbackClient:
     """The process-wide sync client (``guarded``: the one for user-submitted URLs); a forked
-    child gets its own rather than its parent's."""
-    key = (os.getpid(), guarded)
-    client = _shared.get(key)
+    child gets its own rather than its parent's (without a ``getpid`` system call per job)."""
+    client = _shared.get(guarded)
     if client is None:
         with _shared_lock:
-            client = _shared.setdefault(key, CallbackClient(guarded=guarded))
+            client = _shared.setdefault(guarded, CallbackClient(guarded=guarded))
     return client

@@ -250,10 +250,29 @@ def share(total: int, shard: int, shards: int) -> int:
     return max(total // shards + (1 if shard < total % shards else 0), 1)
 
 
+#: ``effective``'s answers while ``QUEUE_LIMITS`` stays the same object: (that object, kept
+#: alive so it cannot be mistaken for another; id of a spec -> (the spec, its effective spec)).
+#: A worker asks once per job; building the answer costs a few µs.
+_effective: tuple[object, dict[int, tuple[QueueSpec, QueueSpec]]] = (None, {})
+
+
 def effective(spec: QueueSpec) -> QueueSpec:
     """``spec`` with its ``QUEUE_LIMITS`` override applied (a field set to null: no limit) and,
     for a sub-queue, its share of the queue-wide rate and concurrency (a per-workspace limit
     holds whole: a workspace's jobs all go to one sub-queue)."""
+    global _effective
+    limits, known = _effective
+    if limits is not settings.queue_limits:
+        _effective = limits, known = settings.queue_limits, {}
+    cached = known.get(id(spec))
+    if cached is not None and cached[0] is spec:
+        return cached[1]
+    known[id(spec)] = (spec, _effective_now(spec))
+    return known[id(spec)][1]
+
+
+def _effective_now(spec: QueueSpec) -> QueueSpec:
+    """``effective`` without the cache."""
     override = settings.queue_limits.get(spec.part_of or spec.name)
     changes: dict[str, object] = {}
     for name in override.model_fields_set if override else ():
