@@ -52,9 +52,13 @@ class Outcome:
     elapsed_ms: float = 0.0  #: wall time of the attempt, in milliseconds
 
 
+#: One encoder for every payload (``json.dumps`` with options builds one per call).
+_PAYLOAD_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode_payload(payload: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON; raises ``TypeError``/``ValueError`` for what JSON cannot carry."""
-    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _PAYLOAD_JSON.encode(payload).encode()
 
 
 # --- Classification -------------------------------------------------------------------------
