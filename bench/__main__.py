@@ -100,7 +100,7 @@ HELP = {
     "baseline_enqueue_cap_s": "stop enqueueing the baseline's messages after this many seconds",
     "lateness_timeout_s": "how long to wait for the 1,000 jobs due in 2 s",
     "throughput_m": "jobs queued up front in the throughput benchmark",
-    "api_runs": "runs of the API benchmark, ours and the peer alternating (verdict: median)",
+    "api_runs": "runs of ours and the peer, alternating: API, bulk, callbacks/s (verdict: median)",
     "api_workers": "uvicorn workers of the naive API baseline (default: the gateway's)",
     "cluster_n": "jobs queued up front per repetition of the cluster benchmark (3 queues)",
     "cluster_repeats": "repetitions of each side of the cluster benchmark",

@@ -161,7 +161,8 @@ class Config:
     api_duration_s: int = 10
     api_connections: int = 64
     api_warmup_s: int = 2
-    api_runs: int = 5  #: runs of ours and the peer, alternating (the verdict is their median)
+    #: runs of ours and the peer, alternating, for the API, bulk and callbacks/s (verdict: median)
+    api_runs: int = 5
     gateway_args: list[str] = field(default_factory=list)
     api_workers: int = 0  #: uvicorn workers of the naive baseline; 0: the gateway's --workers
     redis_requests: int = 200_000

@@ -212,5 +212,21 @@ def test_sections_note_the_reason_and_add_no_peer_rows_when_the_peer_cannot_run(
     assert api.bulk_peer(cfg, tmp_path, notes) is None
     assert notes == [reason] * 3  # bulk runs after the API and adds no second copy
     section = Section("throughput", "t")
-    throughput._peer_rows(section, throughput.Outcome(), None, cfg)
+    throughput._peer_rows(section, [(throughput.Outcome(), None)], cfg)
     assert section.rows == [] and section.notes == []
+
+
+def test_throughput_ratios_pair_each_run_and_judge_their_median(tmp_path: Path) -> None:
+    from bench import throughput
+    from bench.common import Config, Section
+
+    def outcome(rate: float) -> throughput.Outcome:
+        return throughput.Outcome(expected=10, delivered=10, rate=rate)
+
+    pairs = [(outcome(6_000), outcome(3_000)), (outcome(5_000), outcome(3_000))]
+    pairs.append((outcome(7_000), outcome(3_000)))
+    section = Section("throughput", "t")
+    throughput._peer_rows(section, pairs, Config(workdir=tmp_path))
+    (ratio_row,) = [row for row in section.rows if row.metric.startswith("callbacks/s vs BullMQ")]
+    # per run x2.00, x1.67, x2.33: the median meets x2.0, the spread straddles it
+    assert ratio_row.ours == "x2.00 (x1.67-x2.33)" and ratio_row.verdict == "EDGE"
