@@ -351,14 +351,12 @@ def _bulk_rows(section: Section, cfg: Config) -> None:
         "bulk: ours goes through HTTP, the peer's `addBulk` runs in-process (the seed has no "
         "bulk endpoint): no same-run peer figure for bulk over HTTP. Runs alternate, ours first."
     )
-    ratios = [bullmq.ratio(o, p) for o, p in zip(ours, peers, strict=True)]
-    cell, _ = spread_verdict(ratios, TARGET_BULK_RATIO)
-    section.add(
+    bullmq.add_ratio_row(
+        section,
         "bulk jobs/s vs BullMQ addBulk: ours / theirs per run, median (min-max)",
-        spread_text(ratios, 2, "", prefix="x"),
-        f"{num(median_of(ours))} / {num(median_of(peers))}",
-        f">= x{TARGET_BULK_RATIO:.1f}",
-        cell,
+        ours,
+        peers,
+        TARGET_BULK_RATIO,
     )
 
 
@@ -394,12 +392,10 @@ def run(cfg: Config) -> Section:
     logdir = cfg.workdir / NAME
     logdir.mkdir(parents=True, exist_ok=True)
     ours: list[Wrk] = []
-    peers: list[Wrk] = []
+    peers: list[Wrk | None] = []  #: peers[i] ran right after ours[i] (None: it could not run)
     for _ in range(cfg.api_runs):  # interleaved: each pair sees the same machine
         ours.append(run_ours(cfg, logdir, script, section.notes))
-        peer = run_peer(cfg, logdir, script, section.notes) if cfg.baselines else None
-        if peer is not None:
-            peers.append(peer)
+        peers.append(run_peer(cfg, logdir, script, section.notes) if cfg.baselines else None)
     base = run_baseline(cfg, logdir, script, section.notes) if cfg.baselines else None
     lpush, evals = _redis_ceiling(cfg) if cfg.baselines else (None, None)
 
@@ -452,12 +448,13 @@ def run(cfg: Config) -> Section:
     return section
 
 
-def _peer_rows(section: Section, ours: list[Wrk], peers: list[Wrk], cfg: Config) -> None:
+def _peer_rows(section: Section, ours: list[Wrk], peer_runs: list[Wrk | None], cfg: Config) -> None:
     """The peer's figures beside ours and the ratios of each run's pair (nothing when the
     peer did not run)."""
     if not cfg.baselines:
         section.notes.append(f"{bullmq.LABEL}: not run (--no-baselines)")
         return
+    peers = [p for p in peer_runs if p is not None]
     if not peers:
         return  # the reason is in the notes already
     label = f"{bullmq.LABEL} (1 Node process, same runs)"
@@ -474,18 +471,15 @@ def _peer_rows(section: Section, ours: list[Wrk], peers: list[Wrk], cfg: Config)
         "",
         f"{sum(p.non_2xx for p in peers):,} / {sum(p.socket_errors for p in peers):,}",
     )
-    ratios = [bullmq.ratio(o.rps, p.rps) for o, p in zip(ours, peers, strict=False)]
-    paired = [r for r in ratios if r is not None]
-    cell, word = spread_verdict(paired, TARGET_PEER_RATIO)
-    section.add(
+    word, paired = bullmq.add_ratio_row(
+        section,
         f"requests/s vs {bullmq.LABEL}: ours / theirs per run, median (min-max)",
-        spread_text(paired, 2, "", prefix="x"),
-        f"{num(median_of([o.rps for o in ours]))} / {num(median_of([p.rps for p in peers]))}",
-        f">= x{TARGET_PEER_RATIO:.2f}",
-        cell,
+        [o.rps for o in ours],
+        [p.rps if p is not None else None for p in peer_runs],
+        TARGET_PEER_RATIO,
     )
     section.notes.append(
-        f"{bullmq.LABEL}: {len(paired)} runs, ours and the peer's alternating, each on a fresh "
+        f"{bullmq.LABEL}: {paired} runs, ours and the peer's alternating, each on a fresh "
         f"Redis; the ratio is each run's pair, verdict on their median ({word}). The peer "
         "listens with one Node process, as the seed does; ours with the gateway's processes. "
         "Its endpoint checks the API key, the four required fields and `delay`, and nothing "

@@ -23,13 +23,11 @@ from bench.common import (
     Section,
     embedded_redis,
     measure,
-    median_of,
     num,
     our_service,
     qs,
     say,
     spread_text,
-    spread_verdict,
     verdict,
     wait_until,
 )
@@ -230,18 +228,13 @@ def _peer_rows(section: Section, pairs: list[tuple[Outcome, Outcome | None]], cf
         f"{sum(p.delivered for p in peers):,}/{sum(p.expected for p in peers):,} / "
         f"{sum(p.duplicates for p in peers):,}",
     )
-    ratios = [
-        bullmq.ratio(mine.rate, peer.rate)
-        for mine, peer in pairs
-        if peer is not None and peer.delivered == peer.expected
-    ]
-    cell, word = spread_verdict(ratios, TARGET_PEER_RATIO)
-    section.add(
+    word, _ = bullmq.add_ratio_row(
+        section,
         "callbacks/s vs BullMQ: ours / theirs per run, median (min-max)",
-        spread_text(ratios, 2, "", prefix="x"),
-        f"{num(median_of([m.rate for m, _ in pairs]))} / {num(median_of([p.rate for p in peers]))}",
-        f">= x{TARGET_PEER_RATIO:.2f}",
-        cell,
+        [mine.rate for mine, _ in pairs],
+        # a peer run that lost jobs has no figure to compare
+        [p.rate if p is not None and p.delivered == p.expected else None for _, p in pairs],
+        TARGET_PEER_RATIO,
     )
     section.notes.append(
         f"BullMQ: {len(pairs)} runs, ours and the peer's alternating, each on a fresh Redis; the "

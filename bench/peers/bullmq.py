@@ -11,10 +11,19 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, service_env
+from bench.common import (
+    ROOT,
+    Section,
+    median_of,
+    num,
+    service_env,
+    spread_text,
+    spread_verdict,
+)
 
 #: The Node project: package.json and package-lock.json pinned, node_modules git-ignored.
 DIR = ROOT / "bench" / "peers" / "bullmq"
@@ -113,6 +122,29 @@ def ratio(ours: float | None, peer: float | None, *, lower_is_better: bool = Fal
         return None
     top, bottom = (peer, ours) if lower_is_better else (ours, peer)
     return top / bottom if bottom > 0 else None
+
+
+def add_ratio_row(
+    section: Section,
+    metric: str,
+    ours: Sequence[float | None],
+    theirs: Sequence[float | None],
+    target: float,
+) -> tuple[str, int]:
+    """The row of the runs' ratios ours / theirs (``ours[i]`` paired with ``theirs[i]``; a pair
+    missing a figure is left out): median (min-max), both medians, ``target`` and the verdict
+    on the median. Returns (the verdict's word, the number of pairs)."""
+    ratios = [ratio(o, t) for o, t in zip(ours, theirs, strict=True)]
+    paired = [r for r in ratios if r is not None]
+    cell, word = spread_verdict(paired, target)
+    section.add(
+        metric,
+        spread_text(paired, 2, "", prefix="x"),
+        f"{num(median_of(ours))} / {num(median_of(theirs))}",
+        f">= x{target:.2f}",
+        cell,
+    )
+    return word, len(paired)
 
 
 def ratio_text(value: float | None) -> str:
