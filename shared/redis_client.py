@@ -160,7 +160,7 @@ class _HiredisPacking:
     _serializer: Any = None
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        return list(self._serializer.pack(*args))
+        return self._serializer.pack(*args)
 
 
 @functools.cache

@@ -377,14 +377,15 @@ class Timing(_Body):
             return self
         if self.delay is not None:
             _fail(("sendAt",), "delay_and_send_at", "give delay or sendAt, not both", self.send_at)
-        if _parse_send_at(self.send_at).tzinfo is not None and self.timezone is not None:
+        local = _parse_send_at(self.send_at)
+        if local.tzinfo is not None and self.timezone is not None:
             _fail(
                 ("timezone",),
                 "timezone_with_offset",
                 "only applies to a sendAt without a UTC offset; drop one of them",
                 self.timezone,
             )
-        due_ms = self._send_at_epoch_ms()
+        due_ms = self._epoch_ms_of(local)
         context = info.context or {}
         now_ms = context.get(NOW_MS)
         if now_ms is None:
@@ -404,7 +405,10 @@ class Timing(_Body):
         not kept: a private attribute would cost every validated request about 2 µs (pydantic
         initialises it once per class of the model's lineage)."""
         assert self.send_at is not None
-        local = _parse_send_at(self.send_at)
+        return self._epoch_ms_of(_parse_send_at(self.send_at))
+
+    def _epoch_ms_of(self, local: datetime) -> int:
+        """The parsed ``sendAt`` ``local`` (with its offset, or in ``timezone``) as UTC epoch ms."""
         return _epoch_ms(local if local.tzinfo is not None else self._zone_time(local))
 
     def _zone_time(self, local: datetime) -> datetime:

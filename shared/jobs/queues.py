@@ -265,10 +265,9 @@ def effective(spec: QueueSpec) -> QueueSpec:
     if limits is not settings.queue_limits:
         _effective = limits, known = settings.queue_limits, {}
     cached = known.get(id(spec))
-    if cached is not None and cached[0] is spec:
-        return cached[1]
-    known[id(spec)] = (spec, _effective_now(spec))
-    return known[id(spec)][1]
+    if cached is None or cached[0] is not spec:
+        cached = known[id(spec)] = (spec, _effective_now(spec))
+    return cached[1]
 
 
 def _effective_now(spec: QueueSpec) -> QueueSpec:

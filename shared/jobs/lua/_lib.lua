@@ -130,6 +130,12 @@ local function add_samples(queue, what, values)
   end
 end
 
+-- Append `name`, `value` to `fields`, an HSET's field, value list.
+local function add_field(fields, name, value)
+  fields[#fields + 1] = name
+  fields[#fields + 1] = value
+end
+
 -- Write a new job's record and its index entries (its state comes next). `indexes`: names
 -- of extra listing indexes, space-separated ("" for none).
 local function write_job(id, queue, actor, data, opts, max_attempts, ws, ct, org, due, prio,
@@ -139,14 +145,8 @@ local function write_job(id, queue, actor, data, opts, max_attempts, ws, ct, org
     "data", data, "opts", opts, "attempts", 0, "maxAttempts", max_attempts, "createdAt", NOW,
     "scheduledFor", math.max(due, NOW), "ws", ws, "ct", ct, "org", org}
   -- fields at their default are left out (absent reads as: priority 5, no message, no index)
-  if tonumber(prio) ~= DEFAULT_PRIORITY then
-    fields[#fields + 1] = "prio"
-    fields[#fields + 1] = prio
-  end
-  if indexes and indexes ~= "" then
-    fields[#fields + 1] = "idx"
-    fields[#fields + 1] = indexes
-  end
+  if tonumber(prio) ~= DEFAULT_PRIORITY then add_field(fields, "prio", prio) end
+  if indexes and indexes ~= "" then add_field(fields, "idx", indexes) end
   for _, value in ipairs(extra or {}) do fields[#fields + 1] = value end
   redis.call("HSET", job_key(id), unpack(fields))
   for name in string.gmatch(indexes or "", "%S+") do

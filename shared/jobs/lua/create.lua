@@ -49,19 +49,18 @@ local function write_group(first, n, existing)
     else
       local id, queue = ARGV[base + 1], ARGV[base + 2]
       local due, idem = time_arg(ARGV[base + 4]), ARGV[base + 10]
-      local extra = {}
-      if due > NOW then extra = {"state", "delayed"} end
+      local delayed, extra = due > NOW, {}
+      if delayed then add_field(extra, "state", "delayed") end
       if idem ~= "" then
         local idem_key = qkey(queue, "idem:" .. idem)
         redis.call("DEL", idem_key)
         redis.call("HSET", idem_key, "job", id, "fp", ARGV[base + 11])
-        extra[#extra + 1] = "idem"
-        extra[#extra + 1] = idem
+        add_field(extra, "idem", idem)
       end
       write_job(id, queue, ARGV[base + 3], ARGV[base + 5], ARGV[base + 6], ARGV[base + 7],
         ARGV[base + 8], ARGV[base + 9], ARGV[base + 12], due, ARGV[base + 13], ARGV[base + 14],
         extra)
-      if due > NOW then
+      if delayed then
         redis.call("ZADD", state_key(queue, "delayed"), due, id)  -- its state is in the record
       else
         make_ready(id, queue, nil, false)

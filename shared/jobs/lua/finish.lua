@@ -27,29 +27,29 @@ for base = HEAD + 1, #ARGV, 7 do
     -- the record's new fields, written in one HSET before anything that may delete the job
     -- (keep_jobs) or read it again (make_ready)
     local sets = {}
-    if ARGV[base + 4] ~= "" then sets[#sets + 1] = "result"; sets[#sets + 1] = ARGV[base + 4] end
-    if ARGV[base + 5] ~= "" then sets[#sets + 1] = "error"; sets[#sets + 1] = ARGV[base + 5] end
+    if ARGV[base + 4] ~= "" then add_field(sets, "result", ARGV[base + 4]) end
+    if ARGV[base + 5] ~= "" then add_field(sets, "error", ARGV[base + 5]) end
     if outcome ~= "requeue" then
       local event = queue .. " " .. (outcome == "delayed" and "retried" or outcome)
       events[event] = (events[event] or 0) + 1
       runs[queue] = runs[queue] or {}
       table.insert(runs[queue], math.max(0, NOW - tonumber(f[7] or NOW)))
-      sets[#sets + 1] = "history"
-      sets[#sets + 1] = attempt_history(f[9], f[8], outcome, f[7], ARGV[base + 5], extras.calls)
+      add_field(sets, "history",
+        attempt_history(f[9], f[8], outcome, f[7], ARGV[base + 5], extras.calls))
     end
     if outcome == "delayed" then
       local due = time_arg(ARGV[base + 3])
-      sets[#sets + 1] = "scheduledFor"; sets[#sets + 1] = due
-      sets[#sets + 1] = "state"; sets[#sets + 1] = "delayed"
+      add_field(sets, "scheduledFor", due)
+      add_field(sets, "state", "delayed")
       redis.call("HSET", key, unpack(sets))
       move_index(id, queue, "active", "delayed", due)
     elseif outcome == "requeue" then
-      sets[#sets + 1] = "attempts"; sets[#sets + 1] = (tonumber(f[8]) or 1) - 1
+      add_field(sets, "attempts", (tonumber(f[8]) or 1) - 1)
       redis.call("HSET", key, unpack(sets))
       make_ready(id, queue, "active", true)
     else
-      sets[#sets + 1] = "finishedAt"; sets[#sets + 1] = NOW
-      sets[#sets + 1] = "state"; sets[#sets + 1] = outcome
+      add_field(sets, "finishedAt", NOW)
+      add_field(sets, "state", outcome)
       redis.call("HSET", key, unpack(sets))
       move_index(id, queue, "active", outcome, NOW)
       write_follow_ups(extras.followUps or {}, f[4], f[5], f[6])
