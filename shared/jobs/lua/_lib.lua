@@ -452,8 +452,9 @@ local KEEP_TRIM_MAX = 1000
 -- A job that ended in `state` under a keep policy {count?, age? (seconds)}: count 0 deletes it
 -- at once; else it joins its organisation's listing index of such jobs of this queue and state
 -- (Q:idx:kept:<state>:<org>, deleted with the job), and that index's jobs beyond the newest
--- `count`, or finished more than `age` seconds ago, are deleted. Another organisation's jobs,
--- and jobs without a policy, are never touched (queue retention still applies to all).
+-- `count` (in finishing order), or finished more than `age` seconds ago, are deleted. Another
+-- organisation's jobs, and jobs without a policy, are never touched (queue retention still
+-- applies to all).
 local function keep_jobs(id, state, org, keep)
   local count = tonumber(keep.count)
   if count == 0 then remove_job(id) return end
@@ -462,7 +463,11 @@ local function keep_jobs(id, state, org, keep)
   local key = job_key(id)
   local idx = redis.call("HGET", key, "idx")
   redis.call("HSET", key, "idx", (idx and idx ~= "") and (idx .. " " .. name) or name)
-  redis.call("ZADD", index, NOW, id)
+  -- jobs finished in the same ms rank in finishing order (ids alone would rank them at random)
+  local newest = redis.call("ZRANGE", index, -1, -1, "WITHSCORES")[2]
+  local score = NOW
+  if newest and tonumber(newest) >= NOW then score = tonumber(newest) + 0.001 end
+  redis.call("ZADD", index, score, id)
   local victims = {}
   if keep.age then
     local cutoff = NOW - tonumber(keep.age) * 1000
