@@ -59,6 +59,7 @@ BUSY_WARNING = 0.2
 SIZES: dict[str, tuple[float, float]] = {
     "delayed_n": (1_000_000, 100_000),
     "baseline_delayed_n": (0, 0),  # 0: the same as delayed_n
+    "burst_runs": (5, 3),
     "baseline_enqueue_cap_s": (120, 60),
     "lateness_timeout_s": (30, 30),
     "delayed_processes": (2, 2),
@@ -99,6 +100,7 @@ HELP = {
     "baseline_delayed_n": "far-future messages for the Dramatiq baseline (default: DELAYED_N)",
     "baseline_enqueue_cap_s": "stop enqueueing the baseline's messages after this many seconds",
     "lateness_timeout_s": "how long to wait for the 1,000 jobs due in 2 s",
+    "burst_runs": "bursts of 1,000 due in one ms (delayed benchmark), each side; verdict: median",
     "throughput_m": "jobs queued up front in the throughput benchmark",
     "api_runs": "runs of ours and the peer, alternating: API, bulk, callbacks/s (verdict: median)",
     "api_workers": "uvicorn workers of the naive API baseline (default: the gateway's)",

@@ -149,6 +149,7 @@ class Config:
     baselines: bool = True
     delayed_n: int = 1_000_000
     delayed_due: int = 1_000  #: jobs due in 2 s after the big batch
+    burst_runs: int = 5  #: bursts of those jobs (all due in one ms), one after the other
     baseline_delayed_n: int = 1_000_000
     baseline_enqueue_cap_s: float = 120.0
     lateness_timeout_s: float = 30.0

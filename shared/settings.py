@@ -141,6 +141,9 @@ class Settings(BaseModel):
     heartbeat_interval_s: float = 5.0  #: how often workers and scheduler report liveness
     heartbeat_ttl_s: float = 20.0  #: a worker silent for longer is considered dead
     due_poll_interval_ms: int = 10  #: how often the scheduler looks for due jobs
+    #: jobs of a queue without limits due within this many ms are put on held messages ahead
+    #: of time and released at their due time (0: only once due); see ``shared/jobs/due.py``
+    due_ahead_ms: int = 200
     #: ``qs scheduler`` sends the cron functions' ticks; ``false`` where EventBridge already
     #: invokes them (the AWS deploy), so each tick runs once: the scheduler then only moves due
     #: jobs, beats and publishes the schedule table

@@ -130,17 +130,23 @@ def add_ratio_row(
     ours: Sequence[float | None],
     theirs: Sequence[float | None],
     target: float,
+    *,
+    lower_is_better: bool = False,
+    unit: str = "",
 ) -> tuple[str, int]:
-    """The row of the runs' ratios ours / theirs (``ours[i]`` paired with ``theirs[i]``; a pair
-    missing a figure is left out): median (min-max), both medians, ``target`` and the verdict
-    on the median. Returns (the verdict's word, the number of pairs)."""
-    ratios = [ratio(o, t) for o, t in zip(ours, theirs, strict=True)]
+    """The row of the runs' ratios ours / theirs (theirs / ours when ``lower_is_better``;
+    ``ours[i]`` paired with ``theirs[i]``; a pair missing a figure is left out): median
+    (min-max), both medians (in ``unit``), ``target`` and the verdict on the median. Returns
+    (the verdict's word, the number of pairs)."""
+    pairs = zip(ours, theirs, strict=True)
+    ratios = [ratio(o, t, lower_is_better=lower_is_better) for o, t in pairs]
     paired = [r for r in ratios if r is not None]
     cell, word = spread_verdict(paired, target)
+    digits = 1 if unit else 0
     section.add(
         metric,
         spread_text(paired, 2, "", prefix="x"),
-        f"{num(median_of(ours))} / {num(median_of(theirs))}",
+        f"{num(median_of(ours), digits, unit)} / {num(median_of(theirs), digits, unit)}",
         f">= x{target:.2f}",
         cell,
     )

@@ -22,6 +22,10 @@ log = logging.getLogger("qs.due_jobs")
 #: Small enough that workers start on the first jobs of a burst while the rest are promoted:
 #: 1,000 jobs due at once reach the workers in ten short Lua calls, not one 30 ms call.
 PROMOTE_BATCH = 100
+#: Jobs due within this many ms of a held message's first share it (it is released when the
+#: last is due): a job may start up to this late, and a steady stream of due times costs one
+#: message per few ms, not one per job.
+HOLD_GROUP_MS = 5
 #: Seconds between looks at the queues' outboxes: a follow-up job (failure notice, webhook)
 #: waits this long at most before it is created in its queue; looking on every 10 ms tick
 #: would cost one round trip per tick for what is rare.
@@ -55,16 +59,27 @@ class DueJobs:
         self._stop = threading.Event()
         self._last_housekeeping = 0.0
         self._last_follow_ups = 0.0
+        #: ms from the last pass until a held message or delayed job is due (None: none)
+        self.next_due_in_ms: int | None = None
 
     def promote(self) -> int:
-        """Make every job due now ready and dispatch every queue (one round trip per tick,
-        more while a backlog of due jobs lasts); how many became ready."""
-        moved = 0
+        """Make every job due now ready and dispatch every queue, staging those due within
+        ``DUE_AHEAD_MS`` on held messages (one round trip per tick, more while a backlog of due
+        jobs lasts); how many became ready or staged. Sets ``next_due_in_ms``."""
+        moved, soonest = 0, None
         queues = [spec.name for spec in self.queues]
         while queues:
-            counts = self.store.promote_due_many(queues, limit=PROMOTE_BATCH)
-            moved += sum(counts)
-            queues = [q for q, n in zip(queues, counts, strict=True) if n >= PROMOTE_BATCH]
+            passes = self.store.promote_due_many(
+                queues, limit=PROMOTE_BATCH, ahead_ms=settings.due_ahead_ms,
+                group_ms=HOLD_GROUP_MS,
+            )  # fmt: skip
+            moved += sum(p.moved for p in passes)
+            soonest = min(
+                (p.next_due_in_ms for p in passes if p.next_due_in_ms is not None),
+                default=soonest,
+            )
+            queues = [q for q, p in zip(queues, passes, strict=True) if p.moved >= PROMOTE_BATCH]
+        self.next_due_in_ms = soonest
         return moved
 
     def follow_ups(self) -> int:
@@ -92,8 +107,8 @@ class DueJobs:
             remove_expired(self.store, spec)
 
     def run(self) -> None:
-        """Loop until ``stop()``; Redis errors are logged and retried, never fatal."""
-        interval_s = settings.due_poll_interval_ms / 1000
+        """Loop until ``stop()``, waking every ``DUE_POLL_INTERVAL_MS`` or sooner, when a held
+        message or delayed job is due; Redis errors are logged and retried, never fatal."""
         while not self._stop.is_set():
             try:
                 self.promote()
@@ -105,8 +120,17 @@ class DueJobs:
                     self.housekeeping()
             except Exception:
                 log.exception("due-jobs pass failed; retrying")
+                self.next_due_in_ms = None
                 self._stop.wait(1.0)
-            self._stop.wait(interval_s)
+            self._stop.wait(self.pause_s())
+
+    def pause_s(self) -> float:
+        """Seconds until the next pass: the poll interval, or less when something is due
+        sooner (at least 1 ms)."""
+        interval_ms = settings.due_poll_interval_ms
+        if self.next_due_in_ms is not None:
+            interval_ms = min(interval_ms, max(self.next_due_in_ms, 1))
+        return interval_ms / 1000
 
     def stop(self) -> None:
         self._stop.set()

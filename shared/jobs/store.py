@@ -157,6 +157,19 @@ Outcome = Literal["completed", "failed", "delayed", "requeue"]
 
 
 @dataclass(frozen=True)
+class Promotion:
+    """What one queue's promotion pass did (``JobStore.promote_due_many``)."""
+
+    moved: int  #: jobs made ready or staged
+    next_due_in_ms: int | None  #: until its next held message or delayed job is due; None: none
+
+    @classmethod
+    def of(cls, reply: list[Any]) -> Promotion:
+        moved, next_in = (int(v) for v in reply)
+        return cls(moved, None if next_in < 0 else next_in)
+
+
+@dataclass(frozen=True)
 class FollowUp:
     """A job to create when another one finishes: a failure notice, a webhook. It is written
     to the finished job's queue's outbox in the same step, then created in ``queue`` (which
@@ -526,30 +539,43 @@ class JobStore:
 
     # -- scheduler ------------------------------------------------------------------------
 
-    def promote_due(self, queue: str, *, limit: int = 1000, at_ms: int | None = None) -> int:
+    def promote_due(
+        self, queue: str, *, limit: int = 1000, at_ms: int | None = None, ahead_ms: int = 0
+    ) -> int:
         """Make up to ``limit`` due delayed jobs ready, then dispatch the queue as its limits
-        allow (also when none was due: a limiter window may have moved on); how many became
-        ready."""
-        return self.promote_due_many([queue], limit=limit, at_ms=at_ms)[0]
+        allow (also when none was due: a limiter window may have moved on); with ``ahead_ms``,
+        stage jobs due that soon (see ``promote_due_many``). How many became ready or staged."""
+        return self.promote_due_many([queue], limit=limit, at_ms=at_ms, ahead_ms=ahead_ms)[0].moved
 
     def promote_due_many(
-        self, queues: list[str], *, limit: int = 1000, at_ms: int | None = None
-    ) -> list[int]:
-        """``promote_due`` for several queues, pipelined (one round trip per Redis node); how
-        many became ready, each."""
-        moved: dict[str, int] = {}
+        self,
+        queues: list[str],
+        *,
+        limit: int = 1000,
+        at_ms: int | None = None,
+        ahead_ms: int = 0,
+        group_ms: int = 0,
+    ) -> list[Promotion]:
+        """``promote_due`` for several queues, pipelined (one round trip per Redis node).
+
+        With ``ahead_ms``, a queue without limits also stages the jobs due within that many
+        ms: they go on messages now, each held in Redis until its jobs are due (those due
+        within ``group_ms`` of a message's first share it), and such messages whose time has
+        come join the queue. A job never starts before its due time, and its due time costs
+        Redis one push per message instead of the per-job work (``lua/promote_due.lua``)."""
+        moved: dict[str, Promotion] = {}
+        extra = [limit, ahead_ms, group_ms]
         for client, group in self._by_node(queues):
             shebang = _speaks_shebang(self.client)
             pipe = client.pipeline(transaction=False)
             for queue in group:
-                head = _head(queue, at_ms)
-                args = [*head, limit]
+                args = [*_head(queue, at_ms), *extra]
                 _script("promote_due", shebang)(keys=[tag(queue)], args=args, client=pipe)
             try:
-                moved.update(zip(group, map(int, pipe.execute()), strict=True))
+                replies = pipe.execute()
             except redis.ResponseError:  # MOVED: the cluster changed under us; one by one
-                for queue in group:
-                    moved[queue] = int(self._run("promote_due", queue, limit, at_ms=at_ms))
+                replies = [self._run("promote_due", q, *extra, at_ms=at_ms) for q in group]
+            moved.update(zip(group, map(Promotion.of, replies), strict=True))
         return [moved[queue] for queue in queues]
 
     def _by_node(self, queues: list[str]) -> list[tuple[Any, list[str]]]:

@@ -193,6 +193,10 @@ def test_peer_bulk_and_burst_add_every_job_with_the_asked_due_time(
     job = client.hgetall(f"{peer_env['PEER_PREFIX']}:sms:burst-7")
     assert int(job[b"timestamp"]) + int(job[b"delay"]) == due_ms  # one due time for all
     assert client.zcard(delayed) == 25
+    again = bullmq.node_argv("burst", 10, due_ms + 1, "burst2-")  # a later burst, its own ids
+    bullmq.run_once(again, peer_env, Path(os.devnull), 60)
+    assert client.exists(f"{peer_env['PEER_PREFIX']}:sms:burst2-9")
+    assert client.zcard(delayed) == 35
     client.close()
 
 
@@ -230,3 +234,36 @@ def test_throughput_ratios_pair_each_run_and_judge_their_median(tmp_path: Path) 
     (ratio_row,) = [row for row in section.rows if row.metric.startswith("callbacks/s vs BullMQ")]
     # per run x2.00, x1.67, x2.33: the median meets x2.0, the spread straddles it
     assert ratio_row.ours == "x2.00 (x1.67-x2.33)" and ratio_row.verdict == "EDGE"
+
+
+def test_burst_ratios_pair_the_ith_burst_of_each_side_and_judge_their_median(
+    tmp_path: Path,
+) -> None:
+    from bench import delayed
+    from bench.common import Config, Section
+
+    def bursts(*p99s: float) -> delayed.Outcome:
+        runs = [delayed.Outcome(due=100, delivered=100, lateness_ms=[p99] * 100) for p99 in p99s]
+        return delayed.Outcome(bursts=runs)
+
+    ours, peer = bursts(150, 200, 160), bursts(700, 700, 480)
+    cfg = Config(workdir=tmp_path, burst_runs=3)
+    section = Section("delayed", "d")
+    delayed._burst_rows(section, ours, cfg)
+    delayed._peer_rows(section, ours, peer, cfg)
+    rows = {row.metric: row for row in section.rows}
+    p99 = rows["  ... their lateness p99"]
+    assert p99.ours == "160.0 (150.0-200.0) ms" and p99.verdict == "PASS"
+    ratio = rows["burst lateness p99 vs BullMQ (theirs / ours, pairs of runs)"]
+    # per pair x4.67, x3.50, x3.00: one pair meets x4, the median misses it
+    assert ratio.ours == "x3.50 (x3.00-x4.67)" and ratio.verdict == "FAIL"
+    assert ratio.baseline == "160.0 ms / 700.0 ms"
+    ours.bursts[1].delivered = 99  # a lost job fails the burst, and its pair drops out
+    section = Section("delayed", "d")
+    delayed._burst_rows(section, ours, cfg)
+    delayed._peer_rows(section, ours, peer, cfg)
+    rows = {row.metric: row for row in section.rows}
+    assert rows["  ... their lateness p99"].verdict == "FAIL"
+    assert rows["burst lateness p99 vs BullMQ (theirs / ours, pairs of runs)"].ours == (
+        "x3.83 (x3.00-x4.67)"
+    )

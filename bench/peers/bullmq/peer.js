@@ -7,8 +7,9 @@
 //   node peer.js fill N DELAY_MS [SPREAD_MS]   addBulk N seed SMS in chunks of 1,000, each due
 //                         in DELAY_MS plus a uniform random 0..SPREAD_MS; prints {"count",
 //                         "seconds"} as one JSON line
-//   node peer.js burst N DUE_UNIX_MS   one addBulk of N seed SMS (job ids burst-0..N-1) all due
-//                         at DUE_UNIX_MS: one creation timestamp and one delay for every job
+//   node peer.js burst N DUE_UNIX_MS [ID_PREFIX]   one addBulk of N seed SMS (job ids
+//                         ID_PREFIX0..ID_PREFIX<N-1>, default burst-) all due at DUE_UNIX_MS: one
+//                         creation timestamp and one delay for every job
 //   node peer.js bulk CLIENTS BATCHES SIZE DELAY_MS   BATCHES addBulk calls of SIZE seed SMS due
 //                         in DELAY_MS, from CLIENTS concurrent clients (one Queue and one
 //                         connection each), in this process; prints {"count", "seconds"}
@@ -106,13 +107,13 @@ async function fill(count, delay, spread) {
   await queue.close();
 }
 
-async function burst(count, dueMs) {
+async function burst(count, dueMs, idPrefix) {
   const queue = new Queue(QUEUE, { connection: connection(), prefix: PREFIX });
   const timestamp = Date.now();
   const delay = Math.max(0, dueMs - timestamp);
   const jobs = [];
   for (let i = 0; i < count; i++) {
-    const opts = { ...JOB_OPTIONS, delay, timestamp, jobId: `burst-${i}` };
+    const opts = { ...JOB_OPTIONS, delay, timestamp, jobId: `${idPrefix}${i}` };
     jobs.push({ name: 'send-sms', data: seedSms(i, delay), opts });
   }
   const started = process.hrtime.bigint();
@@ -154,7 +155,7 @@ const modes = {
   worker: () => worker(),
   // One-shot modes exit when done: the ioredis connection handed to the Queue stays open.
   fill: () => fill(Number(a), Number(b || 0), Number(c || 0)).then(() => process.exit(0)),
-  burst: () => burst(Number(a), Number(b)).then(() => process.exit(0)),
+  burst: () => burst(Number(a), Number(b), c || 'burst-').then(() => process.exit(0)),
   bulk: () => bulk(Number(a), Number(b), Number(c), Number(d)).then(() => process.exit(0)),
 };
 if (!modes[mode]) {

@@ -49,6 +49,8 @@
 --   Q:stats:<event>:<bucket>   counters for metrics; Q:stats:wait|run the last run times
 --   Q:mq, Q:mq:msgs            the queue's worker messages: a list of ids and their bodies
 --                              (Dramatiq's message format, read by jobs/broker.py)
+--   Q:mq:held                  zset: messages of jobs due soon, built ahead of time (bodies
+--                              in Q:mq:msgs), by when each joins Q:mq (ms; promote_due.lua)
 --   Q:wake                     tokens that wake an idle worker as soon as a message lands
 --
 -- A job's life: delayed --due--> waiting (ready) --dispatch--> waiting (on a message)
@@ -239,8 +241,9 @@ local function ready_ring(queue, prio) return qkey(queue, "ready:" .. prio) end
 local function ready_line(queue, prio, ws) return ready_ring(queue, prio) .. ":" .. ws end
 
 -- Make job `id` ready: waiting, on no message, at the back of its workspace's line at its
--- priority, or at the front when `first` (a job handed back keeps its turn).
-local function make_ready(id, queue, old_state, first)
+-- priority, or at the front when `first` (a job handed back keeps its turn). `at`: when it
+-- became ready (epoch ms; default NOW), a due time still ahead for a job staged early.
+local function make_ready(id, queue, old_state, first, at)
   local key = job_key(id)
   local f = redis.call("HMGET", key, "prio", "ws")
   local prio = tonumber(f[1]) or DEFAULT_PRIORITY
@@ -250,8 +253,8 @@ local function make_ready(id, queue, old_state, first)
   if redis.call(push, line, id) == 1 then redis.call(push, ready_ring(queue, prio), ws) end
   redis.call("INCR", ready_count_key(queue))
   redis.call("HSET", key, "msg", "")
-  if not first then redis.call("HSET", key, "enqueuedAt", NOW) end
-  if old_state ~= "waiting" then set_state(id, queue, old_state, "waiting", NOW) end
+  if not first then redis.call("HSET", key, "enqueuedAt", at or NOW) end
+  if old_state ~= "waiting" then set_state(id, queue, old_state, "waiting", at or NOW) end
   if not FRESH[queue] then FRESH[queue] = {} end
   FRESH[queue][id] = true
 end
@@ -259,7 +262,8 @@ end
 -- Hand `ids` to Dramatiq (as its Redis broker enqueues) in ONE message carrying them all: a
 -- worker then starts and finishes them with one round trip per handful, not per job. Each job
 -- remembers the message id, so a stale copy of an older message is recognised and skipped.
-local function enqueue_message(queue, actor, ids, at_ms)
+-- With `hold` (epoch ms), the message waits in Q:mq:held until then (release_held).
+local function enqueue_message(queue, actor, ids, at_ms, hold)
   local first = job_key(ids[1])
   local msg_id = ids[1] .. "." .. redis.call("HINCRBY", first, "enq", 1)
   if #ids > 1 then msg_id = msg_id .. "+" .. (#ids - 1) end
@@ -267,7 +271,11 @@ local function enqueue_message(queue, actor, ids, at_ms)
     queue_name = queue, actor_name = actor, args = {ids}, kwargs = {},
     options = {redis_message_id = msg_id}, message_id = msg_id, message_timestamp = NOW})
   redis.call("HSET", qkey(queue, "mq:msgs"), msg_id, message)
-  redis.call("RPUSH", qkey(queue, "mq"), msg_id)
+  if hold then
+    redis.call("ZADD", qkey(queue, "mq:held"), hold, msg_id)
+  else
+    redis.call("RPUSH", qkey(queue, "mq"), msg_id)
+  end
   for i, id in ipairs(ids) do
     if i > 1 then redis.call("HINCRBY", job_key(id), "enq", 1) end
     redis.call("HSET", job_key(id), "msg", msg_id, "dispatchedAt", at_ms)
@@ -276,25 +284,43 @@ end
 
 local WAKE_TOKENS = 16
 
--- Enqueue `ids` (all of `queue`'s `actor`) in messages of at most `size`, then wake workers.
-local function enqueue_chunks(queue, actor, ids, size, at_ms)
+-- Wake up to `messages` idle workers of `queue` (each takes a message within a round trip).
+local function wake_workers(queue, messages)
+  if messages <= 0 then return end
+  local wake = qkey(queue, "wake")
+  for _ = 1, math.min(messages, WAKE_TOKENS) do redis.call("RPUSH", wake, 1) end
+  redis.call("LTRIM", wake, 0, WAKE_TOKENS - 1)
+end
+
+-- Enqueue `ids` (all of `queue`'s `actor`) in messages of at most `size`, then wake workers;
+-- with `hold`, the messages are held until then (enqueue_message) and wake no one yet.
+local function enqueue_chunks(queue, actor, ids, size, at_ms, hold)
   local chunk, messages = {}, 0
   for _, id in ipairs(ids) do
     chunk[#chunk + 1] = id
     if #chunk >= size then
-      enqueue_message(queue, actor, chunk, at_ms)
+      enqueue_message(queue, actor, chunk, at_ms, hold)
       chunk, messages = {}, messages + 1
     end
   end
   if #chunk > 0 then
-    enqueue_message(queue, actor, chunk, at_ms)
+    enqueue_message(queue, actor, chunk, at_ms, hold)
     messages = messages + 1
   end
-  if messages > 0 then
-    local wake = qkey(queue, "wake")
-    for _ = 1, math.min(messages, WAKE_TOKENS) do redis.call("RPUSH", wake, 1) end
-    redis.call("LTRIM", wake, 0, WAKE_TOKENS - 1)
-  end
+  if not hold then wake_workers(queue, messages) end
+end
+
+-- Put `queue`'s held messages whose time has come (by NOW) on its list, in the order they
+-- were due, and wake workers for them; how many.
+local function release_held(queue)
+  local held = qkey(queue, "mq:held")
+  local due = redis.call("ZRANGEBYSCORE", held, "-inf", NOW)
+  if #due == 0 then return 0 end
+  local list = qkey(queue, "mq")
+  for _, msg_id in ipairs(due) do redis.call("RPUSH", list, msg_id) end
+  redis.call("ZREMRANGEBYSCORE", held, "-inf", NOW)
+  wake_workers(queue, #due)
+  return #due
 end
 
 -- Room the limits leave for dispatching `queue`'s jobs now: concurrency (or the dispatch cap)
@@ -317,8 +343,9 @@ end
 -- its own limit; FIFO within a workspace. Returns the number dispatched.
 -- `whole`: only when a whole message's worth (the queue's batch) can go, or every ready job:
 -- a finishing job hands on room in full messages, which costs workers far less per job
--- than many small ones (the scheduler's tick sends whatever room there is).
-local function dispatch(queue, whole)
+-- than many small ones (the scheduler's tick sends whatever room there is). `hold`: the
+-- messages wait in Q:mq:held until then (epoch ms; jobs staged before they are due).
+local function dispatch(queue, whole, hold)
   local fresh = FRESH[queue] or {}
   FRESH[queue] = nil
   local held = 0
@@ -370,7 +397,9 @@ local function dispatch(queue, whole)
   end
   if popped > 0 then redis.call("DECRBY", ready_count_key(queue), popped) end
   if cfg.limited then count_event(queue, "deferred", held) end
-  if #taken > 0 then enqueue_chunks(queue, actor, taken, cfg.batch, math.floor(now_us / 1000)) end
+  if #taken > 0 then
+    enqueue_chunks(queue, actor, taken, cfg.batch, hold or math.floor(now_us / 1000), hold)
+  end
   return #taken
 end
 
