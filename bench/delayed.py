@@ -298,6 +298,14 @@ def _lateness(runs: list[Outcome], pct: float) -> list[float]:
     return [percentile(r.lateness_ms, pct) for r in runs if r.lateness_ms]
 
 
+def _per_run(runs: list[Outcome]) -> str:
+    """Each run's p99 lateness, in order, naming a run that lost jobs."""
+    return ", ".join(
+        _ms(r.lateness_ms, 99) if _complete([r]) else f"{_ms(r.lateness_ms, 99)} (lost jobs)"
+        for r in runs
+    )
+
+
 def _complete(runs: list[Outcome]) -> bool:
     return bool(runs) and all(r.delivered == r.due and not r.duplicates for r in runs)
 
@@ -324,6 +332,7 @@ def _burst_rows(section: Section, ours: Outcome, cfg: Config) -> None:
         "  ... their lateness max (the time to drain them)",
         spread_text(_lateness(runs, 100.0), 1, "ms"),
     )
+    section.notes.append(f"ours: burst p99 per run, in order: {_per_run(runs)}")
 
 
 def _peer_rows(section: Section, ours: Outcome, peer: Outcome | None, cfg: Config) -> None:
@@ -361,6 +370,7 @@ def _peer_rows(section: Section, ours: Outcome, peer: Outcome | None, cfg: Confi
         unit="ms",
     )
     section.add(f"peer: enqueue rate, addBulk of {peer.enqueued:,} (jobs/s)", "", num(peer.rate))
+    section.notes.append(f"peer: burst p99 per run, in order: {_per_run(peer.bursts)}")
     section.notes.append(
         f"BullMQ: each side runs {cfg.burst_runs} bursts one after the other on its own Redis "
         "holding the N delayed jobs; the ratio row pairs the i-th burst of each side and its "

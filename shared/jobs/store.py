@@ -651,12 +651,12 @@ class JobStore:
     def drain(
         self, queue: str, *, delayed: bool = False, batch: int = 1000, at_ms: int | None = None
     ) -> dict[str, int]:
-        """Delete ``queue``'s waiting jobs (those waiting when the drain began), and with
-        ``delayed`` its delayed ones too, ``batch`` per script call; running jobs are left
-        alone. How many were deleted per state."""
-        removed: dict[str, int] = {"waiting": 0}
-        if delayed:
-            removed["delayed"] = 0
+        """Delete ``queue``'s waiting jobs (those waiting when their pass began), and with
+        ``delayed`` its delayed ones too, first (so one that became due, or was staged on a
+        held message, during that pass is waiting by the next), ``batch`` per script call;
+        running jobs are left alone. How many were deleted per state."""
+        removed: dict[str, int] = {"delayed": 0} if delayed else {}
+        removed["waiting"] = 0
         for state in removed:
             until: int | str = ""
             while True:

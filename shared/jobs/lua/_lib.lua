@@ -241,8 +241,9 @@ local function ready_ring(queue, prio) return qkey(queue, "ready:" .. prio) end
 local function ready_line(queue, prio, ws) return ready_ring(queue, prio) .. ":" .. ws end
 
 -- Make job `id` ready: waiting, on no message, at the back of its workspace's line at its
--- priority, or at the front when `first` (a job handed back keeps its turn). `at`: when it
--- became ready (epoch ms; default NOW), a due time still ahead for a job staged early.
+-- priority, or at the front when `first` (a job handed back keeps its turn). `at`: its wait
+-- counts from then (enqueuedAt, epoch ms; default NOW): the due time of a job staged early.
+-- The waiting index is scored NOW either way, so a drain of what is waiting now takes it.
 local function make_ready(id, queue, old_state, first, at)
   local key = job_key(id)
   local f = redis.call("HMGET", key, "prio", "ws")
@@ -254,7 +255,7 @@ local function make_ready(id, queue, old_state, first, at)
   redis.call("INCR", ready_count_key(queue))
   redis.call("HSET", key, "msg", "")
   if not first then redis.call("HSET", key, "enqueuedAt", at or NOW) end
-  if old_state ~= "waiting" then set_state(id, queue, old_state, "waiting", at or NOW) end
+  if old_state ~= "waiting" then set_state(id, queue, old_state, "waiting", NOW) end
   if not FRESH[queue] then FRESH[queue] = {} end
   FRESH[queue][id] = true
 end

@@ -78,6 +78,16 @@ def test_a_staged_job_cancelled_before_its_time_is_never_run(r, redis_prefix, un
     assert store.count("sms", "waiting") == 0 and r.zcard(queue_key("sms", "dispatched")) == 0
 
 
+def test_a_drain_of_waiting_and_delayed_jobs_takes_the_staged_ones(r, redis_prefix, unlimited):
+    store = JobStore()
+    now = now_ms()
+    staged = store.create(job(now + 100), at_ms=now).job_id
+    store.create(job(now + 60_000), at_ms=now)
+    promote(store, now)
+    assert store.drain("sms", delayed=True, at_ms=now) == {"delayed": 1, "waiting": 1}
+    assert store.get(staged) is None and store.count("sms", "waiting") == 0
+
+
 def test_queues_with_limits_or_paused_are_not_staged(r, redis_prefix, monkeypatch):
     store = JobStore()
     now = now_ms()
