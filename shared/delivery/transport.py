@@ -212,10 +212,22 @@ class KeepAliveTransport(httpx.BaseTransport):
         self.max_idle = max_idle_per_origin
         self.expiry_s = keepalive_expiry_s
         self.max_body = max_body_bytes
-        self.ssl_context = ssl_context or ssl.create_default_context()
+        #: made on the first https connection: loading the CA store takes 10-100 ms of CPU,
+        #: which a pool of plain-http callbacks (and a cold start) never needs
+        self._ssl_context = ssl_context
         self.guard = guard  #: connect only to addresses ``resolve_checked`` allows
         self._idle: dict[Origin, list[_Connection]] = {}
         self._lock = threading.Lock()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context of https connections (the system's defaults unless one was given)."""
+        context = self._ssl_context
+        if context is None:
+            with self._lock:
+                if self._ssl_context is None:
+                    self._ssl_context = ssl.create_default_context()
+                context = self._ssl_context
+        return context
 
     # -- pool -----------------------------------------------------------------------------
 
@@ -264,7 +276,7 @@ class KeepAliveTransport(httpx.BaseTransport):
                 sock = socket.create_connection((host, port), timeout=timeout.get("connect"))
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if scheme == "https":
-                sock = self.ssl_context.wrap_socket(sock, server_hostname=host)
+                sock = self.ssl_context().wrap_socket(sock, server_hostname=host)
         except BlockedAddress as exc:
             if request is not None:
                 exc.request = request

@@ -338,9 +338,11 @@ class JobStore:
             idem = f"{scope}:{key}"
         due = f"+{job.delay_ms}" if job.delay_ms is not None else job.due_ms
         indexes = (*job.indexes, *search_indexes(job.org, job.workspace_id, job.contact_id))
+        job_id = job.job_id or new_job_id(QUEUES[job.queue].code)
         return [
-            job.job_id or new_job_id(QUEUES[job.queue].code), job.queue, job.actor, due,
-            _compact(job.data), _compact(job.options) if job.options else "{}",
+            job_id, job.queue, job.actor, due,
+            _spread_length(_compact(job.data), job_id),
+            _compact(job.options) if job.options else "{}",
             job.max_attempts, job.workspace_id, job.contact_id, idem, fp, job.org,
             job.priority, " ".join(indexes),
         ]  # fmt: skip
@@ -755,6 +757,20 @@ def _routed(job: NewJob) -> NewJob:
         target = sub_queue(job.queue, job.workspace_id or idem or os.urandom(8).hex())
     actor = QUEUES[target].actor if job.actor == QUEUES[job.queue].actor else job.actor
     return replace(job, queue=target, actor=actor)
+
+
+#: Blanks after a long JSON text (JSON ignores them), 0-15 by its job id's last digit. Redis
+#: runs Lua 5.1, which hashes a string longer than 32 bytes from a sample of its characters and
+#: compares strings of equal length byte by byte when their hashes collide: a create call of
+#: 1,000 similar bodies (a campaign's messages that differ in a phone number) walked long
+#: chains of equal-length strings, 8.5 µs per body; with lengths spread over 16 values, a
+#: create costs Redis 19 instead of 29 µs per job (and a start, which reads the body back, less).
+_BLANKS = tuple(" " * n for n in range(16))
+
+
+def _spread_length(text: str, job_id: str) -> str:
+    """``text`` with the job's blanks when Lua would hash it from a sample (see ``_BLANKS``)."""
+    return text + _BLANKS[ord(job_id[-1]) & 15] if len(text) > 32 else text
 
 
 def _compact(value: Any) -> str:

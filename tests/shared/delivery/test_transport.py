@@ -189,8 +189,15 @@ def test_https_callbacks_work_over_tls(tmp_path: Path):
                 assert c.post(f"https://localhost:{port}/hook", content=b"{}").json() == {
                     "received": 2
                 }
-        with (
-            httpx.Client(transport=KeepAliveTransport()) as c,
-            pytest.raises(httpx.ConnectError),
-        ):
+        default = KeepAliveTransport()
+        with httpx.Client(transport=default) as c, pytest.raises(httpx.ConnectError):
             c.post(f"https://localhost:{port}/hook", content=b"{}")  # untrusted certificate
+        assert default.ssl_context().verify_mode == ssl.CERT_REQUIRED  # the system's defaults
+
+
+def test_plain_http_never_loads_the_ca_store():
+    transport = KeepAliveTransport()
+    server = RawServer([ok()])
+    with httpx.Client(transport=transport) as c:
+        assert c.post(server.url + "/send-sms", content=b"{}").status_code == 200
+    assert transport._ssl_context is None, "loading the CA store costs 10-100 ms of CPU"

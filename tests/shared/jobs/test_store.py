@@ -294,3 +294,22 @@ def test_a_job_failed_by_recovery_honours_its_remove_on_fail(redis_prefix):
     assert sorted(store.recover("sms", alive=[], notify=True)) == sorted([gone, stays])
     assert store.get(gone) is None and store.get(stays).state == "failed"
     assert store.drain_outbox("sms") == 2, "both failure notices were written first"
+
+
+def test_long_bodies_get_blanks_that_spread_their_lengths_and_read_back_unchanged(r, redis_prefix):
+    store = JobStore()
+    bodies = [
+        {"to": f"+1415555{i:04d}", "message": "Your appointment is tomorrow. " * 3}
+        for i in range(40)
+    ]
+    created = store.create_many([job(now_ms() + 60_000, data=b) for b in bodies])
+    raw = [r.hget(queue_key("sms", "job", c.job_id), "data") for c in created]
+    assert len({len(text) for text in raw}) > 4, "similar bodies must not share one length in Lua"
+    assert [store.get(c.job_id).data for c in created] == bodies
+    # Lua decodes them too: the failure notice of a job that recovery fails quotes its body
+    failing = store.create(job(now_ms(), max_attempts=1, data=bodies[0])).job_id
+    store.start(failing, f"{failing}.1", "dead-host:1")
+    assert store.recover("sms", alive=[], notify=True) == [failing]
+    store.drain_outbox("sms")
+    (notice_id,) = store.ids("failure-notices", "waiting")
+    assert store.get(notice_id).data["data"] == bodies[0]
