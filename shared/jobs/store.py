@@ -336,7 +336,7 @@ class JobStore:
         if job.idempotency:
             scope, key, fp = job.idempotency
             idem = f"{scope}:{key}"
-        due = f"+{job.delay_ms}" if job.delay_ms is not None else job.due_ms
+        due = f"+{int(job.delay_ms)}" if job.delay_ms is not None else int(job.due_ms)
         indexes = (*job.indexes, *search_indexes(job.org, job.workspace_id, job.contact_id))
         job_id = job.job_id or new_job_id(QUEUES[job.queue].code)
         return [

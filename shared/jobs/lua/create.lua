@@ -47,10 +47,14 @@ local function write_group(first, n, existing)
       reply[#reply + 1] = "existing"
       reply[#reply + 1] = existing[i]
     else
-      local id, queue = ARGV[base + 1], ARGV[base + 2]
-      local due, idem = time_arg(ARGV[base + 4]), ARGV[base + 10]
-      local delayed, extra = due > NOW, {}
-      if delayed then add_field(extra, "state", "delayed") end
+      local id, queue, raw_due = ARGV[base + 1], ARGV[base + 2], ARGV[base + 4]
+      local due, idem = time_arg(raw_due), ARGV[base + 10]
+      local delayed, extra, due_text = due > NOW, {}, NOW_TEXT
+      if delayed then
+        add_field(extra, "state", "delayed")
+        -- the argument itself when it is an epoch ms (no number formatting)
+        due_text = string.sub(raw_due, 1, 1) == "+" and string.format("%d", due) or raw_due
+      end
       if idem ~= "" then
         local idem_key = qkey(queue, "idem:" .. idem)
         redis.call("DEL", idem_key)
@@ -58,10 +62,10 @@ local function write_group(first, n, existing)
         add_field(extra, "idem", idem)
       end
       write_job(id, queue, ARGV[base + 3], ARGV[base + 5], ARGV[base + 6], ARGV[base + 7],
-        ARGV[base + 8], ARGV[base + 9], ARGV[base + 12], due, ARGV[base + 13], ARGV[base + 14],
-        extra)
+        ARGV[base + 8], ARGV[base + 9], ARGV[base + 12], due_text, ARGV[base + 13],
+        ARGV[base + 14], extra)
       if delayed then
-        redis.call("ZADD", state_key(queue, "delayed"), due, id)  -- its state is in the record
+        redis.call("ZADD", state_key(queue, "delayed"), due_text, id)  -- state: in the record
       else
         make_ready(id, queue, nil, false)
       end
