@@ -258,8 +258,8 @@ local function make_ready(id, queue, old_state, first, at)
   if redis.call(push, line, id) == 1 then redis.call(push, ready_ring(queue, prio), ws) end
   redis.call("INCR", ready_count_key(queue))
   redis.call("HSET", key, "msg", "")
-  if not first then redis.call("HSET", key, "enqueuedAt", at or NOW) end
-  if old_state ~= "waiting" then set_state(id, queue, old_state, "waiting", NOW) end
+  if not first then redis.call("HSET", key, "enqueuedAt", at or NOW_TEXT) end
+  if old_state ~= "waiting" then set_state(id, queue, old_state, "waiting", NOW_TEXT) end
   if not FRESH[queue] then FRESH[queue] = {} end
   FRESH[queue][id] = true
 end
@@ -361,6 +361,7 @@ local function dispatch(queue, whole, hold)
   local now_us = redis_now_us()
   local room = queue_room(queue, cfg, now_us)
   if whole and room < math.min(cfg.batch, ready) then return 0 end
+  local now_us_text = string.format("%d", now_us)
   local popped = 0
   local taken, actor = {}, nil
   local ws_room = {}
@@ -392,7 +393,7 @@ local function dispatch(queue, whole, hold)
           room = room - 1
           if cfg.ws then ws_room[ws] = ws_room[ws] - 1 end
           blocked = 0
-          redis.call("ZADD", dispatched_key(queue), now_us, id)
+          redis.call("ZADD", dispatched_key(queue), now_us_text, id)
           if cfg.ws then redis.call("HINCRBY", per_ws, ws, 1) end
           if fresh[id] then held = held - 1 end
         end
@@ -403,7 +404,8 @@ local function dispatch(queue, whole, hold)
   if popped > 0 then redis.call("DECRBY", ready_count_key(queue), popped) end
   if cfg.limited then count_event(queue, "deferred", held) end
   if #taken > 0 then
-    enqueue_chunks(queue, actor, taken, cfg.batch, hold or math.floor(now_us / 1000), hold)
+    local at = hold or string.format("%d", math.floor(now_us / 1000))
+    enqueue_chunks(queue, actor, taken, cfg.batch, at, hold)
   end
   return #taken
 end

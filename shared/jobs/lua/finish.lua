@@ -48,10 +48,10 @@ for base = HEAD + 1, #ARGV, 7 do
       redis.call("HSET", key, unpack(sets))
       make_ready(id, queue, "active", true)
     else
-      add_field(sets, "finishedAt", NOW)
+      add_field(sets, "finishedAt", NOW_TEXT)
       add_field(sets, "state", outcome)
       redis.call("HSET", key, unpack(sets))
-      move_index(id, queue, "active", outcome, NOW)
+      move_index(id, queue, "active", outcome, NOW_TEXT)
       write_follow_ups(extras.followUps or {}, f[4], f[5], f[6])
       if extras.usage then add_usage(f[6] or "", extras.usage) end
       if extras.keep then keep_jobs(id, outcome, f[6], extras.keep) end

@@ -16,7 +16,7 @@ local limit = tonumber(ARGV[HEAD + 1])
 local ahead, group = tonumber(ARGV[HEAD + 2]) or 0, tonumber(ARGV[HEAD + 3]) or 0
 local delayed = state_key(QUEUE, "delayed")
 
--- Make delayed job `id` ready (at `at`, epoch ms); false for a stray entry (record gone).
+-- Make delayed job `id` ready (at `at`, epoch ms as text); false for a stray entry.
 local function promote(id, at)
   if redis.call("HGET", job_key(id), "state") == "delayed" then
     make_ready(id, QUEUE, "delayed", false, at)
@@ -45,8 +45,8 @@ local function stage(most)
     if ready > 0 or queue_room(QUEUE, cfg, redis_now_us()) < (last - first) / 2 + 1 then
       break
     end
-    for i = first, last, 2 do promote(soon[i], tonumber(soon[i + 1])) end
-    staged = staged + dispatch(QUEUE, false, tonumber(soon[last + 1]))
+    for i = first, last, 2 do promote(soon[i], soon[i + 1]) end
+    staged = staged + dispatch(QUEUE, false, soon[last + 1])
     first = last + 2
   end
   return staged

@@ -13,6 +13,7 @@
 local msg_id, worker = ARGV[HEAD + 1], ARGV[HEAD + 2]
 local now_us = redis_now_us()
 local now = math.floor(now_us / 1000)
+local now_text = string.format("%d", now)  -- written as text: see NOW_TEXT
 local reply = {}
 local queue, waits = nil, {}
 local RATE_CHECKS = {{"rate", "rate limit"}, {"ws", "workspace rate limit"}}
@@ -84,9 +85,9 @@ for i = HEAD + 3, last_id do
         if cfg.rate then record_start(starts_key(q), now_us, cfg.rate[2], member) end
         if cfg.ws then record_start(starts_key(q, ws), now_us, cfg.ws[2], member) end
       end
-      redis.call("HSET", key, "attempts", (tonumber(f[6]) or 0) + 1, "startedAt", now,
+      redis.call("HSET", key, "attempts", (tonumber(f[6]) or 0) + 1, "startedAt", now_text,
         "worker", worker, "state", "active")
-      move_index(id, q, "waiting", "active", now)
+      move_index(id, q, "waiting", "active", now_text)
       redis.call("ZADD", leases_key(q), now + (cfg.lease_ms or 60000), id)
       queue = q
       waits[#waits + 1] = math.max(0, now - tonumber(f[4] or now))
