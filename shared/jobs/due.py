@@ -25,7 +25,7 @@ PROMOTE_BATCH = 100
 #: Jobs due within this many ms of a held message's first share it (it is released when the
 #: last is due): a job may start up to this late, and a steady stream of due times costs one
 #: message per few ms, not one per job.
-HOLD_GROUP_MS = 5
+HOLD_GROUP_MS = 2
 #: Seconds between looks at the queues' outboxes: a follow-up job (failure notice, webhook)
 #: waits this long at most before it is created in its queue; looking on every 10 ms tick
 #: would cost one round trip per tick for what is rare.
