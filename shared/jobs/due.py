@@ -49,7 +49,9 @@ def remove_expired(store: JobStore, spec: QueueSpec, *, limit: int = CLEAN_BATCH
 
 
 class DueJobs:
-    """Polls every ``DUE_POLL_INTERVAL_MS`` for due jobs; housekeeping every few seconds."""
+    """Polls every ``DUE_POLL_INTERVAL_MS`` for due jobs, sooner when one is due before (see
+    ``run``); stages jobs due within ``DUE_AHEAD_MS`` on held messages; housekeeping every
+    few seconds."""
 
     def __init__(
         self, queues: list[QueueSpec] | None = None, store: JobStore | None = None
