@@ -70,9 +70,9 @@ class Outcome:
     rss_after_mb: float = 0.0
     #: the same 1,000 scheduled one at a time, each due 2 s after its own creation
     trickle: Outcome | None = None
+    trickle_s: float = 0.0  #: how long scheduling them one at a time took, in seconds
     #: the bursts, one after the other: the 1,000 all due in the same millisecond, 2 s ahead
     bursts: list[Outcome] = field(default_factory=list)
-    trickle_s: float = 0.0  #: how long scheduling them one at a time took, in seconds
 
     @property
     def rate(self) -> float:
@@ -301,8 +301,7 @@ def _lateness(runs: list[Outcome], pct: float) -> list[float]:
 def _per_run(runs: list[Outcome]) -> str:
     """Each run's p99 lateness, in order, naming a run that lost jobs."""
     return ", ".join(
-        _ms(r.lateness_ms, 99) if _complete([r]) else f"{_ms(r.lateness_ms, 99)} (lost jobs)"
-        for r in runs
+        _ms(r.lateness_ms, 99) + ("" if _complete([r]) else " (lost jobs)") for r in runs
     )
 
 

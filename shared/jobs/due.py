@@ -76,10 +76,9 @@ class DueJobs:
                 group_ms=HOLD_GROUP_MS,
             )  # fmt: skip
             moved += sum(p.moved for p in passes)
-            soonest = min(
-                (p.next_due_in_ms for p in passes if p.next_due_in_ms is not None),
-                default=soonest,
-            )
+            # the soonest over every pass: a later one covers only the queues still busy
+            dues = [p.next_due_in_ms for p in passes if p.next_due_in_ms is not None]
+            soonest = min([*dues, *([] if soonest is None else [soonest])], default=None)
             queues = [q for q, p in zip(queues, passes, strict=True) if p.moved >= PROMOTE_BATCH]
         self.next_due_in_ms = soonest
         return moved

@@ -126,3 +126,17 @@ def test_the_scheduler_wakes_when_a_held_message_is_due(r, redis_prefix, unlimit
     due.promote()
     assert due.next_due_in_ms is not None and 0 < due.next_due_in_ms <= 100
     assert due.pause_s() == min(10, max(due.next_due_in_ms, 1)) / 1000
+
+
+def test_the_soonest_due_time_is_kept_across_the_passes_of_a_backlog(
+    r, redis_prefix, unlimited, monkeypatch
+):
+    monkeypatch.setattr(settings, "due_ahead_ms", AHEAD_MS)
+    store = JobStore()
+    now = now_ms()
+    store.create_many([job(now) for _ in range(150)], at_ms=now - 1000)  # due: two passes
+    store.create(job(now + 120_000), at_ms=now)  # what sms's second pass sees next
+    store.create(NewJob(queue="email", actor="email", data={}, due_ms=now + 60_000, max_attempts=1))
+    due = DueJobs(store=store)
+    due.promote()
+    assert due.next_due_in_ms is not None and due.next_due_in_ms <= 60_000
