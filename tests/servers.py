@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import subprocess
 import threading
@@ -64,6 +65,10 @@ def serve(app: Any, http: str = "auto", tls: tuple[Path, Path] | None = None) ->
         thread.join(timeout=10)
 
 
+#: Longest a ``Receiver`` with ``gather`` holds an answer, in seconds.
+GATHER_WAIT_S = 5.0
+
+
 @dataclass
 class Call:
     """One request the receiver got."""
@@ -86,14 +91,33 @@ class Receiver:
     script: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
     hang: dict[str, int] = field(default_factory=dict)  #: path -> requests to leave unanswered
     delay_s: float = 0.0  #: how long every answer takes
+    #: hold every answer until this many requests wait at once (or ``GATHER_WAIT_S`` passes)
+    gather: int = 0
+    in_flight: int = 0
+    most_in_flight: int = 0  #: the most requests waiting for their answers at once
 
     def to(self, path: str) -> list[Call]:
         return [c for c in self.calls if c.path == path]
 
     def app(self) -> Starlette:
+        gathered = asyncio.Event()
+
         async def record(request: Request) -> Response:
             call = Call(request.url.path, dict(request.headers), await request.body())
             self.calls.append(call)
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+            try:
+                return await answer(call)
+            finally:
+                self.in_flight -= 1
+
+        async def answer(call: Call) -> Response:
+            if self.gather:
+                if self.in_flight >= self.gather:
+                    gathered.set()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(gathered.wait(), GATHER_WAIT_S)
             if self.hang.get(call.path, 0) > 0:
                 self.hang[call.path] -= 1
                 await asyncio.sleep(60)  # the caller dies or times out first

@@ -33,6 +33,10 @@ and the peer has not closed it. If the peer closes it just as it is reused (rese
 before any byte of answer), the request is sent once more on a fresh connection, as other
 clients do for such races; any other failure is the caller's to retry.
 
+Each read of an answer first calls :func:`shared.jobs.overlap.wait_readable`, so a worker
+thread running a chunk's callbacks side by side waits for all their answers at once. A
+plain-http socket is blocking with its timeouts in the kernel (``KERNEL_TIMEOUTS``).
+
 With ``guard=True`` the transport resolves each host itself through
 :func:`shared.delivery.netguard.resolve_checked` and connects to exactly the checked addresses
 (TLS still verifies the host name): a refused address raises
@@ -47,6 +51,8 @@ import select
 import selectors
 import socket
 import ssl
+import struct
+import sys
 import threading
 import time
 from collections.abc import Mapping
@@ -56,10 +62,14 @@ from typing import Any
 import httpx
 
 from shared.delivery.netguard import BlockedAddress, resolve_checked
+from shared.jobs.overlap import wait_readable
 from shared.jobs.send_gate import before_write
 
 #: Largest response head (status line + headers) accepted, in bytes.
 MAX_HEAD_BYTES = 65_536
+#: Idle connections kept per origin: a worker process's threads (``WORKER_THREADS``, 8) each
+#: with a chunk of 20 callbacks in flight (``shared.jobs.overlap``) reuse theirs, with room.
+MAX_IDLE_PER_ORIGIN = 256
 #: Bytes asked of the socket per read.
 READ_CHUNK = 65_536
 #: Most digits of a ``Content-Length`` (below 2**63) or hex digits of a chunk size accepted.
@@ -95,20 +105,71 @@ class _Stale(Exception):
     """A reused idle connection turned out closed before any answer arrived."""
 
 
+#: Whether a plain-http socket's timeouts are the kernel's (``SO_SNDTIMEO``/``SO_RCVTIMEO`` on a
+#: blocking socket; Linux's ``struct timeval`` layout). Python puts a ``poll`` before every send
+#: and read of a socket with a timeout; the kernel's make each one system call, and one release
+#: of the GIL where the workers' threads contend for it. Not for TLS: on a blocking socket
+#: Python's ``ssl`` retries a read the kernel timed out, forever.
+KERNEL_TIMEOUTS = sys.platform == "linux"
+
+
+def _timeval(seconds: float | None) -> bytes:
+    """``seconds`` as a ``struct timeval`` (None, no limit: zero; at least 1 µs otherwise)."""
+    if seconds is None:
+        return struct.pack("@ll", 0, 0)
+    micros = max(1, round(seconds * 1_000_000))
+    return struct.pack("@ll", *divmod(micros, 1_000_000))
+
+
+#: What a send or read raises when its kernel timeout expires (EAGAIN on a blocking socket).
+_TIMED_OUT = (TimeoutError, BlockingIOError)
+
+
 class _Connection:
     """One socket and the bytes read from it but not yet consumed."""
 
-    __slots__ = ("buffer", "idle_since", "received", "sock")
+    __slots__ = (
+        "buffer", "idle_since", "kernel_timeouts", "read_s", "received", "sock", "timeouts",
+    )  # fmt: skip
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.buffer = bytearray()
         self.idle_since = 0.0
         self.received = 0  #: bytes read for the current request
+        self.kernel_timeouts = KERNEL_TIMEOUTS and not isinstance(sock, ssl.SSLSocket)
+        self.timeouts: tuple[float | None, float | None] | None = None  #: the kernel's now
+        self.read_s: float | None = None  #: seconds each read of the answer may wait
+        if self.kernel_timeouts:
+            sock.settimeout(None)  # blocking: the kernel times each send and read out
+
+    def before_write(self, write_s: float | None, read_s: float | None) -> None:
+        """Arm the timeouts (seconds, None: none) of the request's send and of each read of
+        its answer: in the kernel, once per connection while they stay the same; else
+        Python's, for the send (``before_read`` then sets the read's)."""
+        if not self.kernel_timeouts:
+            self.sock.settimeout(write_s)
+        elif self.timeouts != (write_s, read_s):
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(write_s))
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(read_s))
+            self.timeouts = (write_s, read_s)
+
+    def before_read(self, read_s: float | None) -> None:
+        """Arm the read timeout, where Python keeps it (see ``before_write``)."""
+        self.read_s = read_s
+        if not self.kernel_timeouts:
+            self.sock.settimeout(read_s)
+
+    def recv(self) -> bytes:
+        """The next bytes the peer sent (b"": EOF); inside ``run_overlapped`` the chunk's other
+        calls run while this one waits for them."""
+        if not (isinstance(self.sock, ssl.SSLSocket) and self.sock.pending()):
+            wait_readable(self.sock, self.read_s)
+        return self.sock.recv(READ_CHUNK)
 
     def fill(self) -> None:
         """Read more bytes; EOF is a protocol error (the response is incomplete)."""
-        chunk = self.sock.recv(READ_CHUNK)
+        chunk = self.recv()
         if not chunk:
             raise httpx.RemoteProtocolError("the server closed the connection mid-response")
         self.received += len(chunk)
@@ -203,7 +264,7 @@ class KeepAliveTransport(httpx.BaseTransport):
     def __init__(
         self,
         *,
-        max_idle_per_origin: int = 100,
+        max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN,
         keepalive_expiry_s: float = 4.0,
         max_body_bytes: int = 65_536,
         ssl_context: ssl.SSLContext | None = None,
@@ -363,9 +424,9 @@ class KeepAliveTransport(httpx.BaseTransport):
         already closed (reset or EOF before any byte of answer) raise ``_Stale``."""
         before_write()  # a rate-limited job takes its slot now, as its request goes out
         try:
-            conn.sock.settimeout(timeout.get("write"))
+            conn.before_write(timeout.get("write"), timeout.get("read"))
             conn.sock.sendall(payload)
-        except TimeoutError as exc:
+        except _TIMED_OUT as exc:
             conn.close()
             raise httpx.WriteTimeout(f"write timed out: {exc}", request=request) from exc
         except OSError as exc:
@@ -374,9 +435,9 @@ class KeepAliveTransport(httpx.BaseTransport):
                 raise _Stale from exc
             raise httpx.WriteError(str(exc), request=request) from exc
         try:
-            conn.sock.settimeout(timeout.get("read"))
+            conn.before_read(timeout.get("read"))
             status, reason, headers, content, reusable = self._read_response(conn, method)
-        except TimeoutError as exc:
+        except _TIMED_OUT as exc:
             conn.close()
             raise httpx.ReadTimeout(f"read timed out: {exc}", request=request) from exc
         except (httpx.RemoteProtocolError, OSError, ValueError) as exc:
@@ -459,7 +520,7 @@ class KeepAliveTransport(httpx.BaseTransport):
     def _read_capped(conn: _Connection, limit: int) -> bytes:
         """Bytes until the peer closes or ``limit`` is reached."""
         while len(conn.buffer) < limit:
-            chunk = conn.sock.recv(READ_CHUNK)
+            chunk = conn.recv()
             if not chunk:
                 break
             conn.buffer += chunk

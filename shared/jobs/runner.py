@@ -16,6 +16,7 @@ from typing import Any
 
 from shared.jobs import calls
 from shared.jobs.liveness import process_id
+from shared.jobs.overlap import run_overlapped
 from shared.jobs.queues import FAILURE_NOTICES_QUEUE, QueueSpec, effective, resolve
 from shared.jobs.retry import next_retry_delay_ms
 from shared.jobs.send_gate import gated
@@ -108,11 +109,16 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
     return Finish(job, "failed", error=failure.error, result=failure.result, calls=tuple(made))
 
 
+def rate_limited(spec: QueueSpec) -> bool:
+    """Whether ``spec`` (with ``QUEUE_LIMITS``) limits its sends per window."""
+    spec = effective(spec)
+    return spec.limiter is not None or spec.workspace_limiter is not None
+
+
 def send_gate(spec: QueueSpec, job: Job) -> Callable[[], None] | None:
     """For a queue with a rate limit: what waits for a slot of its send window before each
     request the job writes (see ``shared.jobs.send_gate``); None for a queue without one."""
-    spec = effective(spec)
-    if spec.limiter is None and spec.workspace_limiter is None:
+    if not rate_limited(spec):
         return None
     store = JobStore()
     writes = itertools.count(1)
@@ -131,7 +137,9 @@ def run_jobs(
     """The jobs of one Dramatiq message, ``CHUNK`` at a time; never raises.
 
     Each chunk is started in one round trip and finished in one, so Redis and Dramatiq cost
-    little per job; every outcome is recorded on its job.
+    little per job; its attempts run side by side (``shared.jobs.overlap``: every callback of
+    the chunk in flight at once) unless the queue has a rate limit, whose send slots they
+    take one after another. Every outcome is recorded on its job.
     """
     from dramatiq.middleware import CurrentMessage  # worker-only; see attempt()
 
@@ -140,16 +148,19 @@ def run_jobs(
     message_id = message.message_id if message else ""
     worker = process_id()
     deadline = time.monotonic() + BATCH_BUDGET_S
+    # side by side unless each send waits for its rate slot (it would hold the others up)
+    side_by_side = not rate_limited(spec)
     for first in range(0, len(job_ids), CHUNK):
-        finishes = []
         chunk = job_ids[first : first + CHUNK]
         starting = functools.partial(start, store, spec, chunk, message_id, worker)
-        for job in until_answered(starting, f"starting {spec.name} jobs"):
-            if time.monotonic() > deadline or stopping():
-                # out of time, or the worker is stopping: hand back, attempt not counted
-                finishes.append(Finish(job, "requeue"))
-            else:
-                finishes.append(attempt(spec, processor, job))
+        attempts = [
+            functools.partial(attempt_in_time, spec, processor, job, deadline)
+            for job in until_answered(starting, f"starting {spec.name} jobs")
+        ]
+        if side_by_side and len(attempts) > 1:
+            finishes = run_overlapped(attempts)
+        else:
+            finishes = [run() for run in attempts]
         # A queue whose final outcomes bring follow-ups that quote the finish time (a webhook
         # with the job's record) reads Redis' clock first and writes the outcome at that time.
         at = until_answered(store.redis_time_ms, "reading the time") if spec.on_final else None
@@ -157,6 +168,14 @@ def run_jobs(
         # the outcome is written once Redis answers, however long that takes: never dropped
         writing = functools.partial(store.finish_many, final, at_ms=at)
         until_answered(writing, f"finishing {spec.name} jobs")
+
+
+def attempt_in_time(spec: QueueSpec, processor: Processor, job: Job, deadline: float) -> Finish:
+    """``attempt`` of a started job; handed back unattempted once the message is out of time
+    (``deadline``, monotonic seconds) or the worker is stopping."""
+    if time.monotonic() > deadline or stopping():
+        return Finish(job, "requeue")
+    return attempt(spec, processor, job)
 
 
 def finalize(spec: QueueSpec, finish: Finish, at_ms: int) -> Finish:

@@ -91,6 +91,23 @@ def test_bulk_schedules_every_message_in_order_with_one_job_id_each(
     assert [by_job[i] for i in ids] == [f"msg {i}" for i in range(25)]
 
 
+def test_a_workers_thread_sends_its_message_of_callbacks_side_by_side(
+    service: Service, receiver: Receiver, unlimited
+):
+    """A message of 20 due SMS: its callbacks are all in flight at once, where one at a time
+    per thread would hold at most 4 (the worker's threads) and the receiver, which answers
+    only once 12 wait together, would answer each after its 5 s wait."""
+    receiver.gather = 12
+    messages = [sms(message=f"msg {i}") for i in range(20)]
+    response = service.http.post("/api/schedule-sms/bulk", json={"messages": messages})
+    assert response.status_code == 202
+    ids = response.json()["jobIds"]
+    for job_id in ids:
+        assert service.wait_state(job_id, "completed")["attempts"] == 1
+    assert receiver.most_in_flight >= 12
+    assert sorted(c.json()["jobId"] for c in receiver.to("/send-sms")) == sorted(ids)
+
+
 def test_bulk_with_one_bad_message_writes_nothing(service: Service, r):
     messages = [sms(), sms(phoneNumber="not a phone"), sms()]
     response = service.http.post("/api/schedule-sms/bulk", json={"messages": messages})

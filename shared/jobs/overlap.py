@@ -1,0 +1,114 @@
+"""Run a chunk's attempts side by side in one worker thread, each waiting for its answer while
+the others send theirs.
+
+:func:`run_overlapped` starts each call in a greenlet of its own. Where a call would block
+reading a socket (the keep-alive transport calls :func:`wait_readable` before each read), it
+hands the socket back to the loop here instead, which starts the next call; once every call
+has sent its request or finished, the loop waits on all their sockets at once (``poll``) and
+resumes each call as its answer arrives. A chunk of callbacks thus costs one round trip's
+wait, not one per callback, and the peers see the chunk's requests together rather than one
+after another. Outside :func:`run_overlapped` (Lambda, the gateway, a test) ``wait_readable``
+returns at once and the read blocks as usual.
+
+Only waits for answers are shared: a call that blocks elsewhere (a connect, a rate slot, an
+SDK's own HTTP client) holds the thread meanwhile, as it would anyway, and the others resume
+after it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import select
+import socket
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+from greenlet import getcurrent, greenlet
+
+T = TypeVar("T")
+
+
+class _Call(greenlet):
+    """One call of :func:`run_overlapped`; switches to its loop with ``(fd, deadline)``."""
+
+
+def wait_readable(sock: socket.socket, timeout_s: float | None) -> None:
+    """Inside :func:`run_overlapped`: let the other calls run until ``sock`` is readable (data,
+    EOF or an error); ``TimeoutError`` after ``timeout_s`` seconds (None: no limit). Elsewhere:
+    return at once (the read that follows waits by itself)."""
+    current = getcurrent()
+    if not isinstance(current, _Call):
+        return
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    if not current.parent.switch((sock.fileno(), deadline)):
+        raise TimeoutError("timed out")
+
+
+def run_overlapped(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Each of ``calls``' results, in order; the calls run side by side (see the module).
+
+    An exception a call raises is raised here once every call has ended. An exception raised
+    in this thread while the loop waits (a Dramatiq time limit) is thrown into every waiting
+    call, as if its read had raised it.
+    """
+    results: list[Any] = [None] * len(calls)
+    errors: list[BaseException] = []
+    waiting: dict[_Call, tuple[int, float | None]] = {}
+    index: dict[_Call, int] = {}
+
+    def settle(call: _Call, value: Any) -> None:
+        if call.dead:
+            results[index.pop(call)] = value
+        else:
+            waiting[call] = value
+
+    def resume(call: _Call, how: Callable[[], Any]) -> None:
+        waiting.pop(call, None)
+        try:
+            settle(call, how())
+        except BaseException as exc:  # the call ended with it: raised once all have ended
+            index.pop(call, None)
+            errors.append(exc)
+
+    for i, fn in enumerate(calls):
+        call = _Call(fn)
+        call.gr_context = contextvars.copy_context()
+        index[call] = i
+        resume(call, call.switch)
+    while waiting:
+        try:
+            ready, expired = _poll(waiting)
+        except BaseException as exc:  # raised into this thread: each waiting call gets it
+            for call in list(waiting):
+                resume(call, functools.partial(call.throw, exc))
+            continue
+        for call in ready:
+            resume(call, functools.partial(call.switch, True))
+        for call in expired:
+            resume(call, functools.partial(call.switch, False))
+    if errors:
+        raise errors[0]
+    return results
+
+
+def _poll(waiting: dict[_Call, tuple[int, float | None]]) -> tuple[list[_Call], list[_Call]]:
+    """Wait until a waiting call's socket is readable or its deadline passes: (readable,
+    timed out)."""
+    now = time.monotonic()
+    deadlines = [deadline for _, deadline in waiting.values() if deadline is not None]
+    timeout_ms = None if not deadlines else max(0, round((min(deadlines) - now) * 1000))
+    poller = select.poll()
+    by_fd: dict[int, list[_Call]] = {}
+    for call, (fd, _) in waiting.items():
+        by_fd.setdefault(fd, []).append(call)
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+    ready = [call for fd, _ in poller.poll(timeout_ms) for call in by_fd.get(fd, [])]
+    now = time.monotonic()
+    expired = [
+        call
+        for call, (_, deadline) in waiting.items()
+        if call not in ready and deadline is not None and deadline <= now
+    ]
+    return ready, expired
