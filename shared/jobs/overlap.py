@@ -21,17 +21,55 @@ import contextvars
 import functools
 import select
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from greenlet import getcurrent, greenlet
+from greenlet import GreenletExit, getcurrent, greenlet
 
 T = TypeVar("T")
 
 
 class _Call(greenlet):
-    """One call of :func:`run_overlapped`; switches to its loop with ``(fd, deadline)``."""
+    """A greenlet that runs call after call for :func:`run_overlapped` (creating one costs
+    several times a switch): switched to with a callable, it switches back with ``_Done``
+    when that returns, or with ``(fd, deadline)`` where it waits (``wait_readable``)."""
+
+    def __init__(self) -> None:
+        super().__init__(self._serve)
+
+    def _serve(self, fn: Callable[[], Any]) -> None:
+        while True:
+            try:
+                done = _Done(fn(), None)
+            except GreenletExit:  # dropped while it waited (its loop raised): end here
+                raise
+            except BaseException as exc:  # handed to run_overlapped, raised there
+                done = _Done(None, exc)
+            fn = self.parent.switch(done)
+
+
+class _Done:
+    """How a call of a ``_Call`` ended: its value, or the exception it raised."""
+
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: Any, error: BaseException | None) -> None:
+        self.value, self.error = value, error
+
+
+#: Each thread's idle ``_Call`` greenlets (a greenlet runs only in the thread that made it).
+_idle = threading.local()
+
+
+def _take() -> _Call:
+    pool: list[_Call] | None = getattr(_idle, "calls", None)
+    if pool:
+        call = pool.pop()
+        call.parent = getcurrent()
+        return call
+    return _Call()
 
 
 def wait_readable(sock: socket.socket, timeout_s: float | None) -> None:
@@ -57,26 +95,31 @@ def run_overlapped(calls: Sequence[Callable[[], T]]) -> list[T]:
     errors: list[BaseException] = []
     waiting: dict[_Call, tuple[int, float | None]] = {}
     index: dict[_Call, int] = {}
-
-    def settle(call: _Call, value: Any) -> None:
-        if call.dead:
-            results[index.pop(call)] = value
-        else:
-            waiting[call] = value
+    pool: list[_Call] = []
 
     def resume(call: _Call, how: Callable[[], Any]) -> None:
         waiting.pop(call, None)
         try:
-            settle(call, how())
-        except BaseException as exc:  # the call ended with it: raised once all have ended
-            index.pop(call, None)
+            step = how()
+        except BaseException as exc:  # thrown in while it waited, and not caught there
+            index.pop(call)
             errors.append(exc)
+            return
+        if not isinstance(step, _Done):
+            waiting[call] = step
+            return
+        i = index.pop(call)
+        if step.error is not None:
+            errors.append(step.error)
+        else:
+            results[i] = step.value
+        pool.append(call)
 
     for i, fn in enumerate(calls):
-        call = _Call(fn)
+        call = _take()
         call.gr_context = contextvars.copy_context()
         index[call] = i
-        resume(call, call.switch)
+        resume(call, functools.partial(call.switch, fn))
     while waiting:
         try:
             ready, expired = _poll(waiting)
@@ -88,6 +131,7 @@ def run_overlapped(calls: Sequence[Callable[[], T]]) -> list[T]:
             resume(call, functools.partial(call.switch, True))
         for call in expired:
             resume(call, functools.partial(call.switch, False))
+    _idle.calls = getattr(_idle, "calls", []) + pool
     if errors:
         raise errors[0]
     return results
