@@ -450,14 +450,15 @@ SMS_UNLIMITED = json.dumps({"sms": {"limiter": None, "concurrency": None}})
 class Receiver:
     """Client of a ``bench.receiver`` child (see that module for its control endpoints)."""
 
-    def __init__(self, children: Children, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, children: Children, host: str = "127.0.0.1", *, delay_ms: float = 0.0
+    ) -> None:
         self.host = host
         self.port = free_port()
         self.url = f"http://{host}:{self.port}"
+        argv = [sys.executable, "-m", "bench.receiver", "--host", host, "--port", str(self.port)]
         self.child = children.start(
-            "receiver",
-            [sys.executable, "-m", "bench.receiver", "--host", host, "--port", str(self.port)],
-            dict(os.environ),
+            "receiver", [*argv, "--delay-ms", str(delay_ms)], dict(os.environ)
         )
         deadline = time.monotonic() + BOOT_TIMEOUT_S
         while True:
@@ -546,17 +547,23 @@ def measure(cfg: Config, name: str, notes: list[str], ours: Any, baseline: Any, 
 
 @contextlib.contextmanager
 def our_service(
-    cfg: Config, name: str, logdir: Path, notes: list[str], queue_limits: str = SMS_UNLIMITED
+    cfg: Config,
+    name: str,
+    logdir: Path,
+    notes: list[str],
+    queue_limits: str = SMS_UNLIMITED,
+    receiver_delay_ms: float = 0.0,
 ) -> Iterator[tuple[Children, Receiver, dict[str, str], Any]]:
-    """A fresh embedded Redis, a receiver, the service's environment and a job store on it,
-    all with ``queue_limits`` (``QUEUE_LIMITS`` JSON; default: SMS without limits)."""
+    """A fresh embedded Redis, a receiver (answering ``receiver_delay_ms`` late), the service's
+    environment and a job store on it, all with ``queue_limits`` (``QUEUE_LIMITS`` JSON;
+    default: SMS without limits)."""
     from shared.jobs.store import JobStore
 
     with (
         embedded_redis(cfg.workdir, f"{name}-ours") as redis_server,
         Children(logdir, notes) as children,
     ):
-        receiver = Receiver(children)
+        receiver = Receiver(children, delay_ms=receiver_delay_ms)
         env = service_env(redis_server.url, receiver.url, QUEUE_LIMITS=queue_limits)
         use_redis(redis_server.url, queue_limits)
         yield children, receiver, env, JobStore()

@@ -12,7 +12,8 @@ the measuring code; the parent drives it over HTTP on the same port:
 - ``GET /__bench/count``: ``{"count": n}``, requests recorded since the last reset;
 - ``GET /__bench/records``: ``{"count": n, "times": [...], "ids": [...]}``.
 
-Every other request is a callback and is recorded.
+Every other request is a callback and is recorded; with ``--delay-ms`` its answer is sent
+that many milliseconds after it arrived (a backend further away, or slower, than loopback).
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ class Records:
 class HttpProtocol(asyncio.Protocol):
     """One keep-alive connection; pipelined requests are answered in order."""
 
-    def __init__(self, records: Records) -> None:
+    def __init__(self, records: Records, delay_s: float = 0.0) -> None:
         self.records = records
+        self.delay_s = delay_s
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
 
@@ -100,7 +102,14 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.write(self._control(target))
         else:
             self.records.add(body)
-            self.transport.write(_OK)
+            if self.delay_s:
+                asyncio.get_running_loop().call_later(self.delay_s, self._late, _OK)
+            else:
+                self.transport.write(_OK)
+
+    def _late(self, answer: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(answer)
 
     def _control(self, target: bytes) -> bytes:
         records = self.records
@@ -133,12 +142,12 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.close()
 
 
-async def serve(host: str, port: int) -> None:
-    """Serve until SIGTERM or SIGINT."""
+async def serve(host: str, port: int, delay_ms: float = 0.0) -> None:
+    """Serve until SIGTERM or SIGINT, answering each callback ``delay_ms`` after it arrived."""
     loop = asyncio.get_running_loop()
     records = Records()
     server = await loop.create_server(
-        lambda: HttpProtocol(records), host, port, backlog=1024, reuse_address=True
+        lambda: HttpProtocol(records, delay_ms / 1000), host, port, backlog=1024, reuse_address=True
     )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -151,13 +160,14 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.receiver", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="answer callbacks this late")
     args = parser.parse_args(argv)
     try:
         import uvloop
     except ImportError:
-        asyncio.run(serve(args.host, args.port))
+        asyncio.run(serve(args.host, args.port, args.delay_ms))
     else:
-        uvloop.run(serve(args.host, args.port))
+        uvloop.run(serve(args.host, args.port, args.delay_ms))
 
 
 if __name__ == "__main__":

@@ -33,12 +33,17 @@ from bench.common import (
 )
 from bench.jobs import insert, send_all, sms_data
 from bench.peers import bullmq
+from shared.jobs.runner import CHUNK
 
 NAME = "throughput"
 #: Target, in callbacks per second.
 TARGET_RATE = 2_500.0
 #: Target of ours against the peer (BullMQ's worker, same run): ours / theirs callbacks/s.
 TARGET_PEER_RATIO = 2.0
+#: The slow-backend runs: jobs per run, the receiver's answer delay (ms), runs per side.
+SLOW_M = 5_000
+SLOW_MS = 20.0
+SLOW_RUNS = 3
 #: Give up when no callback arrived for this many seconds.
 STALL_S = 30.0
 
@@ -70,11 +75,13 @@ def _measure(receiver: Receiver, expected: int, launched: float, bench: str) -> 
     return result
 
 
-def run_ours(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
-
-    bench = f"{NAME}/ours"
-    m = cfg.throughput_m
-    with our_service(cfg, NAME, logdir, notes) as (children, receiver, env, store):
+def run_ours(cfg: Config, logdir: Path, notes: list[str], slow: bool = False) -> Outcome:
+    """Ours draining M queued SMS (``slow``: SLOW_M to a receiver answering in SLOW_MS)."""
+    bench = f"{NAME}/ours" + (" (slow backend)" if slow else "")
+    m = SLOW_M if slow else cfg.throughput_m
+    delay = SLOW_MS if slow else 0.0
+    service = our_service(cfg, NAME, logdir, notes, receiver_delay_ms=delay)
+    with service as (children, receiver, env, store):
         _, insert_s = insert(store, m, lambda i, at: at, bench=bench)
         say(bench, f"queued {m:,} jobs in {insert_s:.1f} s; starting workers")
         receiver.reset(ids=True)
@@ -124,21 +131,21 @@ def run_baseline(cfg: Config, logdir: Path, notes: list[str]) -> Outcome:
     return result
 
 
-def run_peer(cfg: Config, logdir: Path, notes: list[str]) -> Outcome | None:
-    """BullMQ's worker draining M jobs queued up front; None (reason in ``notes``) when the
-    peer cannot run here."""
+def run_peer(cfg: Config, logdir: Path, notes: list[str], slow: bool = False) -> Outcome | None:
+    """BullMQ's worker draining M jobs queued up front (``slow``: as ``run_ours``); None
+    (reason in ``notes``) when the peer cannot run here."""
     import redis
 
     if reason := bullmq.unavailable():
         notes.append(reason)
         return None
-    bench = f"{NAME}/peer"
-    m = cfg.throughput_m
+    bench = f"{NAME}/peer" + (" (slow backend)" if slow else "")
+    m = SLOW_M if slow else cfg.throughput_m
     with (
         embedded_redis(cfg.workdir, "throughput-peer") as redis_server,
         Children(logdir, notes) as children,
     ):
-        receiver = Receiver(children)
+        receiver = Receiver(children, delay_ms=SLOW_MS if slow else 0.0)
         env = bullmq.env_for(redis_server.url, receiver.url)
         filled = bullmq.run_once(
             bullmq.node_argv("fill", m, 0), env, logdir / "peer-fill.log", max(120.0, m / 100)
@@ -169,6 +176,12 @@ def run(cfg: Config) -> Section:
         for n in range(cfg.api_runs):
             mine = ours if n == 0 else run_ours(cfg, logdir, section.notes)
             pairs.append((mine, run_peer(cfg, logdir, section.notes)))
+    slow_pairs: list[tuple[Outcome, Outcome | None]] = []
+    if cfg.baselines:  # the same, to a backend that takes SLOW_MS to answer
+        logdir = cfg.workdir / NAME
+        for _ in range(SLOW_RUNS):
+            mine = run_ours(cfg, logdir, section.notes, slow=True)
+            slow_pairs.append((mine, run_peer(cfg, logdir, section.notes, slow=True)))
 
     section.add(
         "callbacks/s (first -> M-th)",
@@ -202,7 +215,44 @@ def run(cfg: Config) -> Section:
         b(num(base.boot_s, 2) if base else ""),
     )
     _peer_rows(section, pairs, cfg)
+    _slow_rows(section, slow_pairs)
     return section
+
+
+def _slow_rows(section: Section, pairs: list[tuple[Outcome, Outcome | None]]) -> None:
+    """Callbacks/s to a backend answering in ``SLOW_MS``, ours and the peer's (same runs)."""
+    peers = [peer for _, peer in pairs if peer is not None]
+    if not peers:
+        return
+    section.add(
+        f"to a backend answering in {SLOW_MS:.0f} ms ({SLOW_M:,} jobs, {len(pairs)} runs "
+        "each): callbacks/s, median (min-max)",
+        spread_text([mine.rate for mine, _ in pairs]),
+        spread_text([p.rate for p in peers]),
+    )
+    section.add(
+        "  ... delivered (distinct) / duplicates, all runs",
+        f"{sum(m.delivered for m, _ in pairs):,}/{sum(m.expected for m, _ in pairs):,} / "
+        f"{sum(m.duplicates for m, _ in pairs):,}",
+        f"{sum(p.delivered for p in peers):,}/{sum(p.expected for p in peers):,} / "
+        f"{sum(p.duplicates for p in peers):,}",
+    )
+    ratios = [
+        bullmq.ratio(mine.rate, peer.rate)
+        for mine, peer in pairs
+        if peer is not None and peer.delivered == peer.expected
+    ]
+    section.add(
+        "  ... ours / BullMQ per run, median (min-max)",
+        spread_text([r for r in ratios if r is not None], 2, "", prefix="x"),
+    )
+    section.notes.append(
+        f"slow backend: the receiver answers each callback {SLOW_MS:.0f} ms after it arrived "
+        "(a backend across a network, or busy); each side has as many callbacks in flight as "
+        f"it keeps open: ours {CHUNK} per worker thread (a message's chunk, side by side), "
+        f"the peer its concurrency ({bullmq.CONCURRENCY}). No target: it shows what a backend "
+        "further than loopback does to each side."
+    )
 
 
 def _peer_rows(section: Section, pairs: list[tuple[Outcome, Outcome | None]], cfg: Config) -> None:

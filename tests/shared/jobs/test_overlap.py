@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import ctypes
+import ssl
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from dramatiq.middleware import TimeLimitExceeded
 
 from shared.delivery.callbacks import CallbackClient, Outcome
+from shared.delivery.transport import KeepAliveTransport
 from shared.jobs.overlap import run_overlapped
 from shared.settings import settings
-from tests.servers import Receiver, serve
+from tests.servers import Receiver, self_signed_certificate, serve
 
 CALLS = 12
 
@@ -55,6 +58,20 @@ def test_one_threads_callbacks_are_all_in_flight_at_once(gathering: Receiver):
     assert all(o.ok for o in run_overlapped(posts(client, gathering.url, CALLS)))
     assert len({c.headers["webhook-id"] for c in gathering.calls}) == CALLS
     client.close()
+
+
+def test_callbacks_over_tls_run_side_by_side(tmp_path: Path):
+    key, cert = self_signed_certificate(tmp_path, "localhost")
+    backend = Receiver(gather=4)
+    with serve(backend.app(), tls=(key, cert)) as url:
+        port = int(url.rsplit(":", 1)[1])
+        client = CallbackClient()
+        trusted = KeepAliveTransport(ssl_context=ssl.create_default_context(cafile=str(cert)))
+        client._transport = trusted
+        outcomes = run_overlapped(posts(client, f"https://localhost:{port}", 4))
+        assert [o.ok for o in outcomes] == [True] * 4
+        assert backend.most_in_flight == 4
+        client.close()
 
 
 def test_an_answer_that_never_comes_times_out_alone(receiver: Receiver, monkeypatch):
