@@ -17,6 +17,10 @@ variant sending to the same ``bench.receiver`` on 127.0.0.1:
   the rate runs from the 10 % to the 90 % callback, worker CPU per job (the worker processes'
   user + system time, sampled from /proc) over the same window. No ``qs scheduler``: the
   workers move ready jobs themselves, and the scheduler's CPU would be the same for all.
+  Ours yields to the chunk's other callbacks while it waits for an answer
+  (``shared.jobs.overlap``); a library blocks on its read, so its chunk goes one request at
+  a time, as with any drop-in pool. The receiver answers at once here, where that matters
+  little (the throughput benchmark's slow-backend rows show where it does).
 """
 
 from __future__ import annotations
