@@ -38,11 +38,11 @@ from typing import Any
 
 import httpx
 
-from shared.delivery.transport import KeepAliveTransport, RawResponse
+from shared.delivery.transport import MAX_IDLE_PER_ORIGIN, KeepAliveTransport, RawResponse
 from shared.jobs.send_gate import before_write
 
 #: Idle connections kept per origin by the library pools (ours' default).
-MAX_IDLE = 100
+MAX_IDLE = MAX_IDLE_PER_ORIGIN
 #: Variants in the order the bench runs them in its first round.
 VARIANTS = ("ours", "ours-httpx", "httpx", "urllib3", "urllib3-pool")
 #: The libraries the decision compares ours against (the drop-in replacements).
