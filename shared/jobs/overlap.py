@@ -10,9 +10,9 @@ wait, not one per callback, and the peers see the chunk's requests together rath
 after another. Outside :func:`run_overlapped` (Lambda, the gateway, a test) ``wait_readable``
 returns at once and the read blocks as usual.
 
-Only waits for answers are shared: a call that blocks elsewhere (a connect, a rate slot, an
-SDK's own HTTP client) holds the thread meanwhile, as it would anyway, and the others resume
-after it.
+Waits for answers and :func:`sleep` (a rate-limited call waiting for its send slot) are
+shared: a call that blocks elsewhere (a connect, an SDK's own HTTP client) holds the thread
+meanwhile, as it would anyway, and the others resume after it.
 """
 
 from __future__ import annotations
@@ -84,6 +84,16 @@ def wait_readable(sock: socket.socket, timeout_s: float | None) -> None:
         raise TimeoutError("timed out")
 
 
+def sleep(seconds: float) -> None:
+    """``time.sleep``, except inside :func:`run_overlapped`, where the other calls run
+    meanwhile (a call waiting for its rate slot holds no one up)."""
+    current = getcurrent()
+    if not isinstance(current, _Call):
+        time.sleep(seconds)
+        return
+    current.parent.switch((-1, time.monotonic() + max(0.0, seconds)))
+
+
 def run_overlapped(calls: Sequence[Callable[[], T]]) -> list[T]:
     """Each of ``calls``' results, in order; the calls run side by side (see the module).
 
@@ -146,8 +156,9 @@ def _poll(waiting: dict[_Call, tuple[int, float | None]]) -> tuple[list[_Call], 
     poller = select.poll()
     by_fd: dict[int, list[_Call]] = {}
     for call, (fd, _) in waiting.items():
-        by_fd.setdefault(fd, []).append(call)
-        poller.register(fd, select.POLLIN | select.POLLPRI)
+        if fd >= 0:  # -1: a sleep, which only its deadline ends
+            by_fd.setdefault(fd, []).append(call)
+            poller.register(fd, select.POLLIN | select.POLLPRI)
     ready = [call for fd, _ in poller.poll(timeout_ms) for call in by_fd.get(fd, [])]
     now = time.monotonic()
     expired = [

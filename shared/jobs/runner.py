@@ -14,9 +14,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from shared.jobs import calls
+from shared.jobs import calls, overlap
 from shared.jobs.liveness import process_id
-from shared.jobs.overlap import run_overlapped
 from shared.jobs.queues import FAILURE_NOTICES_QUEUE, QueueSpec, effective, resolve
 from shared.jobs.retry import next_retry_delay_ms
 from shared.jobs.send_gate import gated
@@ -109,16 +108,11 @@ def attempt(spec: QueueSpec, processor: Processor, job: Job) -> Finish:
     return Finish(job, "failed", error=failure.error, result=failure.result, calls=tuple(made))
 
 
-def rate_limited(spec: QueueSpec) -> bool:
-    """Whether ``spec`` (with ``QUEUE_LIMITS``) limits its sends per window."""
-    spec = effective(spec)
-    return spec.limiter is not None or spec.workspace_limiter is not None
-
-
 def send_gate(spec: QueueSpec, job: Job) -> Callable[[], None] | None:
     """For a queue with a rate limit: what waits for a slot of its send window before each
     request the job writes (see ``shared.jobs.send_gate``); None for a queue without one."""
-    if not rate_limited(spec):
+    spec = effective(spec)
+    if spec.limiter is None and spec.workspace_limiter is None:
         return None
     store = JobStore()
     writes = itertools.count(1)
@@ -126,7 +120,7 @@ def send_gate(spec: QueueSpec, job: Job) -> Callable[[], None] | None:
     def wait_for_slot() -> None:
         take = functools.partial(store.send_slot, job, f"{job.id}:{job.attempts}:{next(writes)}")
         while (wait_ms := until_answered(take, "taking a rate slot")) > 0:
-            time.sleep(wait_ms / 1000)
+            overlap.sleep(wait_ms / 1000)  # the chunk's other calls go on meanwhile
 
     return wait_for_slot
 
@@ -138,8 +132,8 @@ def run_jobs(
 
     Each chunk is started in one round trip and finished in one, so Redis and Dramatiq cost
     little per job; its attempts run side by side (``shared.jobs.overlap``: every callback of
-    the chunk in flight at once) unless the queue has a rate limit, whose send slots they
-    take one after another. Every outcome is recorded on its job.
+    the chunk in flight at once, each waiting for its rate slot, if any, without holding up
+    the others). Every outcome is recorded on its job.
     """
     from dramatiq.middleware import CurrentMessage  # worker-only; see attempt()
 
@@ -148,8 +142,6 @@ def run_jobs(
     message_id = message.message_id if message else ""
     worker = process_id()
     deadline = time.monotonic() + BATCH_BUDGET_S
-    # side by side unless each send waits for its rate slot (it would hold the others up)
-    side_by_side = not rate_limited(spec)
     for first in range(0, len(job_ids), CHUNK):
         chunk = job_ids[first : first + CHUNK]
         starting = functools.partial(start, store, spec, chunk, message_id, worker)
@@ -157,8 +149,8 @@ def run_jobs(
             functools.partial(attempt_in_time, spec, processor, job, deadline)
             for job in until_answered(starting, f"starting {spec.name} jobs")
         ]
-        if side_by_side and len(attempts) > 1:
-            finishes = run_overlapped(attempts)
+        if len(attempts) > 1:
+            finishes = overlap.run_overlapped(attempts)
         else:
             finishes = [run() for run in attempts]
         # A queue whose final outcomes bring follow-ups that quote the finish time (a webhook

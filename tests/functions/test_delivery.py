@@ -6,10 +6,11 @@ from __future__ import annotations
 import time
 
 import httpx
+import pytest
 
 from shared.delivery.signing import verify
 from shared.jobs.store import now_ms
-from tests.conftest import wait_for
+from tests.conftest import set_queue_limits, wait_for
 from tests.functions.conftest import SECRET, Service, sms
 from tests.servers import Receiver
 
@@ -91,12 +92,15 @@ def test_bulk_schedules_every_message_in_order_with_one_job_id_each(
     assert [by_job[i] for i in ids] == [f"msg {i}" for i in range(25)]
 
 
+@pytest.mark.parametrize("limiter", [None, {"max": 1000, "duration_ms": 1000}])
 def test_a_workers_thread_sends_its_message_of_callbacks_side_by_side(
-    service: Service, receiver: Receiver, unlimited
+    service: Service, receiver: Receiver, monkeypatch, limiter
 ):
     """A message of 20 due SMS: its callbacks are all in flight at once, where one at a time
     per thread would hold at most 4 (the worker's threads) and the receiver, which answers
-    only once 12 wait together, would answer each after its 5 s wait."""
+    only once 12 wait together, would answer each after its 5 s wait. So with a rate limit:
+    each request still takes its send slot, and waits for it without holding up the rest."""
+    set_queue_limits(monkeypatch, sms={"limiter": limiter, "concurrency": None})
     receiver.gather = 12
     messages = [sms(message=f"msg {i}") for i in range(20)]
     response = service.http.post("/api/schedule-sms/bulk", json={"messages": messages})

@@ -13,6 +13,7 @@ from dramatiq.middleware import TimeLimitExceeded
 
 from shared.delivery.callbacks import CallbackClient, Outcome
 from shared.delivery.transport import KeepAliveTransport
+from shared.jobs import overlap
 from shared.jobs.overlap import run_overlapped
 from shared.settings import settings
 from tests.servers import Receiver, self_signed_certificate, serve
@@ -45,6 +46,18 @@ def test_results_come_back_in_order_and_a_raised_error_after_every_call_ends():
     with pytest.raises(ValueError, match="boom"):
         run_overlapped([fails, lambda: ended.append(1)])
     assert ended == [1]
+
+
+def test_a_call_that_sleeps_lets_the_others_run_meanwhile():
+    order: list[str] = []
+
+    def waits_for_its_slot() -> None:
+        overlap.sleep(0.05)
+        order.append("slept")
+
+    run_overlapped([waits_for_its_slot, lambda: order.append("ran")])
+    assert order == ["ran", "slept"]
+    overlap.sleep(0)  # outside run_overlapped: a plain sleep
 
 
 def test_one_threads_callbacks_are_all_in_flight_at_once(gathering: Receiver):
