@@ -171,15 +171,13 @@ def run(cfg: Config) -> Section:
     section = Section(NAME, f"Throughput: {m:,} queued SMS, workers -p {p} -t {t}{with_scheduler}")
     ours, base, b = measure(cfg, NAME, section.notes, run_ours, run_baseline)
     pairs: list[tuple[Outcome, Outcome | None]] = []
+    slow_pairs: list[tuple[Outcome, Outcome | None]] = []
     if cfg.baselines:  # ours and the peer alternating, the first of ours being the run above
         logdir = cfg.workdir / NAME
         for n in range(cfg.api_runs):
             mine = ours if n == 0 else run_ours(cfg, logdir, section.notes)
             pairs.append((mine, run_peer(cfg, logdir, section.notes)))
-    slow_pairs: list[tuple[Outcome, Outcome | None]] = []
-    if cfg.baselines:  # the same, to a backend that takes SLOW_MS to answer
-        logdir = cfg.workdir / NAME
-        for _ in range(SLOW_RUNS):
+        for _ in range(SLOW_RUNS):  # the same, to a backend that takes SLOW_MS to answer
             mine = run_ours(cfg, logdir, section.notes, slow=True)
             slow_pairs.append((mine, run_peer(cfg, logdir, section.notes, slow=True)))
 
@@ -219,6 +217,12 @@ def run(cfg: Config) -> Section:
     return section
 
 
+def _delivered(runs: list[Outcome]) -> str:
+    """``delivered/expected / duplicates`` summed over ``runs``."""
+    delivered, expected = sum(r.delivered for r in runs), sum(r.expected for r in runs)
+    return f"{delivered:,}/{expected:,} / {sum(r.duplicates for r in runs):,}"
+
+
 def _slow_rows(section: Section, pairs: list[tuple[Outcome, Outcome | None]]) -> None:
     """Callbacks/s to a backend answering in ``SLOW_MS``, ours and the peer's (same runs)."""
     peers = [peer for _, peer in pairs if peer is not None]
@@ -232,10 +236,8 @@ def _slow_rows(section: Section, pairs: list[tuple[Outcome, Outcome | None]]) ->
     )
     section.add(
         "  ... delivered (distinct) / duplicates, all runs",
-        f"{sum(m.delivered for m, _ in pairs):,}/{sum(m.expected for m, _ in pairs):,} / "
-        f"{sum(m.duplicates for m, _ in pairs):,}",
-        f"{sum(p.delivered for p in peers):,}/{sum(p.expected for p in peers):,} / "
-        f"{sum(p.duplicates for p in peers):,}",
+        _delivered([mine for mine, _ in pairs]),
+        _delivered(peers),
     )
     ratios = [
         bullmq.ratio(mine.rate, peer.rate)
@@ -272,12 +274,7 @@ def _peer_rows(section: Section, pairs: list[tuple[Outcome, Outcome | None]], cf
     section.add(
         f"peer: {label} callbacks/s, median (min-max)", "", spread_text([p.rate for p in peers])
     )
-    section.add(
-        "peer: delivered / duplicates, all runs",
-        "",
-        f"{sum(p.delivered for p in peers):,}/{sum(p.expected for p in peers):,} / "
-        f"{sum(p.duplicates for p in peers):,}",
-    )
+    section.add("peer: delivered / duplicates, all runs", "", _delivered(peers))
     word, _ = bullmq.add_ratio_row(
         section,
         "callbacks/s vs BullMQ: ours / theirs per run, median (min-max)",

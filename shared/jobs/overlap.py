@@ -63,10 +63,18 @@ class _Done:
 _idle = threading.local()
 
 
+def _idle_calls() -> list[_Call]:
+    """This thread's idle ``_Call`` greenlets."""
+    calls: list[_Call] | None = getattr(_idle, "calls", None)
+    if calls is None:
+        calls = _idle.calls = []
+    return calls
+
+
 def _take() -> _Call:
-    pool: list[_Call] | None = getattr(_idle, "calls", None)
-    if pool:
-        call = pool.pop()
+    idle = _idle_calls()
+    if idle:
+        call = idle.pop()
         call.parent = getcurrent()
         return call
     return _Call()
@@ -99,8 +107,10 @@ def run_overlapped(calls: Sequence[Callable[[], T]]) -> list[T]:
 
     An exception a call raises is raised here once every call has ended. An exception raised
     in this thread while the loop waits (a Dramatiq time limit) is thrown into every waiting
-    call, as if its read had raised it.
+    call, as if its read had raised it. A lone call just runs (its waits block, as elsewhere).
     """
+    if len(calls) == 1:
+        return [calls[0]()]
     results: list[Any] = [None] * len(calls)
     errors: list[BaseException] = []
     waiting: dict[_Call, tuple[int, float | None]] = {}
@@ -141,7 +151,7 @@ def run_overlapped(calls: Sequence[Callable[[], T]]) -> list[T]:
             resume(call, functools.partial(call.switch, True))
         for call in expired:
             resume(call, functools.partial(call.switch, False))
-    _idle.calls = getattr(_idle, "calls", []) + pool
+    _idle_calls().extend(pool)
     if errors:
         raise errors[0]
     return results

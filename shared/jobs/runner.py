@@ -149,10 +149,7 @@ def run_jobs(
             functools.partial(attempt_in_time, spec, processor, job, deadline)
             for job in until_answered(starting, f"starting {spec.name} jobs")
         ]
-        if len(attempts) > 1:
-            finishes = overlap.run_overlapped(attempts)
-        else:
-            finishes = [run() for run in attempts]
+        finishes = overlap.run_overlapped(attempts)
         # A queue whose final outcomes bring follow-ups that quote the finish time (a webhook
         # with the job's record) reads Redis' clock first and writes the outcome at that time.
         at = until_answered(store.redis_time_ms, "reading the time") if spec.on_final else None
