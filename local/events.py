@@ -303,8 +303,11 @@ def _header_value(value: Any) -> str:
     raise MalformedResponse(f"a header value must be a string or scalar, not {value!r}.")
 
 
-#: What a header name may not contain (besides being empty).
-_BAD_NAME = re.compile(r"[ \t\r\n:]")
+#: What a header name may not contain (besides being empty): anything but RFC 9110's token
+#: characters (uvicorn's stock path would drop the connection without an answer on some).
+_BAD_NAME = re.compile(r"[^!#$%&'*+\-.^_`|~0-9A-Za-z]")
+#: What a header value may not contain: control characters other than a tab.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
@@ -314,7 +317,7 @@ def _encode_headers(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]
         lower = name.lower()
         if lower == "content-length":
             continue
-        if not name or _BAD_NAME.search(name) or "\r" in value or "\n" in value:
+        if not name or _BAD_NAME.search(name) or _BAD_VALUE.search(value):
             raise MalformedResponse(f"invalid header {name!r}: {value!r}.")
         try:
             raw.append((lower.encode("latin-1"), value.encode("latin-1")))

@@ -112,6 +112,16 @@ def test_a_raising_handler_is_a_500_problem(gateway: httpx.Client):
     assert "kaboom" not in doc["detail"]
 
 
+def test_a_header_no_server_may_send_is_a_502_problem_not_a_dropped_connection(
+    gateway: httpx.Client,
+):
+    # uvicorn refuses a control character in a header value by closing the connection
+    # without an answer; the gateway checks first and answers as API Gateway would
+    doc = assert_problem(gateway.get("/bad-header"), 502)
+    assert "invalid header" in doc["detail"]
+    assert gateway.get("/items/special").status_code == 200  # the gateway goes on
+
+
 def test_a_handler_past_its_timeout_is_a_504_problem(gateway: httpx.Client):
     assert "1 s" in assert_problem(gateway.get("/slow"), 504)["detail"]
 
