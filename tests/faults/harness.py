@@ -457,6 +457,7 @@ class FaultReceiver:
         self._server = self._thread = None
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        at = time.monotonic()  # on arrival of the head, before the body is awaited
         body, more = b"", True
         while more:
             message = await receive()
@@ -467,7 +468,7 @@ class FaultReceiver:
             parsed = json.loads(body) if body else None
         except ValueError:
             parsed = body
-        arrival = Arrival(scope["path"], headers.get("webhook-id", ""), time.monotonic(), parsed)
+        arrival = Arrival(scope["path"], headers.get("webhook-id", ""), at, parsed)
         seen = self.seen[arrival.webhook_id]
         self.seen[arrival.webhook_id] += 1
         self.arrivals.append(arrival)
