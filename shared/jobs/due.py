@@ -69,8 +69,9 @@ class DueJobs:
 
     def promote(self) -> int:
         """Make every job due now ready and dispatch every queue, staging those due within
-        ``DUE_AHEAD_MS`` on held messages (one round trip per tick, more while a backlog of due
-        jobs lasts); how many became ready or staged. Sets ``next_due_in_ms``."""
+        ``DUE_AHEAD_MS`` on held messages (a look at every queue per tick, then one round trip
+        for the queues with something to do, more while a backlog of due jobs lasts); how many
+        became ready or staged. Sets ``next_due_in_ms``."""
         moved, soonest = 0, None
         queues = [spec.name for spec in self.queues]
         while queues:
