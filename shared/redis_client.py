@@ -21,6 +21,7 @@ from urllib.parse import unquote, urlsplit
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.cluster import RedisCluster
+from redis.exceptions import NoScriptError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
@@ -210,6 +211,15 @@ def script(source: str) -> Any:
     """A Lua script to run by SHA on any of the service's clients (``script(keys=, args=,
     client=)``), loading itself on a server that has not seen it; built once per source."""
     return redis.Redis().register_script(source)  # this client only computes the SHA
+
+
+def run_script(client: Any, script: Any, keys: list[str], *args: Any) -> Any:
+    """``script`` on ``client`` by EVALSHA straight away (redis-py's ``Script`` wrapper costs
+    more than the call), loaded first on a server that has not seen it (or restarted)."""
+    try:
+        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+    except NoScriptError:
+        return script(keys=keys, args=list(args), client=client)
 
 
 def server_time_ms(client: Any = None) -> int:

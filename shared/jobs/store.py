@@ -25,7 +25,6 @@ from typing import Any, Literal
 import redis
 from pydantic_core import to_json
 from redis.cluster import RedisCluster
-from redis.exceptions import NoScriptError
 
 from shared.jobs.indexes import search_indexes
 from shared.jobs.keys import new_job_id, now_ms, queue_key, tag
@@ -39,7 +38,7 @@ from shared.jobs.queues import (
     queue_of,
     sub_queue,
 )
-from shared.redis_client import get_redis, script, server_time_ms
+from shared.redis_client import get_redis, run_script, script, server_time_ms
 from shared.settings import settings
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -270,14 +269,6 @@ def _look_keys(prefix: str, queues: tuple[str, ...]) -> list[str]:
 _LOOKED_AT = ("ready", "mq:held", "jobs:delayed")
 
 
-def _evalsha(client: Any, script: Any, keys: list[str], *args: Any) -> Any:
-    """``script`` on ``client`` by EVALSHA, loaded first on a server that has not seen it."""
-    try:
-        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
-    except NoScriptError:
-        return script(keys=keys, args=list(args), client=client)
-
-
 def _head(queue: str, at_ms: int | None) -> list[Any]:
     """Every script's leading arguments (see ``_lib.lua``): the queue, its limits, the clock
     ("": Redis' own; a number fixes it, tests only)."""
@@ -312,10 +303,7 @@ class JobStore:
         """
         head = _head(queue, at_ms)
         script = _script(name, _speaks_shebang(self.client))
-        try:  # EVALSHA straight away: redis-py's Script wrapper costs more than the call
-            return self.client.execute_command("EVALSHA", script.sha, 1, tag(queue), *head, *args)
-        except NoScriptError:  # a server that has not seen it (or was restarted): load it
-            return script(keys=[tag(queue)], args=[*head, *args], client=self.client)
+        return run_script(self.client, script, [tag(queue)], *head, *args)
 
     def _run_replicated(self, name: str, queue: str, *args: Any, at_ms: int | None = None) -> Any:
         """``_run``, then ``WAIT`` on the same connection for ``REDIS_WAIT_REPLICAS`` replicas
@@ -633,7 +621,7 @@ class JobStore:
             now_parts = replies[0][:2]
             values = [value for reply in replies for value in reply[2:]]
         else:
-            reply = _evalsha(client, look, keys)
+            reply = run_script(client, look, keys)
             now_parts, values = reply[:2], reply[2:]
         now = at_ms if at_ms is not None else int(now_parts[0]) * 1000 + int(now_parts[1]) // 1000
         idle: dict[str, Promotion] = {}
