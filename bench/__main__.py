@@ -100,7 +100,10 @@ HELP = {
     "baseline_delayed_n": "far-future messages for the Dramatiq baseline (default: DELAYED_N)",
     "baseline_enqueue_cap_s": "stop enqueueing the baseline's messages after this many seconds",
     "lateness_timeout_s": "how long to wait for the 1,000 jobs due in 2 s",
-    "burst_runs": "bursts of 1,000 due in one ms (delayed benchmark), each side; verdict: median",
+    "burst_runs": (
+        "bursts of 1,000 due in one ms, and runs of 1,000 created one at a time (delayed "
+        "benchmark), each side; verdict: median"
+    ),
     "throughput_m": "jobs queued up front in the throughput benchmark",
     "api_runs": "runs of ours and the peer, alternating: API, bulk, callbacks/s (verdict: median)",
     "api_workers": "uvicorn workers of the naive API baseline (default: the gateway's)",

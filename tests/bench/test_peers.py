@@ -267,3 +267,29 @@ def test_burst_ratios_pair_the_ith_burst_of_each_side_and_judge_their_median(
     assert rows["burst lateness p99 vs BullMQ (theirs / ours, pairs of runs)"].ours == (
         "x3.83 (x3.00-x4.67)"
     )
+
+
+def test_the_one_at_a_time_verdict_is_on_the_median_of_its_runs(tmp_path: Path) -> None:
+    from bench import delayed
+    from bench.common import Config, Section
+
+    runs = [
+        delayed.Outcome(due=100, delivered=100, lateness_ms=[p99] * 100) for p99 in (90, 140, 60)
+    ]
+    ours = delayed.Outcome(trickles=runs, trickle_s=[0.5, 0.6, 0.4])
+    cfg = Config(workdir=tmp_path, burst_runs=3, delayed_due=100)
+    section = Section("delayed", "d")
+    delayed._trickle_rows(section, ours, None, cfg, lambda text: text)
+    rows = {row.metric: row for row in section.rows}
+    delivered = rows[
+        "100 scheduled one at a time over 0.40-0.60 s, each due 2 s later, 3 runs: delivered"
+    ]
+    assert delivered.ours == "300/300" and delivered.verdict == "PASS"
+    # one run misses 100 ms, the median (90 ms) meets it: at the edge, met
+    p99 = rows["  ... their lateness p99"]
+    assert p99.ours == "90.0 (60.0-140.0) ms" and p99.verdict == "EDGE"
+    assert "one-at-a-time p99 per run, in order: 90.0 ms, 140.0 ms, 60.0 ms" in section.notes[-1]
+    runs[2].delivered = 99  # a lost job fails the figure, whatever the lateness
+    section = Section("delayed", "d")
+    delayed._trickle_rows(section, ours, None, cfg, lambda text: text)
+    assert {row.metric: row for row in section.rows}["  ... their lateness p99"].verdict == "FAIL"
