@@ -259,14 +259,14 @@ def _plain_script(name: str, shebang: bool) -> Any:
     return script(("#!lua\n" if shebang else "") + (LUA_DIR / f"{name}.lua").read_text())
 
 
+#: What ``due_look.lua`` reads of each queue: its ready counter, held messages, delayed jobs.
+_LOOKED_AT = ("ready", "mq:held", "jobs:delayed")
+
+
 @functools.lru_cache(maxsize=64)
 def _look_keys(prefix: str, queues: tuple[str, ...]) -> list[str]:
     """``due_look.lua``'s keys for ``queues`` under ``prefix`` (built once: every tick asks)."""
     return [queue_key(queue, suffix) for queue in queues for suffix in _LOOKED_AT]
-
-
-#: What ``due_look.lua`` reads of each queue: its ready counter, held messages, delayed jobs.
-_LOOKED_AT = ("ready", "mq:held", "jobs:delayed")
 
 
 def _head(queue: str, at_ms: int | None) -> list[Any]:
