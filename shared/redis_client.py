@@ -25,6 +25,7 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 from redis.sentinel import Sentinel
 
+from shared.redis_packing import fast_packing
 from shared.settings import settings
 
 log = logging.getLogger("qs.redis")
@@ -93,8 +94,8 @@ def _client_for(
         client: Any = RedisCluster.from_url(_cluster_seed(url), **options)
         return client
     if not sentinels:
-        return redis.Redis.from_url(url, **options)
-    return _sentinel_master(Sentinel, url, sentinels, master, options)
+        return fast_packing(redis.Redis.from_url(url, **options))
+    return fast_packing(_sentinel_master(Sentinel, url, sentinels, master, options))
 
 
 def _sentinel_master(
@@ -145,47 +146,12 @@ def async_redis() -> Any:
         options.pop("health_check_interval")
         return AsyncCluster.from_url(_cluster_seed(url), **options)
     if not settings.redis_sentinels:
-        return _packed_by_hiredis(AsyncRedis.from_url(url, **options))
-    return _packed_by_hiredis(
+        return fast_packing(AsyncRedis.from_url(url, **options))
+    return fast_packing(
         _sentinel_master(
             AsyncSentinel, url, settings.redis_sentinels, settings.redis_sentinel_master, options
         )
     )
-
-
-class _HiredisPacking:
-    """A connection mix-in that packs commands with hiredis' C packer, as redis-py's blocking
-    client does when hiredis is installed; its asyncio connections pack in Python, about 1 µs
-    per argument: a quarter of a gateway's time on a bulk create, 14 arguments per job."""
-
-    _serializer: Any = None
-
-    def pack_command(self, *args: Any) -> list[bytes]:
-        return self._serializer.pack(*args)
-
-
-@functools.cache
-def _hiredis_packed(connection_class: type[Any]) -> type[Any]:
-    """``connection_class`` (plain, TLS, Unix socket or Sentinel-managed) packing by hiredis."""
-    from redis.connection import HiredisRespSerializer
-
-    return type(
-        f"Hiredis{connection_class.__name__}",
-        (_HiredisPacking, connection_class),
-        {"_serializer": HiredisRespSerializer()},
-    )
-
-
-def _packed_by_hiredis(client: Any) -> Any:
-    """``client`` (an asyncio ``Redis``) whose new connections pack commands by hiredis, when
-    hiredis is installed (``redis[hiredis]``: always, but a missing one only costs speed). A
-    Cluster client is left as it is: its nodes' connection class is not an option."""
-    from redis.utils import HIREDIS_AVAILABLE
-
-    if HIREDIS_AVAILABLE:
-        pool = client.connection_pool
-        pool.connection_class = _hiredis_packed(pool.connection_class)
-    return client
 
 
 def until_answered(
