@@ -10,6 +10,7 @@ colon (or longer than ``MAX_PART``) is named by its hash instead.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 
@@ -18,6 +19,7 @@ MAX_PART = 200
 _PLAIN = re.compile(r"[^\s:#]{1," + str(MAX_PART) + "}")
 
 
+@functools.lru_cache(maxsize=4096)  # a bulk's jobs share their organisation and workspace
 def _part(value: str) -> str:
     if _PLAIN.fullmatch(value):
         return value

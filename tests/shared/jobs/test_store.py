@@ -45,6 +45,43 @@ def test_a_job_id_is_its_queues_code_then_a_ulid_whose_first_ten_digits_spell_it
     assert value >> 80 == at_ms and value < 2**128
 
 
+def test_the_random_digits_of_ids_are_uniform_and_never_repeat_across_threads_or_a_fork():
+    import collections
+    import os
+
+    from shared.jobs.keys import RANDOM_BUFFER_BYTES, ulid
+
+    made: list[list[str]] = [[] for _ in range(4)]
+
+    def make(out: list[str]) -> None:
+        out += [ulid(5) for _ in range(RANDOM_BUFFER_BYTES)]  # several buffers each
+
+    threads = [threading.Thread(target=make, args=(out,)) for out in made]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    ids = [i for out in made for i in out]
+    assert len(set(ids)) == len(ids) and {i[:10] for i in ids} == {"0000000005"}
+    counts = collections.Counter(digit for i in ids for digit in i[10:])
+    assert len(counts) == 32  # every digit, each near 1/32 of the 16 x 16,384
+    assert max(counts.values()) < 1.1 * min(counts.values())
+    # a forked child (the worker supervisor, the dev fork server) must not reuse the bytes its
+    # parent holds: the same millisecond would give both the same id
+    ulid(5)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.write(write, ",".join(ulid(5) for _ in range(100)).encode())
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    with os.fdopen(read) as pipe:
+        theirs = pipe.read().split(",")
+    ours = [ulid(5) for _ in range(100)]
+    assert len(theirs) == 100 and not set(theirs) & set(ours)
+
+
 def test_a_due_job_goes_straight_to_the_dramatiq_queue_and_a_later_one_waits(r, redis_prefix):
     store = JobStore()
     now = now_ms()
