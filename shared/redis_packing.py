@@ -3,12 +3,14 @@
 redis-py packs a command in Python before hiredis sees it: its blocking client runs
 ``Encoder.encode`` and two generator passes over every argument, its asyncio client one pass.
 A job-store call carries many arguments (a worker's finish of a 20-job chunk 140, a bulk
-create of 1,000 jobs 14,000), and those passes were a tenth of a worker's and an eighth of a
-gateway's time during a burst and a bulk create (py-spy, 2026-12-06). hiredis packs ``str``
-(UTF-8), ``bytes`` and ``int`` exactly as redis-py does, so a command made only of those goes to
-it in one call; any other argument (a ``bool`` or ``None``, which redis-py refuses with
-``DataError``, a ``float``, a ``memoryview``) or a command name with a space in it (``CLIENT
-SETNAME``, which redis-py splits) takes redis-py's own packer, errors and all.
+create of 1,000 jobs 14,000): on 2026-12-06 py-spy put redis-py's packing at 10 % of a
+worker's GIL time during a burst and 13 % of a gateway's during bulk creates (hiredis' own
+share included), and a 144-argument command took 130 µs to pack here against 25 µs in one
+call (the blocking client's way). hiredis packs ``str`` (UTF-8), ``bytes`` and ``int`` exactly
+as redis-py does, so a command made only of those goes to it in one call; any other argument
+(a ``bool`` or ``None``, which redis-py refuses with ``DataError``, a ``float``, a
+``memoryview``) or a command name with a space in it (``CLIENT SETNAME``, which redis-py
+splits) takes redis-py's own packer, errors and all.
 
 Installed on a client's connection pool (``fast_packing``), for a single server and Sentinel,
 blocking and asyncio. A Cluster client is left as it is: its nodes' connections are made from
