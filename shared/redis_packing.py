@@ -78,6 +78,5 @@ def fast_packing(client: Any) -> Any:
     """``client`` (a ``redis.Redis`` or asyncio one, not a Cluster) whose new connections pack
     by ``packed``; call it before the client makes its first connection."""
     pool = client.connection_pool
-    if not issubclass(pool.connection_class, (_BlockingFastPacking, _AsyncFastPacking)):
-        pool.connection_class = fast_class(pool.connection_class)
+    pool.connection_class = fast_class(pool.connection_class)
     return client

@@ -39,15 +39,16 @@ _entropy = _Entropy()
 def _forget_entropy() -> None:
     """In a forked child: drop the bytes the parent also holds, or both would issue the same
     ids in the same millisecond."""
-    _entropy.__init__()  # type: ignore[misc]
+    global _entropy
+    _entropy = _Entropy()
 
 
 os.register_at_fork(after_in_child=_forget_entropy)
 
 
-def _random_digits() -> str:
-    """16 Crockford digits (80 bits) from the OS' random source, bytes never used twice."""
-    state = _entropy
+def _random_digits(state: _Entropy) -> str:
+    """16 Crockford digits (80 bits) from ``state``'s bytes of the OS' random source, never
+    used twice."""
     at = state.at
     if at + 16 > len(state.buffer):
         state.buffer, at = os.urandom(RANDOM_BUFFER_BYTES), 0
@@ -82,7 +83,7 @@ def ulid(at_ms: int | None = None) -> str:
     if state.time_ms != at_ms:  # ids made in the same millisecond share their first 10 digits
         state.time_ms = at_ms
         state.time_part = "".join([_DIGIT_PAIRS[(at_ms >> s) & 1023] for s in _TIME_SHIFTS])
-    return state.time_part + _random_digits()
+    return state.time_part + _random_digits(state)
 
 
 def new_job_id(code: str, at_ms: int | None = None) -> str:
