@@ -78,5 +78,6 @@ def fast_packing(client: Any) -> Any:
     """``client`` (a ``redis.Redis`` or asyncio one, not a Cluster) whose new connections pack
     by ``packed``; call it before the client makes its first connection."""
     pool = client.connection_pool
-    pool.connection_class = fast_class(pool.connection_class)
+    if not issubclass(pool.connection_class, (_BlockingFastPacking, _AsyncFastPacking)):
+        pool.connection_class = fast_class(pool.connection_class)
     return client

@@ -39,16 +39,15 @@ _entropy = _Entropy()
 def _forget_entropy() -> None:
     """In a forked child: drop the bytes the parent also holds, or both would issue the same
     ids in the same millisecond."""
-    global _entropy
-    _entropy = _Entropy()
+    _entropy.__init__()  # type: ignore[misc]
 
 
 os.register_at_fork(after_in_child=_forget_entropy)
 
 
-def _random_digits(state: _Entropy) -> str:
-    """16 Crockford digits (80 bits) from ``state``'s bytes of the OS' random source, never
-    used twice."""
+def _random_digits() -> str:
+    """16 Crockford digits (80 bits) from the OS' random source, bytes never used twice."""
+    state = _entropy
     at = state.at
     if at + 16 > len(state.buffer):
         state.buffer, at = os.urandom(RANDOM_BUFFER_BYTES), 0
@@ -83,7 +82,7 @@ def ulid(at_ms: int | None = None) -> str:
     if state.time_ms != at_ms:  # ids made in the same millisecond share their first 10 digits
         state.time_ms = at_ms
         state.time_part = "".join([_DIGIT_PAIRS[(at_ms >> s) & 1023] for s in _TIME_SHIFTS])
-    return state.time_part + _random_digits(state)
+    return state.time_part + _random_digits()
 
 
 def new_job_id(code: str, at_ms: int | None = None) -> str:
